@@ -1,0 +1,1 @@
+"""API types: the pydantic models every CRD schema is generated from."""

@@ -1,0 +1,115 @@
+"""The contract between the operator and the trainer.
+
+The operator writes a ``TrainerConfig`` as JSON into every Trial's pod (mounted file,
+path in ``THUNDERBOLT_CONFIG``); ``thunderbolt train`` reads it and writes a
+``TrainResult`` to ``DIR/result.json`` and to the termination-message path, where the
+operator reads it back. Both sides import these models, so the contract cannot drift.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ParameterValue = float | int | str | bool
+
+# Where the operator mounts things inside a Trial's pod.
+CONFIG_MOUNT_DIR = "/etc/thunderbolt/trial"
+CONFIG_PATH = f"{CONFIG_MOUNT_DIR}/config.json"
+REPORT_TOKEN_DIR = "/var/run/secrets/thunderbolt.io/report"
+REPORT_TOKEN_PATH = f"{REPORT_TOKEN_DIR}/token"
+OUTPUT_DIR = "/workspace/output"
+TERMINATION_MESSAGE_PATH = "/dev/termination-log"
+# Kubernetes truncates termination messages at 4096 bytes.
+TERMINATION_MESSAGE_LIMIT = 4096
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+
+
+class DatasetConfig(_Model):
+    uri: str
+    target: str = "target"
+    format: Literal["csv", "parquet", "json"] | None = None
+    validationFraction: float = 0.2
+
+
+class ObjectiveConfig(_Model):
+    metric: str
+    direction: Literal["maximize", "minimize"]
+
+
+class MlflowConfig(_Model):
+    trackingUri: str
+    experimentName: str | None = None
+    registeredModelName: str | None = None
+
+
+class ArtifactsConfig(_Model):
+    # s3://bucket/prefix, file:///path, or mlflow (the MLflow run's artifact store)
+    uri: str
+    # S3-compatible endpoint (MinIO, moto, Ceph); None = AWS
+    s3EndpointUrl: str | None = None
+
+
+class ReportConfig(_Model):
+    """Where the trainer sends live reports (start / per-epoch / stop)."""
+
+    url: str
+    tokenFile: str = REPORT_TOKEN_PATH
+
+
+class TrialIdentity(_Model):
+    """Links every record the trainer makes back to the Trial resource."""
+
+    namespace: str = "default"
+    experiment: str = ""
+    trial: str = ""
+    uid: str = ""
+    number: int = 0
+
+
+class TrainerConfig(_Model):
+    identity: TrialIdentity = Field(default_factory=TrialIdentity)
+    parameters: dict[str, ParameterValue] = Field(default_factory=dict)
+    task: Literal["classification", "regression"] = "classification"
+    dataset: DatasetConfig
+    epochs: int = 20
+    batchSize: int = 32
+    seed: int = 0
+    objective: ObjectiveConfig
+    earlyStoppingPatience: int | None = None
+    tracking: MlflowConfig | None = None
+    artifacts: ArtifactsConfig | None = None
+    # s3://… or file://… prefix where per-epoch checkpoints go so a restarted pod resumes
+    checkpointUri: str | None = None
+    report: ReportConfig | None = None
+
+
+class TrainResult(_Model):
+    """What a finished (or failed) training run reports.
+
+    ``status`` is Succeeded, Failed or Pruned; ``reason`` is a one-word cause for
+    anything but Succeeded (Diverged, Collapsed, OOM, DatasetError, ExportMismatch, …).
+    Kept small: it must fit in a 4096-byte termination message.
+    """
+
+    model_config = ConfigDict(populate_by_name=True, extra="allow")
+
+    status: Literal["Succeeded", "Failed", "Pruned"]
+    reason: str | None = None
+    message: str | None = None
+    objective: float | None = None
+    metric: str | None = None
+    metrics: dict[str, float] = Field(default_factory=dict)
+    epochs: int | None = None
+    modelUri: str | None = None
+    modelChecksum: str | None = None
+    onnxMaxAbsDiff: float | None = None
+    mlflowRunId: str | None = None
+    mlflowRunUrl: str | None = None
+    mlflowModelVersion: str | None = None
+    trackingError: str | None = None
+    extra: dict[str, Any] = Field(default_factory=dict)
