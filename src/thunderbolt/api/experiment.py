@@ -1,0 +1,254 @@
+"""Experiment: a hyperparameter search (thunderbolt.io/v1alpha1)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+from pydantic import ConfigDict, Field, model_validator
+
+from thunderbolt.api.common import (
+    DNS_LABEL_PATTERN,
+    PARAM_NAME_PATTERN,
+    UNTYPED,
+    ApiModel,
+    Condition,
+    EnvVar,
+    Resources,
+    ScalarValue,
+)
+
+Direction = Literal["maximize", "minimize"]
+SamplerName = Literal["tpe", "random", "grid", "cmaes", "gp"]
+PrunerName = Literal["none", "median", "hyperband"]
+Phase = Literal["Pending", "Running", "Succeeded", "Failed"]
+
+
+class Objective(ApiModel):
+    metric: str = Field(max_length=63, pattern=r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+    direction: Direction = "maximize"
+    goal: float | None = Field(default=None, description="Stop the search once reached.")
+
+
+class Algorithm(ApiModel):
+    name: SamplerName = "tpe"
+    seed: int | None = Field(default=None, ge=0, le=2**31 - 1)
+    settings: dict[str, ScalarValue] = Field(
+        default_factory=dict,
+        description="Extra keyword arguments for the Optuna sampler.",
+        json_schema_extra={"additionalProperties": UNTYPED, "maxProperties": 32},
+    )
+    storage: str | None = Field(
+        default=None,
+        max_length=1024,
+        description="Optional Optuna RDB URL (e.g. for optuna-dashboard); Trials stay the source of truth.",
+    )
+
+
+class Pruner(ApiModel):
+    name: PrunerName = "none"
+    startupTrials: int = Field(default=5, ge=0, le=10000)
+    warmupSteps: int = Field(default=0, ge=0, le=100000)
+    minResource: int = Field(default=1, ge=1, le=100000, description="hyperband only")
+    reductionFactor: int = Field(default=3, ge=2, le=10, description="hyperband only")
+
+
+class Parameter(ApiModel):
+    """One search dimension. float/int take low/high (log, step); categorical takes choices."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            # Structural checks any API server enforces at `kubectl apply` ...
+            "anyOf": [
+                {"properties": {"type": {"enum": ["categorical"]}}, "required": ["choices"]},
+                {"properties": {"type": {"enum": ["float", "int"]}}, "required": ["low", "high"]},
+            ],
+            # ... and the cross-field rule servers with CEL (1.25+) enforce too.
+            "x-kubernetes-validations": [
+                {
+                    "rule": "self.type == 'categorical' || self.low <= self.high",
+                    "message": "low must not be greater than high",
+                }
+            ],
+        }
+    )
+
+    name: str = Field(max_length=63, pattern=PARAM_NAME_PATTERN)
+    type: Literal["float", "int", "categorical"]
+    low: float | None = None
+    high: float | None = None
+    step: float | None = Field(default=None, gt=0)
+    log: bool = False
+    choices: list[ScalarValue] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        json_schema_extra={"items": UNTYPED},
+    )
+
+    @model_validator(mode="after")
+    def _check_bounds(self) -> Parameter:
+        where = f"parameter {self.name!r}"
+        if self.type == "categorical":
+            if not self.choices:
+                raise ValueError(f"{where}: categorical needs a non-empty 'choices'")
+            if self.low is not None or self.high is not None:
+                raise ValueError(f"{where}: categorical takes 'choices', not low/high")
+            if len({repr(c) for c in self.choices}) != len(self.choices):
+                raise ValueError(f"{where}: 'choices' has duplicates")
+            return self
+        if self.choices is not None:
+            raise ValueError(f"{where}: {self.type} takes low/high, not 'choices'")
+        if self.low is None or self.high is None:
+            raise ValueError(f"{where}: {self.type} needs both 'low' and 'high'")
+        if not (math.isfinite(self.low) and math.isfinite(self.high)):
+            raise ValueError(f"{where}: low/high must be finite")
+        if self.low > self.high:
+            raise ValueError(f"{where}: low ({self.low}) is greater than high ({self.high})")
+        if self.log and self.low <= 0:
+            raise ValueError(f"{where}: log scale needs low > 0")
+        if self.log and self.step is not None and self.type == "float":
+            raise ValueError(f"{where}: 'step' and 'log' cannot be combined for floats")
+        if self.type == "int":
+            if self.low != int(self.low) or self.high != int(self.high):
+                raise ValueError(f"{where}: int bounds must be whole numbers")
+            if self.step is not None and self.step != int(self.step):
+                raise ValueError(f"{where}: int step must be a whole number")
+        return self
+
+
+class Dataset(ApiModel):
+    uri: str = Field(max_length=2048, pattern=r"^(builtin|file|https?|s3)://.+")
+    target: str = Field(default="target", max_length=256)
+    format: Literal["csv", "parquet", "json"] | None = None
+    validationFraction: float = Field(default=0.2, ge=0.05, le=0.9)
+
+
+class TrialTemplate(ApiModel):
+    """What every Trial's Job runs; parameters are passed to it as a mounted JSON file."""
+
+    image: str = Field(max_length=512, min_length=1)
+    imagePullPolicy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
+    command: list[str] | None = Field(default=None, max_length=32)
+    args: list[str] | None = Field(default=None, max_length=64)
+    env: list[EnvVar] = Field(default_factory=list, max_length=64)
+    task: Literal["classification", "regression"] = "classification"
+    dataset: Dataset
+    epochs: int = Field(default=20, ge=1, le=10000)
+    batchSize: int = Field(default=32, ge=1, le=65536)
+    earlyStoppingPatience: int | None = Field(default=None, ge=1, le=10000)
+    resources: Resources = Field(default_factory=Resources)
+    backoffLimit: int = Field(default=1, ge=0, le=10)
+    activeDeadlineSeconds: int = Field(default=3600, ge=10, le=7 * 24 * 3600)
+    serviceAccountName: str | None = Field(default=None, max_length=253, pattern=DNS_LABEL_PATTERN)
+    nodeSelector: dict[str, str] = Field(
+        default_factory=dict, json_schema_extra={"maxProperties": 32}
+    )
+    priorityClassName: str | None = Field(default=None, max_length=253)
+
+
+class MlflowTracking(ApiModel):
+    trackingUri: str | None = Field(
+        default=None, max_length=1024, description="Defaults to the operator's MLflow server."
+    )
+    experimentName: str | None = Field(default=None, max_length=256)
+    registeredModelName: str | None = Field(default=None, max_length=256)
+
+
+class Tracking(ApiModel):
+    mlflow: MlflowTracking | None = None
+
+
+class Artifacts(ApiModel):
+    """Where trained models go. Credentials come from a Secret mounted as files."""
+
+    uri: str | None = Field(
+        default=None,
+        max_length=1024,
+        pattern=r"^(s3://|file://|mlflow$)",
+        description="s3://bucket/prefix, file:///path, or 'mlflow'. Defaults to the operator's store.",
+    )
+    s3EndpointUrl: str | None = Field(default=None, max_length=1024)
+    credentialsSecret: str | None = Field(
+        default=None,
+        max_length=253,
+        pattern=DNS_LABEL_PATTERN,
+        description="Secret with an AWS shared-credentials file under key 'credentials'.",
+    )
+
+
+class Promote(ApiModel):
+    modelDeployment: str = Field(max_length=253, pattern=DNS_LABEL_PATTERN)
+    when: Literal["Improved", "Always"] = "Improved"
+
+
+class ExperimentSpec(ApiModel):
+    objective: Objective
+    algorithm: Algorithm = Field(default_factory=Algorithm)
+    pruner: Pruner = Field(default_factory=Pruner)
+    maxTrials: int = Field(ge=1, le=10000)
+    parallelTrials: int = Field(default=1, ge=1, le=100)
+    maxFailedTrials: int = Field(default=3, ge=0, le=10000)
+    parameters: list[Parameter] = Field(min_length=1, max_length=50)
+    trialTemplate: TrialTemplate
+    tracking: Tracking | None = None
+    artifacts: Artifacts | None = None
+    promote: Promote | None = None
+
+    @model_validator(mode="after")
+    def _check_search_space(self) -> ExperimentSpec:
+        names = [p.name for p in self.parameters]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"parameters: duplicate names {duplicates}")
+        if self.algorithm.name == "grid":
+            for p in self.parameters:
+                if p.type == "float" and p.step is None:
+                    raise ValueError(
+                        f"parameter {p.name!r}: the grid sampler needs a 'step' for floats"
+                    )
+        if self.algorithm.name == "cmaes" and all(p.type == "categorical" for p in self.parameters):
+            raise ValueError("algorithm cmaes needs at least one float or int parameter")
+        return self
+
+
+class TrialCounts(ApiModel):
+    total: int = 0
+    pending: int = 0
+    running: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    pruned: int = 0
+
+
+class TrialSummary(ApiModel):
+    name: str
+    number: int
+    parameters: dict[str, ScalarValue] = Field(
+        default_factory=dict, json_schema_extra={"additionalProperties": UNTYPED}
+    )
+    objective: float | None = None
+    mlflowRunId: str | None = None
+    mlflowRunUrl: str | None = None
+    modelUri: str | None = None
+    modelChecksum: str | None = None
+
+
+class ExperimentStatus(ApiModel):
+    phase: Phase = "Pending"
+    observedGeneration: int | None = None
+    progress: str | None = Field(default=None, description="finished/maxTrials, for kubectl get")
+    trials: TrialCounts = Field(default_factory=TrialCounts)
+    bestTrial: TrialSummary | None = None
+    leaderboard: list[TrialSummary] = Field(default_factory=list, max_length=5)
+    startTime: str | None = None
+    completionTime: str | None = None
+    estimatedCompletionTime: str | None = None
+    reason: str | None = None
+    message: str | None = None
+    conditions: list[Condition] = Field(default_factory=list)
+
+
+def parse_spec(spec: dict[str, Any]) -> ExperimentSpec:
+    """Validate a raw spec (what slipped past the API server's schema)."""
+    return ExperimentSpec.model_validate(spec)

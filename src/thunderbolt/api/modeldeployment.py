@@ -1,0 +1,177 @@
+"""ModelDeployment: serve an ONNX model with rolling, blue-green or canary rollouts."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import ConfigDict, Field, model_validator
+
+from thunderbolt.api.common import (
+    CHECKSUM_PATTERN,
+    DNS_LABEL_PATTERN,
+    ApiModel,
+    Condition,
+    Resources,
+)
+
+Outcome = Literal["Active", "Promoted", "RolledBack", "Superseded", "Refused"]
+Phase = Literal["Pending", "Progressing", "Available", "Degraded"]
+
+
+class MlflowModelRef(ApiModel):
+    """A registered model version, or an alias the controller follows as it moves."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"oneOf": [{"required": ["version"]}, {"required": ["alias"]}]}
+    )
+
+    name: str = Field(max_length=256, min_length=1)
+    version: str | None = Field(default=None, max_length=32, pattern=r"^[0-9]+$")
+    alias: str | None = Field(default=None, max_length=256)
+    trackingUri: str | None = Field(default=None, max_length=1024)
+    pollSeconds: int = Field(default=60, ge=5, le=86400, description="alias re-resolution interval")
+
+    @model_validator(mode="after")
+    def _version_xor_alias(self) -> MlflowModelRef:
+        if (self.version is None) == (self.alias is None):
+            raise ValueError("mlflowModel needs exactly one of 'version' or 'alias'")
+        return self
+
+
+class ModelSource(ApiModel):
+    """Exactly one of trialRef, mlflowModel, or uri (+ checksum)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["trialRef"]},
+                {"required": ["mlflowModel"]},
+                {"required": ["uri", "checksum"]},
+            ]
+        }
+    )
+
+    trialRef: str | None = Field(default=None, max_length=253, pattern=DNS_LABEL_PATTERN)
+    mlflowModel: MlflowModelRef | None = None
+    uri: str | None = Field(default=None, max_length=2048, pattern=r"^(s3|file)://.+")
+    checksum: str | None = Field(default=None, pattern=CHECKSUM_PATTERN)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ModelSource:
+        given = [k for k in ("trialRef", "mlflowModel", "uri") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                f"model needs exactly one of trialRef, mlflowModel, uri; got {given or 'none'}"
+            )
+        if self.uri is not None and self.checksum is None:
+            raise ValueError("model.uri needs model.checksum (sha256:<hex>)")
+        return self
+
+
+class CanaryStep(ApiModel):
+    weight: int = Field(ge=1, le=100)
+    pauseSeconds: int = Field(default=30, ge=0, le=86400)
+
+
+class Canary(ApiModel):
+    steps: list[CanaryStep] = Field(min_length=1, max_length=20)
+
+
+class Analysis(ApiModel):
+    maxErrorRate: float = Field(default=0.01, ge=0, le=1)
+    maxLatencyP99Ms: float = Field(default=100, gt=0, le=600000)
+    minRequests: int = Field(default=50, ge=0, le=10**9)
+    intervalSeconds: int = Field(default=10, ge=1, le=3600)
+
+
+class Strategy(ApiModel):
+    type: Literal["Rolling", "BlueGreen", "Canary"] = "Rolling"
+    canary: Canary | None = None
+    analysis: Analysis | None = None
+
+    @model_validator(mode="after")
+    def _canary_has_steps(self) -> Strategy:
+        if self.type == "Canary" and self.canary is None:
+            raise ValueError("strategy.type Canary needs strategy.canary.steps")
+        return self
+
+
+class Batching(ApiModel):
+    enabled: bool = True
+    maxBatchSize: int = Field(default=32, ge=1, le=4096)
+    maxDelayMs: float = Field(default=2, ge=0, le=1000)
+
+
+class Serving(ApiModel):
+    batching: Batching = Field(default_factory=Batching)
+    port: int = Field(default=8080, ge=1024, le=65535)
+
+
+class ModelDeploymentSpec(ApiModel):
+    model: ModelSource
+    modelName: str | None = Field(
+        default=None,
+        max_length=63,
+        pattern=DNS_LABEL_PATTERN,
+        description="Name in the V2 API; defaults to the resource name.",
+    )
+    image: str | None = Field(
+        default=None, max_length=512, description="Defaults to the operator's serving image."
+    )
+    imagePullPolicy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
+    replicas: int = Field(default=1, ge=0, le=100)
+    resources: Resources = Field(default_factory=lambda: Resources(cpu="500m", memory="512Mi"))
+    strategy: Strategy = Field(default_factory=Strategy)
+    revisionHistoryLimit: int = Field(default=10, ge=1, le=100)
+    rollbackTo: int | None = Field(default=None, ge=1)
+    serving: Serving = Field(default_factory=Serving)
+    artifactsCredentialsSecret: str | None = Field(
+        default=None, max_length=253, pattern=DNS_LABEL_PATTERN
+    )
+    s3EndpointUrl: str | None = Field(default=None, max_length=1024)
+
+
+class Revision(ApiModel):
+    number: int = Field(ge=1)
+    modelUri: str | None = None
+    modelChecksum: str | None = None
+    source: str | None = Field(
+        default=None, description="trial/<name>, mlflow/<name>/<version>, uri, experiment/<name>"
+    )
+    trial: str | None = None
+    experiment: str | None = None
+    objective: float | None = None
+    mlflowModelName: str | None = None
+    mlflowModelVersion: str | None = None
+    mlflowModelUrl: str | None = None
+    deployedAt: str | None = None
+
+
+class HistoryEntry(Revision):
+    retiredAt: str | None = None
+    outcome: Outcome = "Active"
+    reason: str | None = Field(default=None, max_length=1024)
+
+
+class CanaryStatus(ApiModel):
+    revision: int
+    weight: int = Field(ge=0, le=100)
+    step: int = Field(ge=0)
+    stepStartedAt: str | None = None
+
+
+class ModelDeploymentStatus(ApiModel):
+    phase: Phase = "Pending"
+    observedGeneration: int | None = None
+    currentRevision: Revision | None = None
+    canary: CanaryStatus | None = None
+    history: list[HistoryEntry] = Field(default_factory=list, max_length=100)
+    endpoint: str | None = None
+    previewEndpoint: str | None = None
+    reason: str | None = None
+    message: str | None = None
+    conditions: list[Condition] = Field(default_factory=list)
+
+
+def parse_spec(spec: dict[str, Any]) -> ModelDeploymentSpec:
+    return ModelDeploymentSpec.model_validate(spec)

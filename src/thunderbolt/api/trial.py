@@ -1,0 +1,55 @@
+"""Trial: one training run, created by the operator, one batch/v1 Job each."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from thunderbolt.api.common import UNTYPED, ApiModel, Condition, ScalarValue
+from thunderbolt.api.experiment import Artifacts, Objective, Tracking, TrialTemplate
+
+TrialPhase = Literal["Pending", "Running", "Succeeded", "Failed", "Pruned"]
+FINISHED_PHASES: frozenset[str] = frozenset({"Succeeded", "Failed", "Pruned"})
+# Bound on status.intermediate so a long run cannot grow the object without limit.
+MAX_INTERMEDIATE = 500
+
+
+class TrialSpec(ApiModel):
+    experiment: str = Field(max_length=253)
+    number: int = Field(ge=0)
+    parameters: dict[str, ScalarValue] = Field(
+        default_factory=dict, json_schema_extra={"additionalProperties": UNTYPED}
+    )
+    objective: Objective
+    seed: int = Field(default=0, ge=0)
+    template: TrialTemplate
+    tracking: Tracking | None = None
+    artifacts: Artifacts | None = None
+
+
+class IntermediateValue(ApiModel):
+    step: int = Field(ge=0)
+    value: float
+
+
+class TrialStatus(ApiModel):
+    phase: TrialPhase = "Pending"
+    observedGeneration: int | None = None
+    jobName: str | None = None
+    objective: float | None = None
+    metrics: dict[str, float] = Field(default_factory=dict)
+    intermediate: list[IntermediateValue] = Field(default_factory=list, max_length=MAX_INTERMEDIATE)
+    mlflowRunId: str | None = None
+    mlflowRunUrl: str | None = None
+    mlflowModelVersion: str | None = None
+    modelUri: str | None = None
+    modelChecksum: str | None = None
+    image: str | None = None
+    startTime: str | None = None
+    completionTime: str | None = None
+    durationSeconds: float | None = None
+    gpuSeconds: float | None = None
+    reason: str | None = None
+    message: str | None = Field(default=None, max_length=4096)
+    conditions: list[Condition] = Field(default_factory=list)
