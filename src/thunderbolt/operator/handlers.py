@@ -1,0 +1,1 @@
+"""Kopf handlers for Experiments and Trials (filled in below)."""

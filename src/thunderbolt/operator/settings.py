@@ -1,0 +1,145 @@
+"""Operator settings: environment variables first, command-line flags on top.
+
+One frozen object is built at start-up and handed to every handler module (via
+``current()`` or kopf's ``memo.settings``), so handlers never read the environment
+themselves and tests can run several operators with different settings side by side.
+
+Environment variables (all optional):
+
+==============================  =============================================================
+THUNDERBOLT_NAMESPACES          comma-separated namespaces to watch; empty = all namespaces
+THUNDERBOLT_MLFLOW_URI          MLflow tracking URI as seen from Trial pods
+THUNDERBOLT_ARTIFACTS_URI       default artifact store for trainers (s3://bucket/prefix, file://)
+THUNDERBOLT_S3_ENDPOINT         S3-compatible endpoint URL as seen from pods
+THUNDERBOLT_ARTIFACTS_SECRET    Secret holding an AWS shared-credentials file under ``credentials``
+THUNDERBOLT_REPORT_URL          how pods reach the operator's report endpoint
+THUNDERBOLT_REPORT_PORT         port of the report endpoint (8081; 0 = pick a free one)
+THUNDERBOLT_METRICS_PORT        Prometheus /metrics port (8080; 0 = pick a free one)
+THUNDERBOLT_HEALTH_PORT         kopf liveness /healthz port (8082; 0 = pick a free one)
+THUNDERBOLT_SERVING_IMAGE       inference-server image (thunderbolt-trainer:0.1.0)
+THUNDERBOLT_TRAINER_IMAGE       default trainer image (thunderbolt-trainer:0.1.0)
+THUNDERBOLT_PEERING             "true" = kopf peering (several replicas); default standalone
+KUBECONFIG                      kubeconfig outside a cluster (``--kubeconfig`` overrides)
+==============================  =============================================================
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+DEFAULT_IMAGE = "thunderbolt-trainer:0.1.0"
+DEFAULT_METRICS_PORT = 8080
+DEFAULT_REPORT_PORT = 8081
+DEFAULT_HEALTH_PORT = 8082
+
+
+@dataclass(frozen=True)
+class OperatorSettings:
+    namespaces: tuple[str, ...] = ()
+    mlflow_tracking_uri: str | None = None
+    artifacts_uri: str | None = None
+    s3_endpoint_url: str | None = None
+    artifacts_credentials_secret: str | None = None
+    report_url: str | None = None
+    report_port: int = DEFAULT_REPORT_PORT
+    metrics_port: int = DEFAULT_METRICS_PORT
+    health_port: int = DEFAULT_HEALTH_PORT
+    serving_image: str = DEFAULT_IMAGE
+    trainer_image: str = DEFAULT_IMAGE
+    bind_address: str = "0.0.0.0"
+    kubeconfig: str | None = None
+    peering: bool = False
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def clusterwide(self) -> bool:
+        return not self.namespaces
+
+
+def _split(value: str | None) -> tuple[str, ...]:
+    return tuple(part.strip() for part in (value or "").split(",") if part.strip())
+
+
+def _port(value: str | None, default: int) -> int:
+    if value is None or value.strip() == "":
+        return default
+    port = int(value)
+    if not 0 <= port <= 65535:
+        raise ValueError(f"port out of range: {port}")
+    return port
+
+
+def free_port(host: str = "") -> int:
+    """A port the kernel says is free now (racy, but fine for local runs and tests)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def from_env(env: Mapping[str, str] | None = None) -> OperatorSettings:
+    """Settings from environment variables only (ports of 0 are kept as 0)."""
+    env = os.environ if env is None else env
+
+    def opt(name: str) -> str | None:
+        value = env.get(name, "").strip()
+        return value or None
+
+    return OperatorSettings(
+        namespaces=_split(env.get("THUNDERBOLT_NAMESPACES")),
+        mlflow_tracking_uri=opt("THUNDERBOLT_MLFLOW_URI"),
+        artifacts_uri=opt("THUNDERBOLT_ARTIFACTS_URI"),
+        s3_endpoint_url=opt("THUNDERBOLT_S3_ENDPOINT"),
+        artifacts_credentials_secret=opt("THUNDERBOLT_ARTIFACTS_SECRET"),
+        report_url=opt("THUNDERBOLT_REPORT_URL"),
+        report_port=_port(env.get("THUNDERBOLT_REPORT_PORT"), DEFAULT_REPORT_PORT),
+        metrics_port=_port(env.get("THUNDERBOLT_METRICS_PORT"), DEFAULT_METRICS_PORT),
+        health_port=_port(env.get("THUNDERBOLT_HEALTH_PORT"), DEFAULT_HEALTH_PORT),
+        serving_image=opt("THUNDERBOLT_SERVING_IMAGE") or DEFAULT_IMAGE,
+        trainer_image=opt("THUNDERBOLT_TRAINER_IMAGE") or DEFAULT_IMAGE,
+        kubeconfig=opt("KUBECONFIG"),
+        peering=(env.get("THUNDERBOLT_PEERING", "").lower() in {"1", "true", "yes"}),
+    )
+
+
+def resolve_ports(settings: OperatorSettings) -> OperatorSettings:
+    """Replace every port of 0 by a free one, so the real ports can be logged and used."""
+    changes: dict[str, Any] = {}
+    for name in ("metrics_port", "report_port", "health_port"):
+        if getattr(settings, name) == 0:
+            changes[name] = free_port()
+    return dataclasses.replace(settings, **changes) if changes else settings
+
+
+def load_settings(
+    overrides: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None
+) -> OperatorSettings:
+    """Environment, then ``overrides`` (CLI flags; None values are ignored), then free ports."""
+    settings = from_env(env)
+    changes = {k: v for k, v in (overrides or {}).items() if v is not None}
+    if "namespaces" in changes:
+        changes["namespaces"] = tuple(changes["namespaces"])
+    if changes:
+        settings = dataclasses.replace(settings, **changes)
+    return resolve_ports(settings)
+
+
+_current: OperatorSettings | None = None
+
+
+def set_current(settings: OperatorSettings) -> None:
+    """Record the running operator's settings (called once by ``main.run``)."""
+    global _current
+    _current = settings
+
+
+def current() -> OperatorSettings:
+    """The running operator's settings; environment defaults when none were set (tests)."""
+    global _current
+    if _current is None:
+        _current = from_env()
+    return _current
