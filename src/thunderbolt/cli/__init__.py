@@ -14,6 +14,7 @@ import sys
 # module name under thunderbolt.cli -> registers one or more subcommands
 COMMAND_MODULES: list[str] = [
     "crds",
+    "train",
     "operator",
 ]
 

@@ -1,0 +1,67 @@
+"""One checkpoint per run, overwritten every epoch, so a restarted pod resumes.
+
+It lives under ``config.checkpointUri`` (any artifact store: ``s3://``, ``file://``) or,
+without one, in the output directory (an emptyDir survives container restarts). A
+fingerprint of everything that shapes training is stored with it: a checkpoint from
+other parameters or data is ignored rather than resumed into the wrong run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+from typing import Any
+
+import torch
+
+from thunderbolt.api.trainer_config import TrainerConfig
+from thunderbolt.artifacts import ArtifactError, ArtifactStore, join, store_for
+
+log = logging.getLogger(__name__)
+
+FILENAME = "checkpoint.pt"
+
+
+def fingerprint(config: TrainerConfig) -> str:
+    """Changes when anything that affects the trained weights changes."""
+    shaping = config.model_dump(
+        include={"parameters", "task", "dataset", "epochs", "batchSize", "seed", "objective"}
+    )
+    shaping["identity"] = config.identity.uid or config.identity.trial
+    blob = json.dumps(shaping, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+class Checkpoints:
+    def __init__(self, prefix: str, fingerprint: str, *, s3_endpoint_url: str | None = None):
+        self.uri = join(prefix, FILENAME)
+        self.fingerprint = fingerprint
+        self._store: ArtifactStore = store_for(self.uri, s3_endpoint_url=s3_endpoint_url)
+
+    def save(self, state: dict[str, Any]) -> None:
+        buf = io.BytesIO()
+        torch.save({"fingerprint": self.fingerprint, **state}, buf)
+        self._store.put_bytes(self.uri, buf.getvalue())
+
+    def load(self) -> dict[str, Any] | None:
+        """The last saved state of this same run, or None to start from scratch."""
+        if not self._store.exists(self.uri):
+            return None
+        try:
+            data = self._store.get_bytes(self.uri)
+            state: dict[str, Any] = torch.load(io.BytesIO(data), weights_only=True)
+        except (ArtifactError, RuntimeError, EOFError, OSError) as exc:
+            log.warning("ignoring unreadable checkpoint %s: %s", self.uri, exc)
+            return None
+        if state.get("fingerprint") != self.fingerprint:
+            log.warning("ignoring checkpoint %s from a different configuration", self.uri)
+            return None
+        return state
+
+    def clear(self) -> None:
+        try:
+            self._store.delete(self.uri)
+        except Exception as exc:  # a leftover checkpoint is harmless; say so and go on
+            log.warning("could not delete checkpoint %s: %s", self.uri, exc)

@@ -1,0 +1,236 @@
+"""Tabular datasets by URI, validated, split and standardized.
+
+Schemes pick the source as MLflow picks its stores: ``builtin://`` (scikit-learn's
+bundled sets, no download), ``file://`` or a bare path, ``http(s)://``, ``s3://``.
+Every problem a user can fix in their data raises ``DatasetError`` naming the column
+or the row, because "training failed" sends them reading tracebacks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import pathlib
+import urllib.request
+from typing import Any
+from urllib.parse import urlparse
+
+import numpy as np
+import pandas as pd
+
+from thunderbolt.api.trainer_config import DatasetConfig
+from thunderbolt.artifacts import ArtifactError, store_for
+from thunderbolt.trainer.errors import DatasetError
+
+BUILTIN = ("iris", "wine", "breast_cancer", "digits", "diabetes")
+_EXTENSIONS = {
+    ".csv": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".json": "json",
+    ".jsonl": "json",
+    ".ndjson": "json",
+}
+HTTP_TIMEOUT_S = 60
+
+
+@dataclasses.dataclass
+class Dataset:
+    """Train/validation arrays (raw features) plus what the exported model must record."""
+
+    task: str
+    feature_names: list[str]
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    mean: np.ndarray  # per-feature, from the training split
+    std: np.ndarray
+    class_labels: list[str] | None = None  # classification: index -> label
+    target_mean: float = 0.0  # regression: the model predicts standardized targets
+    target_std: float = 1.0
+
+    @property
+    def num_features(self) -> int:
+        return len(self.feature_names)
+
+    @property
+    def num_outputs(self) -> int:
+        return len(self.class_labels) if self.class_labels is not None else 1
+
+
+def load(
+    config: DatasetConfig, task: str, seed: int, *, s3_endpoint_url: str | None = None
+) -> Dataset:
+    frame, labels = read_frame(config, s3_endpoint_url=s3_endpoint_url)
+    return prepare(frame, config, task, seed, builtin_labels=labels)
+
+
+def read_frame(
+    config: DatasetConfig, *, s3_endpoint_url: str | None = None
+) -> tuple[pd.DataFrame, list[str] | None]:
+    """The raw table, plus class names when a built-in dataset has them."""
+    uri = config.uri
+    parsed = urlparse(uri)
+    if parsed.scheme == "builtin":
+        return _builtin(parsed.netloc or parsed.path.strip("/"), config.target)
+    data = _fetch(uri, s3_endpoint_url)
+    if not data.strip():
+        raise DatasetError(f"dataset {uri} is empty")
+    fmt = config.format or _EXTENSIONS.get(pathlib.PurePosixPath(parsed.path).suffix.lower())
+    if fmt is None:
+        raise DatasetError(
+            f"cannot tell the format of {uri} from its extension; set dataset.format "
+            "to csv, parquet or json"
+        )
+    try:
+        if fmt == "csv":
+            frame = pd.read_csv(io.BytesIO(data))
+        elif fmt == "parquet":
+            frame = pd.read_parquet(io.BytesIO(data))
+        else:
+            frame = pd.read_json(io.BytesIO(data), lines=True)
+    except Exception as exc:  # pandas/pyarrow raise many types for malformed input
+        raise DatasetError(f"cannot parse {uri} as {fmt}: {exc}") from exc
+    return frame, None
+
+
+def _builtin(name: str, target: str) -> tuple[pd.DataFrame, list[str] | None]:
+    if name not in BUILTIN:
+        raise DatasetError(f"unknown builtin dataset {name!r}; choose from {', '.join(BUILTIN)}")
+    from sklearn import datasets
+
+    bunch: Any = getattr(datasets, f"load_{name}")(as_frame=True)
+    frame: pd.DataFrame = bunch.frame.rename(columns={"target": target})
+    names = getattr(bunch, "target_names", None)
+    labels = [str(n) for n in names] if names is not None and name != "diabetes" else None
+    return frame, labels
+
+
+def _fetch(uri: str, s3_endpoint_url: str | None) -> bytes:
+    scheme = urlparse(uri).scheme
+    try:
+        if scheme in ("http", "https"):
+            with urllib.request.urlopen(uri, timeout=HTTP_TIMEOUT_S) as response:
+                body: bytes = response.read()
+                return body
+        return store_for(uri, s3_endpoint_url=s3_endpoint_url).get_bytes(uri)
+    except (OSError, ArtifactError) as exc:
+        raise DatasetError(f"cannot read dataset {uri}: {exc}") from exc
+
+
+def prepare(
+    frame: pd.DataFrame,
+    config: DatasetConfig,
+    task: str,
+    seed: int,
+    *,
+    builtin_labels: list[str] | None = None,
+) -> Dataset:
+    """Validate, encode the target, split deterministically and fit standardization."""
+    target = config.target
+    if frame.shape[0] == 0:
+        raise DatasetError(f"dataset {config.uri} has no rows")
+    if target not in frame.columns:
+        raise DatasetError(
+            f"target column {target!r} not found in {config.uri}; columns: "
+            + ", ".join(map(str, frame.columns))
+        )
+    features = [c for c in frame.columns if c != target]
+    if not features:
+        raise DatasetError(f"dataset {config.uri} has no feature columns besides {target!r}")
+    for column in features:
+        _check_numeric(frame, column)
+    _check_missing(frame, [*features, target])
+    x = frame[features].to_numpy(dtype=np.float64)
+    labels: list[str] | None = None
+    if task == "classification":
+        y, labels = _encode_classes(frame[target], builtin_labels)
+    else:
+        _check_numeric(frame, target)
+        y = frame[target].to_numpy(dtype=np.float64)
+    if not np.isfinite(x).all():
+        row, col = np.argwhere(~np.isfinite(x))[0]
+        raise DatasetError(f"column {features[col]!r} has an infinite value in row {row}")
+    train_idx, val_idx = split_indices(len(frame), config.validationFraction, seed)
+    x_train, x_val = x[train_idx], x[val_idx]
+    mean = x_train.mean(axis=0)
+    std = x_train.std(axis=0)
+    std[std < 1e-12] = 1.0  # a constant column stays constant instead of dividing by 0
+    ds = Dataset(
+        task=task,
+        feature_names=[str(c) for c in features],
+        x_train=x_train.astype(np.float32),
+        y_train=y[train_idx],
+        x_val=x_val.astype(np.float32),
+        y_val=y[val_idx],
+        mean=mean.astype(np.float32),
+        std=std.astype(np.float32),
+        class_labels=labels,
+    )
+    if task == "regression":
+        ds.target_mean = float(ds.y_train.mean())
+        ds.target_std = float(ds.y_train.std()) or 1.0
+        ds.y_train = ds.y_train.astype(np.float32)
+        ds.y_val = ds.y_val.astype(np.float32)
+    return ds
+
+
+def split_indices(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A seeded permutation: the same seed gives the same split on every machine."""
+    if not 0.0 < fraction < 1.0:
+        raise DatasetError(f"validationFraction must be in (0, 1), got {fraction}")
+    n_val = int(round(n * fraction))
+    if n_val < 1 or n - n_val < 1:
+        raise DatasetError(
+            f"{n} rows cannot be split into train and validation with fraction {fraction}"
+        )
+    order = np.random.default_rng(seed).permutation(n)
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+def _check_numeric(frame: pd.DataFrame, column: str) -> None:
+    series = frame[column]
+    if pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series):
+        return
+    coerced = pd.to_numeric(series, errors="coerce")
+    bad = coerced.isna() & series.notna()
+    row = int(np.flatnonzero(bad.to_numpy())[0]) if bad.any() else 0
+    raise DatasetError(
+        f"column {column!r} is not numeric (row {row}: {series.iloc[row]!r}); "
+        "encode it as numbers before training"
+    )
+
+
+def _check_missing(frame: pd.DataFrame, columns: list[str]) -> None:
+    missing = frame[columns].isna().to_numpy()
+    if missing.any():
+        row, col = np.argwhere(missing)[0]
+        total = int(missing.sum())
+        raise DatasetError(
+            f"column {columns[col]!r} has a missing value (NaN) in row {row} "
+            f"({total} missing in all); fill or drop them"
+        )
+
+
+def _encode_classes(
+    series: pd.Series, builtin_labels: list[str] | None
+) -> tuple[np.ndarray, list[str]]:
+    values = series.to_numpy()
+    uniques = np.unique(values)
+    if len(uniques) < 2:
+        raise DatasetError(
+            f"target column {series.name!r} has {len(uniques)} class; classification needs >= 2"
+        )
+    codes = np.searchsorted(uniques, values).astype(np.int64)
+    if builtin_labels is not None and len(builtin_labels) == len(uniques):
+        labels = builtin_labels
+    else:
+        labels = [_label(v) for v in uniques]
+    return codes, labels
+
+
+def _label(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)

@@ -1,0 +1,58 @@
+"""Failures that end a training run with a named reason and a distinct exit code.
+
+The operator reads the reason from the termination message; a person reads it from
+the last log line. Exit codes let shell scripts tell the causes apart without JSON.
+"""
+
+from __future__ import annotations
+
+# reason -> process exit code (0 is success, also for Pruned; 2 is argparse's usage error)
+EXIT_CODES: dict[str, int] = {
+    "Error": 1,
+    "DatasetError": 3,
+    "Diverged": 4,
+    "Collapsed": 5,
+    "ExportMismatch": 6,
+    "OOM": 7,
+    "InvalidConfig": 8,
+    "ArtifactError": 9,
+}
+
+
+class TrainingError(RuntimeError):
+    """A run that cannot succeed; ``reason`` is one word (see ``EXIT_CODES``)."""
+
+    reason = "Error"
+
+    def __init__(self, message: str, *, reason: str | None = None) -> None:
+        super().__init__(message)
+        if reason is not None:
+            self.reason = reason
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES.get(self.reason, 1)
+
+
+class DatasetError(TrainingError):
+    reason = "DatasetError"
+
+
+class Diverged(TrainingError):
+    reason = "Diverged"
+
+
+class Collapsed(TrainingError):
+    reason = "Collapsed"
+
+
+class ExportMismatch(TrainingError):
+    reason = "ExportMismatch"
+
+
+class InvalidConfig(TrainingError):
+    reason = "InvalidConfig"
+
+
+class OutOfMemory(TrainingError):
+    reason = "OOM"

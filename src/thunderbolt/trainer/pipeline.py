@@ -1,0 +1,191 @@
+"""The steps of a run in order: data, model, training, export, publishing.
+
+Errors propagate as ``TrainingError``s; ``run.train`` turns them into results.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+from collections.abc import Callable
+
+import torch
+
+from thunderbolt.api.trainer_config import TrainerConfig, TrainResult
+from thunderbolt.artifacts import ArtifactError, join, store_for
+from thunderbolt.trainer import data as datasets
+from thunderbolt.trainer import export, model, params
+from thunderbolt.trainer.callbacks import TrainingReporter
+from thunderbolt.trainer.checkpoint import Checkpoints, fingerprint
+from thunderbolt.trainer.distributed import Placement
+from thunderbolt.trainer.errors import TrainingError
+from thunderbolt.trainer.loop import LoopSettings, Trainer
+from thunderbolt.trainer.tracking import Tracker
+
+MODEL_FILE = "model.onnx"
+MLFLOW_ARTIFACT_DIR = "model"
+
+
+def run(
+    config: TrainerConfig,
+    out: pathlib.Path,
+    placement: Placement,
+    reporter: TrainingReporter,
+    tracker: Tracker,
+    say: Callable[[str], None],
+) -> TrainResult:
+    hp = params.resolve(config)
+    ident = config.identity
+    s3_endpoint = config.artifacts.s3EndpointUrl if config.artifacts else None
+    tracker.start(
+        experiment=(config.tracking.experimentName if config.tracking else None)
+        or ident.experiment
+        or "thunderbolt",
+        run_name=ident.trial,
+        params={
+            **config.parameters,
+            **hp.as_dict(),
+            "seed": config.seed,
+            "task": config.task,
+            "dataset": config.dataset.uri,
+        },  # fmt: skip
+        tags=trial_tags(config, hp),
+    )
+    data = datasets.load(config.dataset, config.task, config.seed, s3_endpoint_url=s3_endpoint)
+    say(
+        f"training {config.task} on {config.dataset.uri}: {len(data.x_train)} train / "
+        f"{len(data.x_val)} validation rows, {data.num_features} features, "
+        f"device {placement.device}"
+        + (f" x{placement.world_size}" if placement.world_size > 1 else "")
+    )
+    say("parameters: " + ", ".join(f"{k}={v}" for k, v in hp.as_dict().items()))
+    torch.manual_seed(config.seed)  # the same seed initializes the same weights
+    net = model.build(data.num_features, data.num_outputs, hp, data.mean, data.std)
+    checkpoint_prefix = config.checkpointUri or (out / "checkpoints").resolve().as_uri()
+    trainer = Trainer(
+        net,
+        data,
+        hp,
+        LoopSettings(
+            seed=config.seed,
+            objective_metric=config.objective.metric,
+            maximize=config.objective.direction == "maximize",
+            patience=config.earlyStoppingPatience,
+            device=placement.device,
+            rank=placement.rank,
+            world_size=placement.world_size,
+        ),
+        reporter=reporter,
+        tracker=tracker,
+        checkpoints=Checkpoints(
+            checkpoint_prefix, fingerprint(config), s3_endpoint_url=s3_endpoint
+        ),
+        say=say,
+    )
+    outcome = trainer.fit()
+    if not placement.is_main:
+        return TrainResult(status="Pruned" if outcome.pruned else "Succeeded")
+    exported = export.export(outcome.net, data, onnx_metadata(config, hp))
+    model_path = out / MODEL_FILE
+    model_path.write_bytes(exported.data)
+    say(f"exported ONNX ({exported.exporter}), parity max abs diff {exported.max_abs_diff:.2e}")
+    result = TrainResult(
+        status="Pruned" if outcome.pruned else "Succeeded",
+        reason="Pruned" if outcome.pruned else None,
+        message=f"pruned by the operator after epoch {outcome.epochs_run}"
+        if outcome.pruned
+        else None,
+        objective=outcome.objective,
+        metric=config.objective.metric,
+        metrics=outcome.metrics,
+        epochs=outcome.epochs_run,
+        modelChecksum=exported.checksum,
+        onnxMaxAbsDiff=exported.max_abs_diff,
+        extra={
+            "bestEpoch": outcome.best_epoch,
+            "stoppedEarly": outcome.stopped_early,
+            "device": str(placement.device),
+            "worldSize": placement.world_size,
+            "seed": config.seed,
+            "exporter": exported.exporter,
+        },  # fmt: skip
+    )
+    publish(config, out, model_path, result, tracker, say)
+    return result
+
+
+def trial_tags(config: TrainerConfig, hp: params.HyperParams) -> dict[str, str]:
+    """Tags that let anyone go from an MLflow run back to its Trial resource."""
+    ident = config.identity
+    return {
+        "thunderbolt.namespace": ident.namespace,
+        "thunderbolt.experiment": ident.experiment,
+        "thunderbolt.trial": ident.trial,
+        "thunderbolt.trial_uid": ident.uid,
+        "thunderbolt.trial_number": str(ident.number),
+        "thunderbolt.spectral_norm": str(hp.spectral_norm).lower(),
+        "thunderbolt.task": config.task,
+        "thunderbolt.seed": str(config.seed),
+    }
+
+
+def onnx_metadata(config: TrainerConfig, hp: params.HyperParams) -> dict[str, str]:
+    ident = config.identity
+    return {
+        "thunderbolt.namespace": ident.namespace,
+        "thunderbolt.experiment": ident.experiment,
+        "thunderbolt.trial": ident.trial,
+        "thunderbolt.trial_uid": ident.uid,
+        "thunderbolt.parameters": json.dumps(hp.as_dict(), sort_keys=True),
+    }
+
+
+def artifact_prefix(config: TrainerConfig) -> str | None:
+    """``<artifacts.uri>/<namespace>/<experiment>/<trial>`` for file:// and s3:// stores."""
+    if config.artifacts is None or config.artifacts.uri == "mlflow":
+        return None
+    ident = config.identity
+    parts = [
+        p for p in (ident.namespace, ident.experiment, ident.trial or fingerprint(config)) if p
+    ]
+    return join(config.artifacts.uri, *parts)
+
+
+def publish(
+    config: TrainerConfig,
+    out: pathlib.Path,
+    model_path: pathlib.Path,
+    result: TrainResult,
+    tracker: Tracker,
+    say: Callable[[str], None],
+) -> None:
+    """Upload the model (and result.json) where the config says; set ``modelUri``."""
+    s3_endpoint = config.artifacts.s3EndpointUrl if config.artifacts else None
+    tracked_uri = tracker.log_artifact(str(model_path), MLFLOW_ARTIFACT_DIR)
+    if tracked_uri and config.tracking and config.tracking.registeredModelName:
+        result.mlflowModelVersion = tracker.register(
+            config.tracking.registeredModelName, MLFLOW_ARTIFACT_DIR
+        )
+    prefix = artifact_prefix(config)
+    if config.artifacts is not None and config.artifacts.uri == "mlflow":
+        if tracked_uri is not None:
+            result.modelUri = tracked_uri
+        elif config.checkpointUri:  # MLflow is down: keep the model next to the checkpoints
+            prefix = config.checkpointUri
+            say("MLflow artifact store unavailable; uploading the model to checkpointUri")
+    if prefix is not None:
+        model_uri = join(prefix, MODEL_FILE)
+        store = store_for(model_uri, s3_endpoint_url=s3_endpoint)
+        try:
+            store.put_bytes(model_uri, model_path.read_bytes())
+            result.modelUri = model_uri
+            result.trackingError = tracker.error
+            store.put_bytes(
+                join(prefix, "result.json"),
+                result.model_dump_json(indent=2, exclude_none=True).encode(),
+            )
+        except ArtifactError as exc:
+            raise TrainingError(str(exc), reason="ArtifactError") from exc
+    if result.modelUri is None:
+        result.modelUri = model_path.resolve().as_uri()
+    say(f"model at {result.modelUri}")
