@@ -25,6 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--report-port", type=int, help="live-report endpoint port (8081)")
     parser.add_argument("--health-port", type=int, help="liveness /healthz port (8082)")
     parser.add_argument("--kubeconfig", help="kubeconfig file (default: in-cluster or KUBECONFIG)")
+    parser.add_argument("--context", help="kubeconfig context (default: the current one)")
     parser.add_argument(
         "--report-url", help="how pods reach the report endpoint (THUNDERBOLT_REPORT_URL)"
     )
@@ -42,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
         "report_port": args.report_port,
         "health_port": args.health_port,
         "kubeconfig": args.kubeconfig,
+        "kube_context": args.context,
         "report_url": args.report_url,
     }
     settings = load_settings(overrides)

@@ -3,6 +3,8 @@
 ``HANDLER_MODULES`` lists every module whose ``@kopf.on`` handlers make up the operator;
 other concerns (live reports, deployments) add their module here. They are imported
 only when the operator starts, so importing ``thunderbolt.operator`` stays cheap.
+Handlers reach the settings through ``thunderbolt.operator.settings.current()`` or
+kopf's ``memo.settings``.
 """
 
 from __future__ import annotations
@@ -10,27 +12,86 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+from typing import Any
 
 from thunderbolt.operator.settings import OperatorSettings, set_current
 
 HANDLER_MODULES: tuple[str, ...] = ("thunderbolt.operator.handlers",)
 
+# Kopf keeps its handler progress in annotations under our own prefix, never in
+# status (the CRD status schemas have no room for it).
+ANNOTATION_PREFIX = "operator.thunderbolt.io"
+
 log = logging.getLogger("thunderbolt.operator")
 
 
 def load_kube_config(settings: OperatorSettings) -> None:
-    """Configure the kubernetes client the handlers use: in-cluster, else a kubeconfig."""
+    """Configure the kubernetes client the handlers use: kubeconfig if named, else in-cluster."""
     from kubernetes import config
 
-    if settings.kubeconfig:
-        # kopf's own login reads KUBECONFIG too, so both clients see the same cluster.
-        os.environ["KUBECONFIG"] = settings.kubeconfig
-        config.load_kube_config(config_file=settings.kubeconfig)
+    if settings.kubeconfig or settings.kube_context:
+        if settings.kubeconfig:
+            os.environ["KUBECONFIG"] = settings.kubeconfig
+        config.load_kube_config(config_file=settings.kubeconfig, context=settings.kube_context)
         return
     try:
         config.load_incluster_config()
     except config.ConfigException:
         config.load_kube_config()
+
+
+def connection_info(settings: OperatorSettings, kopf_settings: Any) -> Any:
+    """Kopf credentials from the same kubeconfig/context the kubernetes client uses."""
+    import kopf
+    from kubernetes import client
+
+    load_kube_config(settings)
+    cfg = client.Configuration.get_default_copy()
+    header = cfg.get_api_key_with_prefix("BearerToken") or cfg.get_api_key_with_prefix(
+        "authorization"
+    )
+    parts = header.split(" ", 1) if header else []
+    scheme, token = (
+        (None, None) if not parts else (None, parts[0]) if len(parts) == 1 else (parts[0], parts[1])
+    )
+    return kopf.ConnectionInfo(
+        server=cfg.host,
+        ca_path=cfg.ssl_ca_cert,
+        insecure=not cfg.verify_ssl,
+        username=cfg.username or None,
+        password=cfg.password or None,
+        scheme=scheme,
+        token=token,
+        certificate_path=cfg.cert_file,
+        private_key_path=cfg.key_file,
+        trust_env=kopf_settings.networking.trust_env,
+    )
+
+
+def register_lifecycle(settings: OperatorSettings) -> None:
+    """Login and Kopf settings handlers; registered once per process by ``run``."""
+    import kopf
+
+    @kopf.on.login()
+    def login(settings: kopf.OperatorSettings, **_: Any) -> Any:
+        return connection_info(operator_settings, settings)
+
+    @kopf.on.startup()
+    def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+        settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(
+            prefix=ANNOTATION_PREFIX
+        )
+        settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+            prefix=ANNOTATION_PREFIX
+        )
+        settings.persistence.finalizer = f"{ANNOTATION_PREFIX}/finalizer"
+        # Only problems become Kubernetes Events; our own Events say what happened.
+        settings.posting.level = logging.WARNING
+        settings.watching.server_timeout = 300
+        settings.networking.request_timeout = 60
+        settings.execution.max_workers = 16
+
+    operator_settings = settings
 
 
 def import_handlers(modules: tuple[str, ...] = HANDLER_MODULES) -> None:
@@ -51,6 +112,7 @@ def run(settings: OperatorSettings) -> None:
     set_current(settings)
     load_kube_config(settings)
     start_metrics(settings)
+    register_lifecycle(settings)
     import_handlers()
     scope = ", ".join(settings.namespaces) if settings.namespaces else "all namespaces"
     print(

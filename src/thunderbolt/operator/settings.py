@@ -20,6 +20,7 @@ THUNDERBOLT_SERVING_IMAGE       inference-server image (thunderbolt-trainer:0.1.
 THUNDERBOLT_TRAINER_IMAGE       default trainer image (thunderbolt-trainer:0.1.0)
 THUNDERBOLT_PEERING             "true" = kopf peering (several replicas); default standalone
 KUBECONFIG                      kubeconfig outside a cluster (``--kubeconfig`` overrides)
+THUNDERBOLT_KUBE_CONTEXT        kubeconfig context to use (``--context``); default: current
 ==============================  =============================================================
 """
 
@@ -53,6 +54,7 @@ class OperatorSettings:
     trainer_image: str = DEFAULT_IMAGE
     bind_address: str = "0.0.0.0"
     kubeconfig: str | None = None
+    kube_context: str | None = None
     peering: bool = False
     extra: Mapping[str, str] = field(default_factory=dict)
 
@@ -102,6 +104,7 @@ def from_env(env: Mapping[str, str] | None = None) -> OperatorSettings:
         serving_image=opt("THUNDERBOLT_SERVING_IMAGE") or DEFAULT_IMAGE,
         trainer_image=opt("THUNDERBOLT_TRAINER_IMAGE") or DEFAULT_IMAGE,
         kubeconfig=opt("KUBECONFIG"),
+        kube_context=opt("THUNDERBOLT_KUBE_CONTEXT"),
         peering=(env.get("THUNDERBOLT_PEERING", "").lower() in {"1", "true", "yes"}),
     )
 
