@@ -1,0 +1,135 @@
+"""`thunderbolt serve`: the inference server a ModelDeployment's pods run.
+
+Flags default to ``THUNDERBOLT_MODEL_*`` environment variables so the pod spec can set
+them from the deployment; credentials come only from the environment or mounted files
+and are never logged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import re
+from typing import Any
+
+_CHECKSUM = re.compile(r"^sha256:[0-9a-fA-F]{64}$")
+
+
+def _positive_int(value: str) -> int:
+    number = int(value)
+    if number <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+    return number
+
+
+def _checksum(value: str) -> str:
+    if not _CHECKSUM.match(value):
+        raise argparse.ArgumentTypeError("must look like sha256:<64 hex digits>")
+    return value
+
+
+def register(subparsers: Any) -> None:
+    env = os.environ.get
+    parser = subparsers.add_parser(
+        "serve",
+        help="serve an ONNX model over the Open Inference Protocol (V2)",
+        description="Serve one ONNX model with onnxruntime over HTTP (Open Inference Protocol V2).",
+    )
+    parser.add_argument(
+        "--model-uri",
+        default=env("THUNDERBOLT_MODEL_URI"),
+        help="file://, s3:// or models:/name/version | models:/name@alias "
+        "(default: $THUNDERBOLT_MODEL_URI)",
+    )
+    parser.add_argument(
+        "--checksum",
+        type=_checksum,
+        default=env("THUNDERBOLT_MODEL_CHECKSUM") or None,
+        help="expected sha256:HEX of the model file (default: $THUNDERBOLT_MODEL_CHECKSUM)",
+    )
+    parser.add_argument(
+        "--model-name",
+        default=env("THUNDERBOLT_MODEL_NAME"),
+        help="name in /v2/models/{name} (default: $THUNDERBOLT_MODEL_NAME)",
+    )
+    parser.add_argument(
+        "--model-version",
+        default=env("THUNDERBOLT_MODEL_VERSION", "1"),
+        help="version reported and accepted in /versions/{v}/ paths (default: 1)",
+    )
+    parser.add_argument("--host", default="0.0.0.0")
+    parser.add_argument("--port", type=int, default=int(env("THUNDERBOLT_PORT", "8080")))
+    parser.add_argument("--max-batch-size", type=_positive_int, default=32)
+    parser.add_argument("--max-delay-ms", type=float, default=2.0)
+    parser.add_argument(
+        "--no-batching", action="store_true", help="one onnxruntime call per request"
+    )
+    parser.add_argument(
+        "--max-body-bytes",
+        type=_positive_int,
+        default=16 * 1024 * 1024,
+        help="larger bodies get 413",
+    )
+    parser.add_argument(
+        "--drain-timeout",
+        type=float,
+        default=30.0,
+        help="seconds to finish in-flight requests on SIGTERM",
+    )
+    parser.add_argument(
+        "--fail-linger",
+        type=float,
+        default=0.0,
+        help="seconds to keep answering (not ready, /metrics) after a failed load before exiting 1",
+    )
+    parser.add_argument(
+        "--intra-op-threads", type=int, default=0, help="onnxruntime threads (0: its default)"
+    )
+    parser.add_argument(
+        "--s3-endpoint-url", default=None, help="default: $AWS_ENDPOINT_URL_S3 / $AWS_ENDPOINT_URL"
+    )
+    parser.add_argument("--log-level", default=env("THUNDERBOLT_LOG_LEVEL", "INFO"))
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from thunderbolt.serving.batching import BatchingConfig
+    from thunderbolt.serving.server import ServeOptions, serve
+
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    missing = [
+        flag
+        for flag, value in (("--model-uri", args.model_uri), ("--model-name", args.model_name))
+        if not value
+    ]
+    if missing:
+        logging.getLogger("thunderbolt.serve").error(
+            "missing %s (or its THUNDERBOLT_* variable)", ", ".join(missing)
+        )
+        return 2
+    if args.max_delay_ms < 0:
+        logging.getLogger("thunderbolt.serve").error("--max-delay-ms must not be negative")
+        return 2
+    opts = ServeOptions(
+        model_uri=args.model_uri,
+        model_name=args.model_name,
+        checksum=args.checksum,
+        model_version=args.model_version,
+        host=args.host,
+        port=args.port,
+        batching=BatchingConfig(
+            enabled=not args.no_batching,
+            max_batch_size=args.max_batch_size,
+            max_delay_s=args.max_delay_ms / 1000.0,
+        ),
+        max_body_bytes=args.max_body_bytes,
+        drain_timeout_s=args.drain_timeout,
+        fail_linger_s=args.fail_linger,
+        intra_op_threads=args.intra_op_threads,
+        s3_endpoint_url=args.s3_endpoint_url,
+    )
+    return asyncio.run(serve(opts))

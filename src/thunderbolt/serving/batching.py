@@ -1,0 +1,186 @@
+"""Dynamic batching: merge concurrent requests into one onnxruntime call.
+
+Requests wait at most ``max_delay_s`` after the oldest one arrived, or until their
+group holds ``max_batch_size`` rows. Only requests whose tensors agree on every
+dimension after the first are concatenated (one group per ``batch_key``). One batch
+runs at a time in a worker thread; requests arriving meanwhile queue for the next
+one, so batches grow with load without any extra waiting. When a merged batch fails,
+its requests are retried one by one so a single bad request cannot fail its
+neighbours.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Protocol
+
+import numpy as np
+
+from thunderbolt.serving.model import ModelRunError
+from thunderbolt.serving.protocol import InferRequest
+
+log = logging.getLogger(__name__)
+Results = dict[str, np.ndarray]
+
+
+class Runnable(Protocol):
+    @property
+    def batchable(self) -> bool: ...
+
+    def run(self, feeds: Mapping[str, np.ndarray]) -> Results: ...
+
+
+@dataclasses.dataclass
+class _Pending:
+    request: InferRequest
+    future: asyncio.Future[Results]
+    arrived: float
+    rows: int
+    key: tuple[tuple[str, tuple[int, ...]], ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchingConfig:
+    enabled: bool = True
+    max_batch_size: int = 32
+    max_delay_s: float = 0.002
+
+
+class Batcher:
+    """Runs requests against a model, batching them when the config and model allow."""
+
+    def __init__(
+        self,
+        model: Runnable,
+        config: BatchingConfig,
+        *,
+        observe_batch: Callable[[int], None] = lambda rows: None,
+        workers: int = 4,
+    ) -> None:
+        self.model = model
+        self.config = config
+        self.batching = config.enabled and model.batchable and config.max_batch_size > 1
+        self._observe = observe_batch
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ort")
+        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        self._carry: list[_Pending] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def infer(self, request: InferRequest) -> Results:
+        """Outputs for one request; raises ``ModelRunError`` when the model fails."""
+        rows = request.rows
+        if not self.batching or rows >= self.config.max_batch_size:
+            return await self._run(request.inputs, rows)
+        if self._task is None:
+            self._task = asyncio.create_task(self._loop(), name="batcher")
+        loop = asyncio.get_running_loop()
+        pending = _Pending(request, loop.create_future(), loop.time(), rows, request.batch_key())
+        await self._queue.put(pending)
+        return await pending.future
+
+    async def close(self) -> None:
+        """Stop the batching loop; callers must have drained in-flight requests first."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        self._executor.shutdown(wait=True)
+
+    async def _run(self, feeds: Mapping[str, np.ndarray], rows: int) -> Results:
+        self._observe(rows)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self.model.run, feeds)
+
+    async def _loop(self) -> None:
+        while True:
+            batch = await self._collect()
+            try:
+                await self._run_batch(batch)
+            except Exception as exc:  # never let one batch stop the loop
+                log.exception("batch failed unexpectedly")
+                for p in batch:
+                    if not p.future.done():
+                        p.future.set_exception(ModelRunError(f"batch failed: {exc}"))
+
+    async def _collect(self) -> list[_Pending]:
+        """Gather one batch: a full group, or every group once the oldest request's delay is up."""
+        loop = asyncio.get_running_loop()
+        pending, self._carry = self._carry or [await self._queue.get()], []
+        groups: dict[tuple[tuple[str, tuple[int, ...]], ...], list[_Pending]] = {}
+        rows: dict[tuple[tuple[str, tuple[int, ...]], ...], int] = {}
+        overflow: list[_Pending] = []
+        deadline = min(p.arrived for p in pending) + self.config.max_delay_s
+        full = None
+
+        def add(p: _Pending) -> None:
+            nonlocal full
+            if rows.get(p.key, 0) + p.rows > self.config.max_batch_size:
+                overflow.append(p)
+                full = full or p.key
+                return
+            groups.setdefault(p.key, []).append(p)
+            rows[p.key] = rows.get(p.key, 0) + p.rows
+            if rows[p.key] == self.config.max_batch_size:
+                full = full or p.key
+
+        for p in pending:
+            add(p)
+        while full is None:
+            if self._queue.empty():
+                timeout = deadline - loop.time()
+                if timeout <= 0:
+                    break
+                try:
+                    add(await asyncio.wait_for(self._queue.get(), timeout))
+                except TimeoutError:
+                    break
+            else:
+                add(self._queue.get_nowait())
+        if full is not None:
+            batch = groups.pop(full)
+            self._carry = sorted(
+                [*(p for g in groups.values() for p in g), *overflow], key=lambda p: p.arrived
+            )
+            return batch
+        # Deadline passed: run the oldest group now, leave the others (already due) next.
+        oldest = min(groups.values(), key=lambda g: g[0].arrived)
+        self._carry = [p for g in groups.values() if g is not oldest for p in g]
+        return oldest
+
+    async def _run_batch(self, batch: list[_Pending]) -> None:
+        batch = [p for p in batch if not p.future.done()]  # drop requests whose client left
+        if not batch:
+            return
+        if len(batch) == 1:
+            await self._settle_alone(batch[0])
+            return
+        names = list(batch[0].request.inputs)
+        feeds = {n: np.concatenate([p.request.inputs[n] for p in batch]) for n in names}
+        total = sum(p.rows for p in batch)
+        try:
+            results = await self._run(feeds, total)
+        except ModelRunError:
+            results = None
+        if results is None or any(r.ndim == 0 or r.shape[0] != total for r in results.values()):
+            for p in batch:  # isolate the failure (or an output that cannot be split)
+                await self._settle_alone(p)
+            return
+        start = 0
+        for p in batch:
+            end = start + p.rows
+            if not p.future.done():
+                p.future.set_result({n: r[start:end] for n, r in results.items()})
+            start = end
+
+    async def _settle_alone(self, p: _Pending) -> None:
+        try:
+            result = await self._run(p.request.inputs, p.rows)
+        except ModelRunError as exc:
+            if not p.future.done():
+                p.future.set_exception(exc)
+            return
+        if not p.future.done():
+            p.future.set_result(result)

@@ -1,0 +1,69 @@
+"""Prometheus metrics of the inference server, in a registry of its own.
+
+The ModelDeployment controller reads ``REQUESTS`` and ``DURATION`` from each pod's
+``/metrics`` to judge a canary (see ``thunderbolt.serving.promparse``), so these names
+are a contract: change them only together with docs/serving.md and the controller.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+REQUESTS = "thunderbolt_inference_requests_total"
+DURATION = "thunderbolt_inference_request_duration_seconds"
+BATCH_SIZE = "thunderbolt_inference_batch_size"
+LOAD_SECONDS = "thunderbolt_model_load_seconds"
+CHECKSUM_FAILURES = "thunderbolt_model_checksum_failures_total"
+MODEL_READY = "thunderbolt_model_ready"
+
+# Fine enough around typical SLOs (5-100 ms) to estimate a p99 within a few ms.
+LATENCY_BUCKETS = (
+    0.0005, 0.001, 0.002, 0.003, 0.004, 0.005, 0.0075, 0.01, 0.0125, 0.015, 0.02, 0.025,
+    0.03, 0.04, 0.05, 0.06, 0.075, 0.1, 0.125, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75,
+    1.0, 1.5, 2.0, 3.0, 5.0, 10.0,
+)  # fmt: skip
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+
+
+class ServingMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        # prometheus_client appends _total itself; give it the bare name.
+        self.requests = Counter(
+            REQUESTS.removesuffix("_total"),
+            "Inference requests by model and HTTP status code.",
+            ["model", "code"],
+            registry=self.registry,
+        )
+        self.duration = Histogram(
+            DURATION,
+            "Inference request latency, body read to response written.",
+            ["model"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.batch_size = Histogram(
+            BATCH_SIZE,
+            "Rows per onnxruntime call (several requests when dynamic batching merges them).",
+            ["model"],
+            buckets=BATCH_BUCKETS,
+            registry=self.registry,
+        )
+        self.load_seconds = Gauge(
+            LOAD_SECONDS,
+            "Seconds spent fetching, verifying and loading the model.",
+            ["model"],
+            registry=self.registry,
+        )
+        self.checksum_failures = Counter(
+            CHECKSUM_FAILURES.removesuffix("_total"),
+            "Model artifacts whose sha256 did not match the expected checksum.",
+            ["model"],
+            registry=self.registry,
+        )
+        self.ready = Gauge(
+            MODEL_READY,
+            "1 while the model is loaded, verified and serving.",
+            ["model"],
+            registry=self.registry,
+        )

@@ -1,0 +1,282 @@
+"""Open Inference Protocol (V2) request decoding and response encoding.
+
+Pure functions over bytes, so every way a client can get a request wrong is a unit
+test. Both JSON tensors and the binary tensor extension (what tritonclient sends by
+default: a JSON header of ``Inference-Header-Content-Length`` bytes followed by raw
+tensor bytes) are accepted. Every client mistake raises ``InferError`` with a 4xx
+status; nothing here can raise anything else for any input.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from thunderbolt.serving.model import NUMPY_TO_V2, V2_TO_NUMPY, TensorSpec
+
+
+class InferError(Exception):
+    """A request the server will not run; ``status`` is the HTTP code to answer with."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclasses.dataclass(frozen=True)
+class RequestedOutput:
+    name: str
+    binary: bool
+
+
+@dataclasses.dataclass
+class InferRequest:
+    inputs: dict[str, np.ndarray]
+    outputs: list[RequestedOutput]
+    id: str | None = None
+    parameters: dict[str, Any] | None = None
+
+    @property
+    def rows(self) -> int:
+        """Size of the first (batch) dimension, used by the batcher."""
+        first = next(iter(self.inputs.values()))
+        return int(first.shape[0]) if first.ndim else 1
+
+    def batch_key(self) -> tuple[tuple[str, tuple[int, ...]], ...]:
+        """Requests with equal keys can be concatenated along the first dimension."""
+        return tuple(sorted((n, tuple(a.shape[1:])) for n, a in self.inputs.items()))
+
+
+def _bad(message: str) -> InferError:
+    return InferError(400, message)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _split_body(body: bytes, header_length: str | None) -> tuple[Any, memoryview]:
+    if header_length is None:
+        json_part, binary = body, memoryview(b"")
+    else:
+        try:
+            n = int(header_length)
+        except ValueError:
+            raise _bad("Inference-Header-Content-Length must be an integer") from None
+        if not 0 < n <= len(body):
+            raise _bad(f"Inference-Header-Content-Length {n} outside the body of {len(body)} bytes")
+        json_part, binary = body[:n], memoryview(body)[n:]
+    try:
+        document = json.loads(json_part)
+    except (ValueError, RecursionError) as exc:
+        raise _bad(f"request body is not valid JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise _bad("request body must be a JSON object")
+    return document, binary
+
+
+def _check_shape(raw: object, spec: TensorSpec) -> tuple[int, ...]:
+    if not isinstance(raw, list) or not all(_is_int(d) for d in raw):
+        raise _bad(f"input {spec.name!r}: shape must be a list of integers")
+    shape = tuple(int(d) for d in raw)
+    if len(shape) != len(spec.shape):
+        raise _bad(
+            f"input {spec.name!r}: expected {len(spec.shape)} dimensions {list(spec.shape)}, "
+            f"got {list(shape)}"
+        )
+    for got, want in zip(shape, spec.shape, strict=True):
+        if got <= 0:
+            raise _bad(f"input {spec.name!r}: dimensions must be positive, got {list(shape)}")
+        if want != -1 and got != want:
+            raise _bad(f"input {spec.name!r}: expected shape {list(spec.shape)}, got {list(shape)}")
+    return shape
+
+
+_KINDS = {"FP32": "iuf", "FP64": "iuf", "INT32": "iu", "INT64": "iu", "BOOL": "b"}
+
+
+def _from_json(data: object, spec: TensorSpec, shape: tuple[int, ...]) -> np.ndarray:
+    if not isinstance(data, list):
+        raise _bad(f"input {spec.name!r}: data must be a JSON array")
+    try:
+        arr = np.array(data)
+    except (ValueError, TypeError, OverflowError, RecursionError):
+        raise _bad(f"input {spec.name!r}: data is not a rectangular array of numbers") from None
+    if arr.dtype.kind not in _KINDS[spec.datatype]:
+        kind = "true/false" if spec.datatype == "BOOL" else "numbers"
+        if spec.datatype.startswith("INT"):
+            kind = "integers"
+        raise _bad(f"input {spec.name!r}: {spec.datatype} data must be {kind}")
+    expected = math.prod(shape)
+    if arr.size != expected:
+        raise _bad(
+            f"input {spec.name!r}: shape {list(shape)} needs {expected} values, got {arr.size}"
+        )
+    dtype = V2_TO_NUMPY[spec.datatype]
+    if dtype.kind == "i" and arr.size:
+        info = np.iinfo(dtype)
+        if arr.min() < info.min or arr.max() > info.max:
+            raise _bad(f"input {spec.name!r}: values out of range for {spec.datatype}")
+    return arr.astype(dtype, copy=False).reshape(shape)
+
+
+def _from_binary(
+    size: object, binary: memoryview, offset: int, spec: TensorSpec, shape: tuple[int, ...]
+) -> np.ndarray:
+    dtype = V2_TO_NUMPY[spec.datatype]
+    expected = math.prod(shape) * dtype.itemsize
+    if not _is_int(size) or size != expected:
+        raise _bad(
+            f"input {spec.name!r}: binary_data_size must be {expected} for shape {list(shape)}"
+        )
+    if offset + expected > len(binary):
+        raise _bad(f"input {spec.name!r}: binary data shorter than binary_data_size")
+    arr = np.frombuffer(binary[offset : offset + expected], dtype=dtype).reshape(shape)
+    if spec.datatype == "BOOL" and arr.view(np.uint8).max(initial=0) > 1:
+        raise _bad(f"input {spec.name!r}: BOOL bytes must be 0 or 1")
+    return arr
+
+
+def _parse_inputs(
+    raw_inputs: object, specs: Mapping[str, TensorSpec], binary: memoryview
+) -> dict[str, np.ndarray]:
+    if not isinstance(raw_inputs, list) or not raw_inputs:
+        raise _bad("'inputs' must be a non-empty list")
+    inputs: dict[str, np.ndarray] = {}
+    offset = 0
+    for raw in raw_inputs:
+        if not isinstance(raw, dict):
+            raise _bad("each input must be a JSON object")
+        name = raw.get("name")
+        if not isinstance(name, str):
+            raise _bad("each input needs a string 'name'")
+        spec = specs.get(name)
+        if spec is None:
+            raise _bad(f"unknown input {name!r}; the model takes {sorted(specs)}")
+        if name in inputs:
+            raise _bad(f"input {name!r} given twice")
+        if raw.get("datatype") != spec.datatype:
+            raise _bad(
+                f"input {name!r}: expected datatype {spec.datatype}, got {raw.get('datatype')!r}"
+            )
+        shape = _check_shape(raw.get("shape"), spec)
+        params = raw.get("parameters") or {}
+        if not isinstance(params, dict):
+            raise _bad(f"input {name!r}: parameters must be an object")
+        if "binary_data_size" in params:
+            if "data" in raw:
+                raise _bad(f"input {name!r}: both 'data' and binary_data_size given")
+            inputs[name] = _from_binary(params["binary_data_size"], binary, offset, spec, shape)
+            offset += inputs[name].nbytes
+        elif "data" in raw:
+            inputs[name] = _from_json(raw["data"], spec, shape)
+        else:
+            raise _bad(f"input {name!r} has no 'data'")
+    missing = sorted(set(specs) - set(inputs))
+    if missing:
+        raise _bad(f"missing inputs {missing}")
+    if offset != len(binary):
+        raise _bad(f"{len(binary) - offset} bytes of binary data not claimed by any input")
+    return inputs
+
+
+def _parse_outputs(
+    raw_outputs: object, specs: Sequence[TensorSpec], binary_default: bool
+) -> list[RequestedOutput]:
+    if raw_outputs is None:
+        return [RequestedOutput(s.name, binary_default) for s in specs]
+    if not isinstance(raw_outputs, list) or not raw_outputs:
+        raise _bad("'outputs' must be a non-empty list when given")
+    known = {s.name for s in specs}
+    outputs: list[RequestedOutput] = []
+    for raw in raw_outputs:
+        if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
+            raise _bad("each requested output must be an object with a string 'name'")
+        name = raw["name"]
+        if name not in known:
+            raise _bad(f"unknown output {name!r}; the model has {sorted(known)}")
+        if any(o.name == name for o in outputs):
+            raise _bad(f"output {name!r} requested twice")
+        params = raw.get("parameters") or {}
+        if not isinstance(params, dict):
+            raise _bad(f"output {name!r}: parameters must be an object")
+        if params.get("classification"):
+            raise _bad("the classification extension is not supported")
+        binary = params.get("binary_data", binary_default)
+        if not isinstance(binary, bool):
+            raise _bad(f"output {name!r}: binary_data must be true or false")
+        outputs.append(RequestedOutput(name, binary))
+    return outputs
+
+
+def parse_infer_request(
+    body: bytes,
+    header_length: str | None,
+    inputs: Sequence[TensorSpec],
+    outputs: Sequence[TensorSpec],
+) -> InferRequest:
+    """Decode and validate one request against the model's tensor specs."""
+    document, binary = _split_body(body, header_length)
+    request_id = document.get("id")
+    if request_id is not None and not isinstance(request_id, str):
+        raise _bad("'id' must be a string")
+    parameters = document.get("parameters")
+    if parameters is not None and not isinstance(parameters, dict):
+        raise _bad("'parameters' must be an object")
+    binary_default = (parameters or {}).get("binary_data_output", False)
+    if not isinstance(binary_default, bool):
+        raise _bad("binary_data_output must be true or false")
+    arrays = _parse_inputs(document.get("inputs"), {s.name: s for s in inputs}, binary)
+    if len(inputs) > 1 and all(s.shape and s.shape[0] == -1 for s in inputs):
+        rows = {a.shape[0] for a in arrays.values()}
+        if len(rows) > 1:
+            raise _bad(f"inputs disagree on the batch dimension: {sorted(rows)}")
+    requested = _parse_outputs(document.get("outputs"), outputs, binary_default)
+    return InferRequest(arrays, requested, request_id, parameters)
+
+
+def encode_infer_response(
+    model_name: str,
+    model_version: str,
+    request: InferRequest,
+    results: Mapping[str, np.ndarray],
+) -> tuple[bytes, int | None]:
+    """The response body, and the JSON header length when binary outputs follow it."""
+    tensors: list[dict[str, Any]] = []
+    blobs: list[bytes] = []
+    for wanted in request.outputs:
+        arr = np.ascontiguousarray(results[wanted.name])
+        tensor: dict[str, Any] = {
+            "name": wanted.name,
+            "datatype": NUMPY_TO_V2.get(arr.dtype, "FP32"),
+            "shape": list(arr.shape),
+        }
+        if arr.dtype not in NUMPY_TO_V2:
+            arr = arr.astype(np.float32)
+        if wanted.binary:
+            blob = arr.tobytes()
+            tensor["parameters"] = {"binary_data_size": len(blob)}
+            blobs.append(blob)
+        else:
+            tensor["data"] = arr.reshape(-1).tolist()
+        tensors.append(tensor)
+    document: dict[str, Any] = {"model_name": model_name, "model_version": model_version}
+    if request.id is not None:
+        document["id"] = request.id
+    if request.parameters is not None:
+        document["parameters"] = request.parameters
+    document["outputs"] = tensors
+    header = json.dumps(document, separators=(",", ":")).encode()
+    if not blobs:
+        return header, None
+    return b"".join([header, *blobs]), len(header)
+
+
+def error_body(message: str) -> bytes:
+    return json.dumps({"error": message}).encode()

@@ -1,0 +1,150 @@
+"""The serving process: listen, fetch and verify the model, serve, drain on SIGTERM.
+
+The HTTP listener starts before the model is fetched, so liveness and /metrics answer
+while a large model downloads, and readiness stays 503 until the checksum matched and
+onnxruntime loaded the model. A model that fails verification never becomes ready: the
+reason is logged (and written to the Kubernetes termination log) and the process exits 1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import os
+import signal
+import time
+
+from aiohttp import web
+
+from thunderbolt.artifacts import ArtifactError, sha256_digest, verify_checksum
+from thunderbolt.serving.app import ServingState, build_app
+from thunderbolt.serving.batching import Batcher, BatchingConfig
+from thunderbolt.serving.metrics import ServingMetrics
+from thunderbolt.serving.model import ModelLoadError, OnnxModel
+from thunderbolt.serving.source import fetch_model, redact
+
+log = logging.getLogger(__name__)
+
+
+class ChecksumMismatch(ArtifactError):
+    """The fetched model is not the one the deployment asked for."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ServeOptions:
+    model_uri: str
+    model_name: str
+    checksum: str | None = None
+    model_version: str = "1"
+    host: str = "0.0.0.0"
+    port: int = 8080
+    batching: BatchingConfig = BatchingConfig()
+    max_body_bytes: int = 16 * 1024 * 1024
+    drain_timeout_s: float = 30.0
+    fail_linger_s: float = 0.0
+    intra_op_threads: int = 0
+    s3_endpoint_url: str | None = None
+    termination_log: str = "/dev/termination-log"
+
+
+def load_model(opts: ServeOptions, metrics: ServingMetrics) -> OnnxModel:
+    """Fetch, verify and load; raises ``ArtifactError`` or ``ModelLoadError``."""
+    started = time.perf_counter()
+    fetched = fetch_model(opts.model_uri, s3_endpoint_url=opts.s3_endpoint_url)
+    if opts.checksum:
+        try:
+            verify_checksum(fetched.data, opts.checksum)
+        except ArtifactError as exc:
+            metrics.checksum_failures.labels(opts.model_name).inc()
+            raise ChecksumMismatch(f"{fetched.source}: {exc}") from exc
+    else:
+        log.warning(
+            "no checksum given: serving %s unverified (%s)",
+            fetched.source,
+            sha256_digest(fetched.data),
+        )
+    model = OnnxModel(fetched.data, intra_op_threads=opts.intra_op_threads)
+    metrics.load_seconds.labels(opts.model_name).set(time.perf_counter() - started)
+    log.info(
+        "loaded %s (%d bytes) in %.2fs: inputs %s, outputs %s",
+        fetched.source,
+        len(fetched.data),
+        time.perf_counter() - started,
+        [s.as_metadata() for s in model.inputs],
+        [s.as_metadata() for s in model.outputs],
+    )
+    return model
+
+
+def _write_termination_log(path: str, message: str) -> None:
+    """Kubernetes shows this file as the container's termination message."""
+    if os.path.exists(path):
+        with contextlib.suppress(OSError), open(path, "w") as fh:
+            fh.write(message[:4000])
+
+
+async def serve(opts: ServeOptions) -> int:
+    """Run until SIGTERM/SIGINT; returns the process exit code."""
+    metrics = ServingMetrics()
+    state = ServingState(opts.model_name, opts.model_version, metrics, opts.max_body_bytes)
+    metrics.ready.labels(opts.model_name).set(0)
+    runner = web.AppRunner(build_app(state), handle_signals=False, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, opts.host, opts.port, reuse_address=True)
+    await site.start()
+    log.info("listening on %s:%d for model %r", opts.host, opts.port, opts.model_name)
+
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    log.info("fetching %s", redact(opts.model_uri))
+    loading = asyncio.ensure_future(asyncio.to_thread(load_model, opts, metrics))
+    stopping = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({loading, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    if not loading.done():  # asked to stop while loading: nothing in flight to drain
+        stopping.cancel()
+        await runner.cleanup()
+        return 0
+    try:
+        model = loading.result()
+    except (ArtifactError, ModelLoadError) as exc:
+        reason = f"model {opts.model_name!r} not served: {exc}"
+        log.error("%s", reason)
+        state.not_ready_reason = str(exc)
+        _write_termination_log(opts.termination_log, reason)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), opts.fail_linger_s)
+        stopping.cancel()
+        await runner.cleanup()
+        return 1
+
+    batcher = Batcher(
+        model, opts.batching, observe_batch=metrics.batch_size.labels(opts.model_name).observe
+    )
+    state.serve(model, batcher)
+    log.info(
+        "ready: serving %r version %s (batching %s)",
+        opts.model_name,
+        opts.model_version,
+        f"up to {opts.batching.max_batch_size} rows / {opts.batching.max_delay_s * 1000:g} ms"
+        if batcher.batching
+        else "off",
+    )
+    await stopping
+
+    log.info("SIGTERM: not ready, closing the listener, draining %d in flight", state.inflight)
+    state.draining = True
+    metrics.ready.labels(opts.model_name).set(0)
+    await site.stop()
+    try:
+        await asyncio.wait_for(state.drained(), opts.drain_timeout_s)
+    except TimeoutError:
+        log.warning("drain timed out with %d requests in flight", state.inflight)
+    await runner.cleanup()
+    await batcher.close()
+    log.info("stopped")
+    return 0

@@ -1,0 +1,27 @@
+"""The serving pod must not pay for torch: importing the server must not load it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+SERVING_MODULES = [
+    "thunderbolt.serving.server",
+    "thunderbolt.serving.app",
+    "thunderbolt.serving.promparse",
+    "thunderbolt.serving.__main__",
+    "thunderbolt.cli.serve",
+]
+
+
+def test_serving_modules_do_not_import_torch_or_mlflow() -> None:
+    code = (
+        "import sys, importlib\n"
+        f"for m in {SERVING_MODULES!r}: importlib.import_module(m)\n"
+        "from thunderbolt.serving.model import OnnxModel\n"
+        "from tests.unit.serving.onnx_models import linear_model\n"
+        "OnnxModel(linear_model())\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'mlflow')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
