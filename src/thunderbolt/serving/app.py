@@ -183,6 +183,8 @@ async def _infer(request: web.Request, state: ServingState) -> web.Response:
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:
             return _error(413, f"request body larger than {state.max_body_bytes} bytes")
+        except ConnectionError:  # the client hung up mid-body; nobody will read an answer
+            return _error(499, "client closed the connection")
         parsed = parse_infer_request(
             body,
             request.headers.get("Inference-Header-Content-Length"),

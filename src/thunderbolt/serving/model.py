@@ -62,6 +62,7 @@ class OnnxModel:
         import onnxruntime as ort  # heavy; imported only where a model is loaded
 
         options = ort.SessionOptions()
+        options.log_severity_level = 4  # run errors reach the client and our log already
         if intra_op_threads > 0:
             options.intra_op_num_threads = intra_op_threads
         try:

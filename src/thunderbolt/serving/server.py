@@ -78,6 +78,21 @@ def load_model(opts: ServeOptions, metrics: ServingMetrics) -> OnnxModel:
     return model
 
 
+class _QuietBadRequests(logging.Filter):
+    """aiohttp logs a traceback at ERROR for every unparsable HTTP request; a client's
+    garbage is not a server error, so log it as one warning line instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from aiohttp.http_exceptions import HttpProcessingError
+
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError):
+            record.msg, record.args = "%s: %s", (record.getMessage(), " ".join(str(exc).split()))
+            record.exc_info, record.exc_text = None, None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
 def _write_termination_log(path: str, message: str) -> None:
     """Kubernetes shows this file as the container's termination message."""
     if os.path.exists(path):
@@ -87,6 +102,7 @@ def _write_termination_log(path: str, message: str) -> None:
 
 async def serve(opts: ServeOptions) -> int:
     """Run until SIGTERM/SIGINT; returns the process exit code."""
+    logging.getLogger("aiohttp.server").addFilter(_QuietBadRequests())
     metrics = ServingMetrics()
     state = ServingState(opts.model_name, opts.model_version, metrics, opts.max_body_bytes)
     metrics.ready.labels(opts.model_name).set(0)
