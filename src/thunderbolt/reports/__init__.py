@@ -1,0 +1,14 @@
+"""Live trainer reports: start, per-epoch metrics and stop, sent over HTTP to the operator.
+
+Layers, each in its own module so the pure parts are testable without a cluster:
+
+* ``schema``      — the wire format (pydantic); everything else sees validated reports.
+* ``credentials`` — per-Trial report tokens: the Secret builder and the verifier.
+* ``history``     — what a report does to a Trial's status (pure; idempotency, ordering,
+  the bounded ``status.intermediate`` list).
+* ``pruning``     — Optuna pruner decisions from Trial statuses (pure).
+* ``ratelimit``   — per-Trial token buckets.
+* ``store``       — Trial reads and optimistic status patches (Kubernetes or in memory).
+* ``service``     — one report end to end: auth, limits, persist, prune, events, metrics.
+* ``server``      — the aiohttp endpoint; ``handlers`` starts it inside the operator.
+"""

@@ -1,0 +1,162 @@
+"""Pruning decisions from Trial statuses, with Optuna's own pruners.
+
+Pure: the caller passes what the Trials say (state, objective, intermediate values) and
+gets a yes/no. An in-memory Optuna study is rebuilt from those records on every call, so
+the decision needs no state of its own and is the same after an operator restart or on
+another replica.
+
+Hyperband's successive-halving rungs normally live in Optuna trial system attributes,
+written as a trial passes each rung. They are derived here from the intermediate values
+(the value at the first reported step at or past each rung's promotion step), which is
+what a live study would have recorded for a trial that kept reporting.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState, create_trial
+
+from thunderbolt.api.experiment import Pruner
+
+RecordState = Literal["running", "complete", "pruned", "failed"]
+_PHASE_STATES: dict[str, RecordState] = {
+    "Pending": "running",
+    "Running": "running",
+    "Succeeded": "complete",
+    "Pruned": "pruned",
+    "Failed": "failed",
+}
+_OPTUNA_STATES = {
+    "running": TrialState.RUNNING,
+    "complete": TrialState.COMPLETE,
+    "pruned": TrialState.PRUNED,
+    "failed": TrialState.FAIL,
+}
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """What pruning needs from one Trial."""
+
+    number: int
+    state: RecordState
+    objective: float | None = None
+    intermediate: Mapping[int, float] = field(default_factory=dict)
+
+
+def record_from_trial(obj: Mapping[str, Any]) -> TrialRecord:
+    """A Trial object (as the API returns it) -> TrialRecord."""
+    spec = obj.get("spec") or {}
+    status = obj.get("status") or {}
+    state = _PHASE_STATES.get(status.get("phase") or "Pending", "running")
+    objective = status.get("objective")
+    if state == "complete" and (objective is None or not math.isfinite(float(objective))):
+        state = "failed"  # a success without an objective cannot rank anything
+    points = {int(p["step"]): float(p["value"]) for p in status.get("intermediate") or []}
+    return TrialRecord(
+        number=int(spec.get("number", 0)),
+        state=state,
+        objective=float(objective) if objective is not None else None,
+        intermediate=points,
+    )
+
+
+def make_pruner(config: Pruner, max_resource: int) -> optuna.pruners.BasePruner:
+    if config.name == "median":
+        return optuna.pruners.MedianPruner(
+            n_startup_trials=config.startupTrials, n_warmup_steps=config.warmupSteps
+        )
+    if config.name == "hyperband":
+        return optuna.pruners.HyperbandPruner(
+            min_resource=config.minResource,
+            max_resource=max(max_resource, config.minResource),
+            reduction_factor=config.reductionFactor,
+        )
+    return optuna.pruners.NopPruner()
+
+
+def should_prune(
+    config: Pruner,
+    *,
+    direction: Literal["maximize", "minimize"],
+    study_name: str,
+    max_resource: int,
+    trials: Iterable[TrialRecord],
+    trial: TrialRecord,
+) -> bool:
+    """Whether ``trial`` (running, with its latest intermediate value) should stop now.
+
+    ``trials`` are the Experiment's Trials (``trial`` itself may be among them: the
+    given ``trial`` wins); ``study_name`` and the Trial numbers seed Hyperband's bracket
+    choice, so they must be the same on every call for one Experiment.
+    """
+    if config.name == "none" or not trial.intermediate:
+        return False
+    pruner = make_pruner(config, max_resource)
+    study = optuna.create_study(
+        storage=optuna.storages.InMemoryStorage(),
+        study_name=study_name,
+        direction=direction,
+        pruner=pruner,
+    )
+    by_number = {r.number: r for r in trials}
+    target = TrialRecord(trial.number, "running", None, dict(trial.intermediate))
+    by_number[trial.number] = target
+    for number in range(max(by_number) + 1):
+        # Optuna numbers trials by insertion order; placeholders keep ours (Hyperband
+        # brackets are chosen by number).
+        record = by_number.get(number, TrialRecord(number, "failed"))
+        frozen = _frozen(record)
+        if isinstance(pruner, optuna.pruners.HyperbandPruner):
+            frozen.number = number
+            frozen.system_attrs = _rungs(study, pruner, frozen, record, record is target)
+        study.add_trial(frozen)
+    live = study.get_trials(deepcopy=False)[trial.number]
+    return bool(pruner.prune(study, live))
+
+
+def _frozen(record: TrialRecord) -> FrozenTrial:
+    state = _OPTUNA_STATES[record.state]
+    value = record.objective if state == TrialState.COMPLETE else None
+    values = {s: v for s, v in record.intermediate.items() if math.isfinite(v)}
+    return create_trial(
+        state=state, value=value, params={}, distributions={}, intermediate_values=values
+    )
+
+
+def _rungs(
+    study: optuna.Study,
+    pruner: optuna.pruners.HyperbandPruner,
+    frozen: FrozenTrial,
+    record: TrialRecord,
+    exclude_last: bool,
+) -> dict[str, Any]:
+    """The successive-halving rungs this Trial passed, as a live study would have recorded.
+
+    Relies on Optuna internals (``_get_bracket_id``, the per-bracket pruners and the
+    ``completed_rung_<i>`` system attributes); tests/unit/reports/test_pruning.py pins
+    the result against a live study so an Optuna upgrade that changes them fails there.
+    """
+    steps = sorted(record.intermediate)
+    if exclude_last:
+        steps = steps[:-1]
+    if not steps:
+        return {}
+    pruner._try_initialization(study)
+    sha = pruner._pruners[pruner._get_bracket_id(study, frozen)]
+    min_resource = int(sha._min_resource or 1)
+    rate, offset = sha._reduction_factor, sha._min_early_stopping_rate
+    attrs: dict[str, Any] = {}
+    rung = 0
+    for step in steps:
+        while step >= min_resource * rate ** (offset + rung):
+            attrs[f"completed_rung_{rung}"] = record.intermediate[step]
+            rung += 1
+    return attrs

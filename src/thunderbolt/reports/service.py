@@ -1,0 +1,359 @@
+"""One report, end to end: check it, persist it on the Trial, answer whether to prune.
+
+The order of checks is deliberate: cheap, state-free checks first (path, media type,
+size), then the credential (so an unauthenticated caller learns nothing and costs at most
+one cached Secret read), then the Trial's rate limit, then the body. Nothing is written
+before every check has passed, so a rejected report changes nothing.
+
+Correctness never depends on this process's memory: caches only save API reads, and the
+status write carries the resourceVersion the decision was made from, so a stale cache
+costs one 409 and a re-read, never a lost or duplicated value.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Hashable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Generic, TypeVar
+
+from pydantic import ValidationError
+
+from thunderbolt.api.experiment import Pruner
+from thunderbolt.reports import events, metrics
+from thunderbolt.reports.credentials import Credential, TokenVerifier, parse_bearer
+from thunderbolt.reports.errors import (
+    Forbidden,
+    InvalidJson,
+    InvalidReport,
+    NotFound,
+    RateLimited,
+    Rejected,
+    TooLarge,
+    Unauthenticated,
+    Unavailable,
+    UnsupportedMediaType,
+)
+from thunderbolt.reports.history import Plan, plan
+from thunderbolt.reports.pruning import record_from_trial, should_prune
+from thunderbolt.reports.ratelimit import RateLimiter
+from thunderbolt.reports.schema import (
+    CONTENT_TYPE,
+    MAX_BODY_BYTES,
+    NAME_RE,
+    NAMESPACE_RE,
+    REPORT_ADAPTER,
+    EpochReport,
+    ErrorReply,
+    ReportReply,
+    StartReport,
+    StopReport,
+)
+from thunderbolt.reports.store import Conflict, Gone, StoreError, TrialStore
+
+log = logging.getLogger(__name__)
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+AnyReport = StartReport | EpochReport | StopReport
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    rate: float = 20.0  # reports per second per Trial (per replica)
+    burst: float = 40.0
+    write_attempts: int = 10  # optimistic status writes before answering 503
+    trial_ttl: float = 10.0  # how long a Trial read may be reused before re-reading
+    experiment_ttl: float = 30.0
+    peers_ttl: float = 2.0  # the Experiment's Trials, for pruning
+    epoch_event_every: int = 10
+
+
+class TtlCache(Generic[K, V]):
+    """A small TTL cache where concurrent misses for one key share a single load."""
+
+    def __init__(self, ttl: float, clock: Callable[[], float], max_entries: int = 10_000) -> None:
+        self.ttl, self._clock, self._max = ttl, clock, max_entries
+        self._values: dict[K, tuple[V, float]] = {}
+        self._loading: dict[K, asyncio.Future[V]] = {}
+
+    def peek(self, key: K) -> V | None:
+        hit = self._values.get(key)
+        if hit is None or self._clock() - hit[1] > self.ttl:
+            return None
+        return hit[0]
+
+    def put(self, key: K, value: V) -> None:
+        if len(self._values) >= self._max:
+            self._values.clear()
+        self._values[key] = (value, self._clock())
+
+    def drop(self, key: K) -> None:
+        self._values.pop(key, None)
+
+    async def get(self, key: K, load: Callable[[], Awaitable[V]]) -> V:
+        hit = self.peek(key)
+        if hit is not None:
+            return hit
+        pending = self._loading.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[V] = asyncio.get_running_loop().create_future()
+        self._loading[key] = future
+        try:
+            value = await load()
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: no "never retrieved" warning without waiters
+            raise
+        finally:
+            self._loading.pop(key, None)
+        self.put(key, value)
+        future.set_result(value)
+        return value
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_report(body: bytes) -> AnyReport:
+    """Bytes -> a validated report; InvalidJson (400) or InvalidReport (422) otherwise."""
+    try:
+        return REPORT_ADAPTER.validate_json(body)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_input=False)
+        if any(e["type"] == "json_invalid" for e in errors):
+            raise InvalidJson("body is not valid JSON") from None
+        detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors[:5])
+        raise InvalidReport(detail) from None
+
+
+class ReportService:
+    """HTTP-agnostic report handling; ``server`` maps requests and replies onto it."""
+
+    def __init__(
+        self,
+        store: TrialStore,
+        config: ServiceConfig | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.store = store
+        self.config = config or ServiceConfig()
+        self.verifier = TokenVerifier(store.get_secret, clock=clock)
+        self.limiter = RateLimiter(self.config.rate, self.config.burst, clock=clock)
+        self.events = events.EventSink(store)
+        self._trials: TtlCache[tuple[str, str], dict[str, Any]] = TtlCache(
+            self.config.trial_ttl, clock
+        )
+        self._experiments: TtlCache[tuple[str, str], dict[str, Any] | None] = TtlCache(
+            self.config.experiment_ttl, clock
+        )
+        self._peers: TtlCache[tuple[str, str], list[dict[str, Any]]] = TtlCache(
+            self.config.peers_ttl, clock
+        )
+        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+
+    async def start(self) -> None:
+        self.events.start()
+
+    async def stop(self) -> None:
+        await self.events.stop()
+
+    async def handle(
+        self,
+        namespace: str,
+        trial: str,
+        *,
+        authorization: str | None,
+        content_type: str | None,
+        body: bytes,
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
+        """(HTTP status, JSON reply, extra headers) for one report."""
+        began = time.perf_counter()
+        kind = "unknown"
+        try:
+            report, credential = await self._admit(
+                namespace, trial, authorization, content_type, body
+            )
+            kind = report.kind
+            reply = await self._ingest(namespace, trial, credential, report)
+            metrics.REPORTS.labels(kind, reply.result).inc()
+            return 200, reply.model_dump(), {}
+        except Rejected as exc:
+            metrics.REPORTS.labels(kind, exc.code).inc()
+            headers = {}
+            if exc.retry_after is not None:
+                headers["Retry-After"] = str(max(1, round(exc.retry_after + 0.5)))
+            reply_body = ErrorReply(error=exc.code, message=exc.message).model_dump()
+            return exc.status, reply_body, headers
+        finally:
+            metrics.INGEST_SECONDS.labels(kind).observe(time.perf_counter() - began)
+
+    async def _admit(
+        self,
+        namespace: str,
+        trial: str,
+        authorization: str | None,
+        content_type: str | None,
+        body: bytes,
+    ) -> tuple[AnyReport, Credential]:
+        if not NAMESPACE_RE.match(namespace) or not NAME_RE.match(trial):
+            raise NotFound("no such trial")
+        media = (content_type or "").split(";")[0].strip().lower()
+        if media != CONTENT_TYPE:
+            raise UnsupportedMediaType(f"content type must be {CONTENT_TYPE}")
+        if len(body) > MAX_BODY_BYTES:
+            raise TooLarge(f"report bodies are limited to {MAX_BODY_BYTES} bytes")
+        token = parse_bearer(authorization)
+        if token is None:
+            raise Unauthenticated("an 'Authorization: Bearer <trial token>' header is required")
+        try:
+            credential = await self.verifier.verify(namespace, trial, token)
+        except StoreError as exc:
+            raise Unavailable(str(exc)) from None
+        if credential is None:
+            raise Forbidden("the token is not valid for this trial")
+        wait = self.limiter.check((namespace, trial))
+        if wait > 0:
+            raise RateLimited("too many reports for this trial", retry_after=wait)
+        return parse_report(body), credential
+
+    async def _read_trial(self, key: tuple[str, str]) -> dict[str, Any]:
+        try:
+            obj = await self.store.get_trial(*key)
+        except StoreError as exc:
+            raise Unavailable(str(exc)) from None
+        if obj is None:
+            self._trials.drop(key)
+            raise NotFound("no such trial")
+        self._trials.put(key, obj)
+        return obj
+
+    def _lock(self, key: tuple[str, str]) -> asyncio.Lock:
+        lock = self._locks.get(key)
+        if lock is None:
+            if len(self._locks) > 10_000:
+                self._locks = {k: v for k, v in self._locks.items() if v.locked()}
+            lock = self._locks[key] = asyncio.Lock()
+        return lock
+
+    async def _persist(
+        self, key: tuple[str, str], credential: Credential, report: AnyReport
+    ) -> tuple[dict[str, Any], Plan]:
+        """Plan against the freshest Trial we have and write with its resourceVersion."""
+        obj = self._trials.peek(key)
+        fresh = obj is None
+        if obj is None:
+            obj = await self._read_trial(key)
+        for _ in range(self.config.write_attempts):
+            try:
+                if credential.owner_uid and obj["metadata"].get("uid") != credential.owner_uid:
+                    raise Forbidden("the token belongs to an earlier trial of this name")
+                decided = plan(obj, report, now=utc_now())
+            except Rejected:
+                if fresh:
+                    raise
+                obj, fresh = await self._read_trial(key), True  # never reject from a cache
+                continue
+            if decided.status_patch is None:
+                return obj, decided
+            try:
+                rv = obj["metadata"]["resourceVersion"]
+                obj = await self.store.patch_trial_status(*key, decided.status_patch, rv)
+            except Conflict:
+                metrics.STATUS_CONFLICTS.inc()
+                obj, fresh = await self._read_trial(key), True
+                continue
+            except Gone:
+                self._trials.drop(key)
+                raise NotFound("no such trial") from None
+            except StoreError as exc:
+                self._trials.drop(key)
+                raise Unavailable(str(exc)) from None
+            self._trials.put(key, obj)
+            return obj, decided
+        raise Unavailable("the trial is changing too fast; retry")
+
+    async def _ingest(
+        self, namespace: str, trial: str, credential: Credential, report: AnyReport
+    ) -> ReportReply:
+        key = (namespace, trial)
+        async with self._lock(key):
+            obj, decided = await self._persist(key, credential, report)
+        prune = False
+        if isinstance(report, EpochReport):
+            prune = await self._decide_prune(namespace, obj)
+        self._announce(obj, report, decided, prune)
+        return ReportReply(result=decided.result, kind=report.kind, step=report.step, prune=prune)
+
+    async def _decide_prune(self, namespace: str, obj: dict[str, Any]) -> bool:
+        """Ask the Experiment's pruner; any failure here answers "keep training"."""
+        spec = obj.get("spec") or {}
+        experiment = str(spec.get("experiment") or "")
+        try:
+            exp = await self._experiments.get(
+                (namespace, experiment),
+                lambda: self.store.get_experiment(namespace, experiment),
+            )
+            if exp is None:
+                return False
+            config = Pruner.model_validate((exp.get("spec") or {}).get("pruner") or {})
+            if config.name == "none":
+                return False
+            peers = await self._peers.get(
+                (namespace, experiment), lambda: self.store.list_trials(namespace, experiment)
+            )
+            decision = should_prune(
+                config,
+                direction=(spec.get("objective") or {}).get("direction", "maximize"),
+                study_name=f"{namespace}/{experiment}/{exp['metadata'].get('uid', '')}",
+                max_resource=int((spec.get("template") or {}).get("epochs") or 1),
+                trials=[record_from_trial(p) for p in peers],
+                trial=record_from_trial(obj),
+            )
+        except Exception as exc:  # noqa: BLE001 — never fail a report over a pruning problem
+            log.warning("pruning %s/%s: %s", namespace, obj["metadata"]["name"], exc)
+            return False
+        metrics.PRUNE_DECISIONS.labels(config.name, "prune" if decision else "continue").inc()
+        return decision
+
+    def _announce(self, obj: dict[str, Any], report: AnyReport, decided: Plan, prune: bool) -> None:
+        """Events and gauges for what this report changed (nothing for duplicates)."""
+        meta = obj["metadata"]
+        ns, name = meta["namespace"], meta["name"]
+        experiment = str((obj.get("spec") or {}).get("experiment") or "")
+        if decided.started:
+            self.events.emit(events.build_event(obj, "TrainingStarted", "training started", step=0))
+        if decided.result != "accepted":
+            return
+        if isinstance(report, EpochReport) and decided.value is not None:
+            metrics.observe_value(ns, experiment, name, report.step, decided.value)
+            if events.sample_epoch(report.step, self.config.epoch_event_every):
+                shown = ", ".join(f"{k}={v:.6g}" for k, v in sorted(report.metrics.items())[:8])
+                message = f"epoch {report.step}: value={decided.value:.6g} ({shown})"
+                self.events.emit(
+                    events.build_event(obj, "EpochReported", message, step=report.step)
+                )
+            if prune:
+                message = f"pruner asked to stop at epoch {report.step} (value {decided.value:.6g})"
+                self.events.emit(
+                    events.build_event(obj, "PruneRequested", message, step=report.step)
+                )
+        elif isinstance(report, StopReport):
+            metrics.forget_trial(ns, experiment, name)
+            objective = "none" if report.objective is None else f"{report.objective:.6g}"
+            message = (
+                f"training stopped: {report.status}, objective {objective} at step {report.step}"
+            )
+            if report.reason:
+                message += f" ({report.reason})"
+            kind = "Normal" if report.status != "Failed" else "Warning"
+            self.events.emit(
+                events.build_event(
+                    obj, "TrainingStopped", message, step=report.step, event_type=kind
+                )
+            )
