@@ -1,0 +1,376 @@
+"""The Optuna side of an Experiment: a study mirrored from its Trials.
+
+Trials are the source of truth. Each Experiment (by uid) has one ``Search`` in memory,
+built on first use from the Trials the API lists and then kept up to date
+incrementally: a Trial that finishes is told to Optuna exactly once, a running one is
+added as a RUNNING Optuna trial so samplers (constant liar, grid) see it. Nothing
+here talks to Kubernetes, so the same code runs in the unit tests and the benchmark.
+
+The sampler is rebuilt per suggestion with a seed derived from ``algorithm.seed`` and
+the trial number: the parameters of trial *n* depend only on the seed, *n* and the
+trials finished so far, so a restarted operator proposes what the old one would have.
+(The grid sampler keeps one seed: it numbers its grid points by a seeded shuffle.)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import random
+import threading
+import warnings
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
+from optuna.samplers import BaseSampler
+from optuna.trial import FrozenTrial, TrialState, create_trial
+
+from thunderbolt.api.experiment import ExperimentSpec, Parameter
+from thunderbolt.api.trial import FINISHED_PHASES
+
+log = logging.getLogger(__name__)
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+NUMBER_ATTR = "thunderbolt.number"
+_STATES = {"Succeeded": TrialState.COMPLETE, "Failed": TrialState.FAIL, "Pruned": TrialState.PRUNED}
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    # GP/CMA-ES and add_trial emit ExperimentalWarnings on every call.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+def distribution(p: Parameter) -> BaseDistribution:
+    if p.type == "categorical":
+        return CategoricalDistribution(list(p.choices or []))
+    assert p.low is not None and p.high is not None
+    if p.type == "int":
+        return IntDistribution(int(p.low), int(p.high), log=p.log, step=int(p.step or 1))
+    return FloatDistribution(p.low, p.high, log=p.log, step=p.step)
+
+
+def distributions(spec: ExperimentSpec) -> dict[str, BaseDistribution]:
+    return {p.name: distribution(p) for p in spec.parameters}
+
+
+def grid_values(p: Parameter) -> list[Any]:
+    if p.type == "categorical":
+        return list(p.choices or [])
+    assert p.low is not None and p.high is not None and (p.step or p.type == "int")
+    step = p.step or 1
+    count = int(round((p.high - p.low) / step)) + 1
+    values = [p.low + i * step for i in range(count) if p.low + i * step <= p.high + 1e-12]
+    return [int(v) for v in values] if p.type == "int" else [round(v, 12) for v in values]
+
+
+def grid_space(spec: ExperimentSpec) -> dict[str, list[Any]]:
+    return {p.name: grid_values(p) for p in spec.parameters}
+
+
+def search_space_size(spec: ExperimentSpec) -> int | None:
+    """Number of grid points for the grid sampler (it has nothing new after that)."""
+    if spec.algorithm.name != "grid":
+        return None
+    size = 1
+    for values in grid_space(spec).values():
+        size *= len(values)
+    return size
+
+
+class _GridSampler(optuna.samplers.GridSampler):
+    """Grid sampler that never calls ``study.stop()``: maxTrials decides when to stop."""
+
+    def after_trial(self, study: Any, trial: Any, state: Any, values: Any) -> None:
+        return None
+
+
+def make_sampler(spec: ExperimentSpec, seed: int | None) -> BaseSampler:
+    """The Optuna sampler for ``spec.algorithm``; its ``settings`` are passed as kwargs."""
+    name = spec.algorithm.name
+    kwargs: dict[str, Any] = dict(spec.algorithm.settings)
+    with _quiet():
+        if name == "tpe":
+            kwargs.setdefault("constant_liar", spec.parallelTrials > 1)
+            return optuna.samplers.TPESampler(seed=seed, **kwargs)
+        if name == "random":
+            return optuna.samplers.RandomSampler(seed=seed, **kwargs)
+        if name == "grid":
+            return _GridSampler(grid_space(spec), seed=seed, **kwargs)
+        if name == "cmaes":
+            return optuna.samplers.CmaEsSampler(seed=seed, **kwargs)
+        if name == "gp":
+            return optuna.samplers.GPSampler(seed=seed, **kwargs)
+    raise ValueError(f"unknown sampler {name!r}")
+
+
+def make_pruner(spec: ExperimentSpec) -> optuna.pruners.BasePruner:
+    p = spec.pruner
+    if p.name == "median":
+        return optuna.pruners.MedianPruner(
+            n_startup_trials=p.startupTrials, n_warmup_steps=p.warmupSteps
+        )
+    if p.name == "hyperband":
+        return optuna.pruners.HyperbandPruner(
+            min_resource=p.minResource,
+            max_resource=spec.trialTemplate.epochs,
+            reduction_factor=p.reductionFactor,
+        )
+    return optuna.pruners.NopPruner()
+
+
+def seed_for(spec: ExperimentSpec, number: int) -> int | None:
+    """Sampler seed for trial ``number``; None (fresh randomness) without algorithm.seed."""
+    if spec.algorithm.seed is None:
+        return None
+    return (spec.algorithm.seed * 1_000_003 + number) % (2**31 - 1)
+
+
+def trial_seed(spec: ExperimentSpec, number: int) -> int:
+    """The training seed a Trial gets (recorded in its spec)."""
+    return (spec.algorithm.seed or 0) + number
+
+
+def fingerprint(spec: ExperimentSpec) -> str:
+    """What the study depends on; a change (edited search space) means a new Search."""
+    key = {
+        "objective": spec.objective.direction,
+        "parameters": [p.model_dump(mode="json") for p in spec.parameters],
+        "algorithm": spec.algorithm.model_dump(mode="json"),
+        "pruner": spec.pruner.model_dump(mode="json"),
+        "epochs": spec.trialTemplate.epochs,
+    }
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """What the search needs to know about one Trial resource."""
+
+    number: int
+    parameters: Mapping[str, Any]
+    phase: str = "Pending"
+    objective: float | None = None
+    intermediate: tuple[tuple[int, float], ...] = ()
+
+    @property
+    def finished(self) -> bool:
+        return self.phase in FINISHED_PHASES
+
+    @classmethod
+    def from_trial(cls, obj: Mapping[str, Any]) -> TrialRecord:
+        spec = obj.get("spec") or {}
+        status = obj.get("status") or {}
+        intermediate = tuple(
+            (int(iv["step"]), float(iv["value"]))
+            for iv in status.get("intermediate") or ()
+            if iv.get("value") is not None
+        )
+        return cls(
+            number=int(spec.get("number", 0)),
+            parameters=dict(spec.get("parameters") or {}),
+            phase=status.get("phase") or "Pending",
+            objective=status.get("objective"),
+            intermediate=intermediate,
+        )
+
+
+class Search:
+    """One Experiment's study. Thread-safe; every public method takes the lock."""
+
+    def __init__(self, spec: ExperimentSpec, study_name: str) -> None:
+        self.spec = spec
+        self.fingerprint = fingerprint(spec)
+        self.distributions = distributions(spec)
+        self._lock = threading.RLock()
+        self._grid_seed = (
+            spec.algorithm.seed if spec.algorithm.seed is not None else random.randrange(2**31)
+        )
+        self._running: dict[int, int] = {}  # our trial number -> Optuna trial number
+        self.told: set[int] = set()  # our trial numbers told to Optuna (finished)
+        with _quiet():
+            self.study = optuna.create_study(
+                study_name=study_name,
+                storage=spec.algorithm.storage,
+                load_if_exists=True,
+                direction=spec.objective.direction,
+                sampler=make_sampler(spec, self._sampler_seed(0)),
+                pruner=make_pruner(spec),
+            )
+        self._adopt_stored_trials()
+
+    def _adopt_stored_trials(self) -> None:
+        """With an RDB storage, trials from an earlier process are already there."""
+        for t in self.study.get_trials(deepcopy=False):
+            number = t.user_attrs.get(NUMBER_ATTR)
+            if number is None:
+                continue
+            if t.state.is_finished():
+                self.told.add(int(number))
+            elif t.state == TrialState.RUNNING:
+                self._running[int(number)] = t.number
+
+    @property
+    def running_numbers(self) -> set[int]:
+        return set(self._running)
+
+    def _sampler_seed(self, number: int) -> int | None:
+        if self.spec.algorithm.name == "grid":
+            return self._grid_seed
+        return seed_for(self.spec, number)
+
+    def _system_attrs(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """What the grid sampler records on trials it proposes, for trials added later."""
+        if self.spec.algorithm.name != "grid":
+            return {}
+        sampler = make_sampler(self.spec, self._grid_seed)
+        assert isinstance(sampler, optuna.samplers.GridSampler)
+        key = tuple(params.get(n) for n in sampler._param_names)
+        try:
+            grid_id = sampler._all_grids.index(key)
+        except ValueError:
+            return {}
+        return {"grid_id": grid_id, "search_space": sampler._search_space}
+
+    def _add(self, rec: TrialRecord, state: TrialState) -> None:
+        value = rec.objective
+        intermediate = dict(rec.intermediate)
+        if state == TrialState.PRUNED and value is None and intermediate:
+            value = intermediate[max(intermediate)]
+        if state != TrialState.COMPLETE and state != TrialState.PRUNED:
+            value = None
+        frozen = create_trial(
+            state=state,
+            value=value,
+            params=dict(rec.parameters),
+            distributions=self.distributions,
+            user_attrs={NUMBER_ATTR: rec.number},
+            system_attrs=self._system_attrs(rec.parameters),
+            intermediate_values=intermediate,
+        )
+        with _quiet():
+            self.study.add_trial(frozen)
+        if state == TrialState.RUNNING:
+            self._running[rec.number] = len(self.study.get_trials(deepcopy=False)) - 1
+
+    def _frozen(self, number: int) -> FrozenTrial:
+        return self.study.get_trials(deepcopy=False)[self._running[number]]
+
+    def _report(self, number: int, intermediate: Iterable[tuple[int, float]]) -> None:
+        frozen = self._frozen(number)
+        trial = optuna.trial.Trial(self.study, frozen._trial_id)
+        for step, value in intermediate:
+            if step not in frozen.intermediate_values:
+                trial.report(value, step)
+
+    def _tell(self, rec: TrialRecord, state: TrialState) -> None:
+        frozen = self._frozen(rec.number)
+        if dict(frozen.params) != dict(rec.parameters):
+            # The Trial is not the one this process asked for (created by an earlier
+            # process): drop the stale ask and record what really ran.
+            self.study.tell(frozen.number, state=TrialState.FAIL)
+            del self._running[rec.number]
+            self._add(rec, state)
+            return
+        self._report(rec.number, rec.intermediate)
+        value = rec.objective if state == TrialState.COMPLETE else None
+        with _quiet():
+            self.study.tell(frozen.number, value, state=state)
+        del self._running[rec.number]
+
+    def observe(self, records: Iterable[TrialRecord]) -> list[int]:
+        """Bring the study up to date with the Trials; returns the numbers told just now."""
+        told_now: list[int] = []
+        with self._lock:
+            for rec in sorted(records, key=lambda r: r.number):
+                if rec.number in self.told:
+                    continue
+                try:
+                    if rec.finished:
+                        state = _STATES[rec.phase]
+                        if state == TrialState.COMPLETE and rec.objective is None:
+                            state = TrialState.FAIL
+                        if rec.number in self._running:
+                            self._tell(rec, state)
+                        else:
+                            self._add(rec, state)
+                        self.told.add(rec.number)
+                        told_now.append(rec.number)
+                    elif rec.number not in self._running:
+                        self._add(rec, TrialState.RUNNING)
+                except ValueError as exc:
+                    # Parameters outside the (edited) search space: nothing to learn from.
+                    log.warning("trial %d not added to the study: %s", rec.number, exc)
+                    self.told.add(rec.number)
+        return told_now
+
+    def suggest(self, number: int) -> dict[str, Any]:
+        """Parameters for trial ``number``; asking twice for one number gives the same answer."""
+        with self._lock:
+            if number in self._running:
+                return dict(self._frozen(number).params)
+            with _quiet():
+                self.study.sampler = make_sampler(self.spec, self._sampler_seed(number))
+                trial = self.study.ask(self.distributions)
+            trial.set_user_attr(NUMBER_ATTR, number)
+            self._running[number] = trial.number
+            return dict(trial.params)
+
+    def should_prune(self, number: int, intermediate: Iterable[tuple[int, float]]) -> bool:
+        """The pruner's verdict for a running trial given its intermediate values so far."""
+        with self._lock:
+            if number not in self._running:
+                return False
+            self._report(number, intermediate)
+            frozen = self._frozen(number)
+            with _quiet():
+                return optuna.trial.Trial(self.study, frozen._trial_id).should_prune()
+
+
+class StudyCache:
+    """Searches by Experiment uid, plus one lock per Experiment for its reconciles."""
+
+    def __init__(self) -> None:
+        self._searches: dict[str, Search] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def lock(self, key: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(key, threading.Lock())
+
+    def get(self, uid: str, spec: ExperimentSpec, study_name: str) -> tuple[Search, bool]:
+        """The Search for ``uid`` and whether it was built just now (from scratch)."""
+        with self._guard:
+            search = self._searches.get(uid)
+            if search is not None and search.fingerprint == fingerprint(spec):
+                search.spec = spec  # maxTrials/parallelTrials changes keep the study
+                return search, False
+        search = Search(spec, study_name)
+        with self._guard:
+            self._searches[uid] = search
+        return search, True
+
+    def peek(self, uid: str) -> Search | None:
+        with self._guard:
+            return self._searches.get(uid)
+
+    def forget(self, uid: str) -> None:
+        with self._guard:
+            self._searches.pop(uid, None)
+
+
+# The operator process's cache; the reports module asks it for pruning verdicts.
+STUDIES = StudyCache()

@@ -1,0 +1,58 @@
+"""Check an Experiment before anything is created for it.
+
+The API server's schema catches most mistakes at ``kubectl apply``; servers without CEL
+(Kubernetes < 1.25) let cross-field errors such as ``low > high`` through, and names
+can be too long for the Jobs they lead to. Whatever slips past ends here as one
+readable message that becomes the ``Failed`` condition.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+from thunderbolt.api.experiment import ExperimentSpec, parse_spec
+
+# Job names become the pod label job-name (<= 63 chars); trial names add "-NNN".
+MAX_EXPERIMENT_NAME = 63 - len("-000")
+
+
+class SpecError(ValueError):
+    """An Experiment that cannot run as written; the message names the problem."""
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    out = "spec"
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return out
+
+
+def format_errors(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors(include_url=False):
+        msg = str(err.get("msg", "invalid"))
+        msg = msg.removeprefix("Value error, ")
+        lines.append(f"{_location(tuple(err.get('loc', ())))}: {msg}")
+    return "; ".join(lines)
+
+
+def validate_experiment(name: str, spec: dict[str, Any]) -> ExperimentSpec:
+    """Parse and check a raw Experiment; raises SpecError with a readable message."""
+    if len(name) > MAX_EXPERIMENT_NAME:
+        raise SpecError(
+            f"metadata.name: {len(name)} characters; at most {MAX_EXPERIMENT_NAME} "
+            "so that trial and job names fit in 63"
+        )
+    try:
+        parsed = parse_spec(spec)
+    except ValidationError as exc:
+        raise SpecError(format_errors(exc)) from None
+    try:
+        from thunderbolt.operator.search import make_sampler
+
+        make_sampler(parsed, seed=parsed.algorithm.seed)
+    except (TypeError, ValueError) as exc:
+        raise SpecError(f"spec.algorithm: {exc}") from None
+    return parsed
