@@ -17,6 +17,12 @@ COMMAND_MODULES: list[str] = [
     "train",
     "operator",
     "serve",
+    "get",
+    "describe",
+    "leaderboard",
+    "compare",
+    "logs",
+    "rollback",
 ]
 
 
