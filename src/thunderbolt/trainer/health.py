@@ -1,6 +1,7 @@
 """Cheap per-epoch checks that stop a run before it produces a silently bad model.
 
-Diverged: the loss is NaN/inf or has grown past ``growth_bound`` times its first value.
+Diverged: the loss is NaN/inf or has grown past ``growth_bound`` times the untrained
+model's validation loss (set by the loop before the first epoch).
 Collapsed: every validation row gets the same class, or regression outputs have
 near-zero variance. One collapsed epoch is normal early in training, so collapse must
 last ``collapse_epochs`` epochs in a row, or be the state the run ends in.
@@ -38,7 +39,7 @@ class HealthMonitor:
         if loss > self.growth_bound * self.initial_loss:
             raise Diverged(
                 f"{name} grew to {loss:.4g} at epoch {epoch}, more than "
-                f"{self.growth_bound:g}x its first value {self.initial_loss:.4g}"
+                f"{self.growth_bound:g}x the untrained model's loss {self.initial_loss:.4g}"
             )
 
     def check_outputs(self, epoch: int, outputs: np.ndarray, y_true: np.ndarray,

@@ -172,6 +172,8 @@ class Trainer:
         if state is not None:
             start, best_value, best_epoch, bad_epochs, best_state = self._restore(state)
             self.say(f"resumed from checkpoint after epoch {start - 1}")
+        else:  # the untrained model's loss is the yardstick for "the loss exploded"
+            self.health.initial_loss = max(self.evaluate()[0]["val_loss"], 1e-8)
         epochs = self.hp.epochs
         pruned = bool(state and state.get("pruned"))
         stopped_early = self.s.patience is not None and bad_epochs >= self.s.patience
@@ -183,8 +185,7 @@ class Trainer:
             train_loss = self.train_epoch(epoch)
             self.health.check_loss(epoch, "train loss", train_loss)
             values, raw = self.evaluate()
-            if not np.isfinite(values["val_loss"]):
-                self.health.check_loss(epoch, "validation loss", values["val_loss"])
+            self.health.check_loss(epoch, "validation loss", values["val_loss"])
             self.health.check_outputs(epoch, raw, self._standardized_val_targets())
             values = {"train_loss": train_loss, **values}
             value = values[self.s.objective_metric]

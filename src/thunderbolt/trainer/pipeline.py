@@ -14,7 +14,7 @@ import torch
 from thunderbolt.api.trainer_config import TrainerConfig, TrainResult
 from thunderbolt.artifacts import ArtifactError, join, store_for
 from thunderbolt.trainer import data as datasets
-from thunderbolt.trainer import export, model, params
+from thunderbolt.trainer import export, model, params, threads
 from thunderbolt.trainer.callbacks import TrainingReporter
 from thunderbolt.trainer.checkpoint import Checkpoints, fingerprint
 from thunderbolt.trainer.distributed import Placement
@@ -35,6 +35,7 @@ def run(
     say: Callable[[str], None],
 ) -> TrainResult:
     hp = params.resolve(config)
+    cpu_threads = threads.configure()
     ident = config.identity
     s3_endpoint = config.artifacts.s3EndpointUrl if config.artifacts else None
     tracker.start(
@@ -56,6 +57,7 @@ def run(
         f"training {config.task} on {config.dataset.uri}: {len(data.x_train)} train / "
         f"{len(data.x_val)} validation rows, {data.num_features} features, "
         f"device {placement.device}"
+        + (f" ({cpu_threads} threads)" if placement.device.type == "cpu" else "")
         + (f" x{placement.world_size}" if placement.world_size > 1 else "")
     )
     say("parameters: " + ", ".join(f"{k}={v}" for k, v in hp.as_dict().items()))

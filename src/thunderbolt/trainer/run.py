@@ -26,7 +26,12 @@ from thunderbolt.api.trainer_config import (
     TrainResult,
 )
 from thunderbolt.trainer import metrics as metric_names
-from thunderbolt.trainer.callbacks import GuardedReporter, NoopReporter, make_reporter
+from thunderbolt.trainer.callbacks import (
+    GuardedReporter,
+    NoopReporter,
+    TrainingReporter,
+    make_reporter,
+)
 from thunderbolt.trainer.errors import InvalidConfig, OutOfMemory, TrainingError
 from thunderbolt.trainer.tracking import MlflowTracker, NullTracker, Tracker
 
@@ -70,8 +75,17 @@ def main(config_path: str, output_dir: str, *, emit: Say = say) -> int:
     return code
 
 
-def train(config: TrainerConfig, output_dir: str, *, emit: Say = say) -> tuple[TrainResult, int]:
-    """Train, export and publish; never raises for a failed run, returns it."""
+def train(
+    config: TrainerConfig,
+    output_dir: str,
+    *,
+    emit: Say = say,
+    reporter: TrainingReporter | None = None,
+) -> tuple[TrainResult, int]:
+    """Train, export and publish; never raises for a failed run, returns it.
+
+    ``reporter`` replaces the one ``make_reporter`` would pick (embedding, tests).
+    """
     # torch is imported here, not at module level: `thunderbolt serve` must not load it
     import torch
 
@@ -81,16 +95,16 @@ def train(config: TrainerConfig, output_dir: str, *, emit: Say = say) -> tuple[T
     out.mkdir(parents=True, exist_ok=True)
     placement = distributed.setup()
     main_rank = placement.is_main
-    reporter = GuardedReporter(make_reporter(config)) if main_rank else NoopReporter()
+    live: TrainingReporter = NoopReporter()
+    if main_rank:
+        live = GuardedReporter(reporter or make_reporter(config))
     tracker: Tracker = make_tracker(config) if main_rank else NullTracker()
     began = time.monotonic()
     code = 0
     try:
-        reporter.start()
+        live.start()
         _check_objective(config)
-        result = pipeline.run(
-            config, out, placement, reporter, tracker, emit if main_rank else _quiet
-        )
+        result = pipeline.run(config, out, placement, live, tracker, emit if main_rank else _quiet)
         tracker.finish("KILLED" if result.status == "Pruned" else "FINISHED")
     except TrainingError as exc:
         result, code = _failed(exc.reason, str(exc), tracker), exc.exit_code
@@ -109,7 +123,7 @@ def train(config: TrainerConfig, output_dir: str, *, emit: Say = say) -> tuple[T
     result.mlflowRunUrl = result.mlflowRunUrl or tracker.run_url
     result.trackingError = result.trackingError or tracker.error
     finish(result, out, emit)
-    reporter.stop(result)
+    live.stop(result)
     return result, code
 
 
