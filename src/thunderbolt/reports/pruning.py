@@ -149,7 +149,8 @@ def _rungs(
         steps = steps[:-1]
     if not steps:
         return {}
-    pruner._try_initialization(study)
+    if not pruner._pruners:
+        pruner._try_initialization(study)  # not idempotent: once per pruner
     sha = pruner._pruners[pruner._get_bracket_id(study, frozen)]
     min_resource = int(sha._min_resource or 1)
     rate, offset = sha._reduction_factor, sha._min_early_stopping_rate

@@ -39,28 +39,126 @@ BAD_REPORTS = [
     ("trial-without-secret", "exp-nosecret", epoch(1, 0.7), {}, 403, "forbidden"),
     ("bad-namespace", "exp-0", epoch(3, 0.7), {"namespace": "Bad_NS"}, 404, "not_found"),
     ("not-json", "exp-0", b"{kind: epoch", {}, 400, "invalid_json"),
-    ("wrong-content-type", "exp-0", epoch(3, 0.7), {"content_type": "text/plain"}, 415, "unsupported_media_type"),
-    ("no-content-type", "exp-0", epoch(3, 0.7), {"content_type": None}, 415, "unsupported_media_type"),
+    (
+        "wrong-content-type",
+        "exp-0",
+        epoch(3, 0.7),
+        {"content_type": "text/plain"},
+        415,
+        "unsupported_media_type",
+    ),
+    (
+        "no-content-type",
+        "exp-0",
+        epoch(3, 0.7),
+        {"content_type": None},
+        415,
+        "unsupported_media_type",
+    ),
     ("oversized", "exp-0", _huge(), {}, 413, "too_large"),
     ("unknown-kind", "exp-0", {"kind": "explode", "step": 3}, {}, 422, "invalid_report"),
     ("no-kind", "exp-0", {"step": 3, "metrics": {"val_accuracy": 0.7}}, {}, 422, "invalid_report"),
     ("not-an-object", "exp-0", [1, 2, 3], {}, 422, "invalid_report"),
-    ("nan-metric", "exp-0", b'{"kind":"epoch","step":3,"metrics":{"val_accuracy":NaN}}', {}, 422, "invalid_report"),
-    ("inf-metric", "exp-0", b'{"kind":"epoch","step":3,"metrics":{"val_accuracy":1e999}}', {}, 422, "invalid_report"),
-    ("infinity-value", "exp-0", b'{"kind":"epoch","step":3,"metrics":{"a":1},"value":-Infinity}', {}, 422, "invalid_report"),
-    ("string-step", "exp-0", {"kind": "epoch", "step": "3", "metrics": {"val_accuracy": 0.7}}, {}, 422, "invalid_report"),
-    ("float-step", "exp-0", {"kind": "epoch", "step": 3.0, "metrics": {"val_accuracy": 0.7}}, {}, 422, "invalid_report"),
-    ("bool-step", "exp-0", {"kind": "epoch", "step": True, "metrics": {"val_accuracy": 0.7}}, {}, 422, "invalid_report"),
+    (
+        "nan-metric",
+        "exp-0",
+        b'{"kind":"epoch","step":3,"metrics":{"val_accuracy":NaN}}',
+        {},
+        422,
+        "invalid_report",
+    ),
+    (
+        "inf-metric",
+        "exp-0",
+        b'{"kind":"epoch","step":3,"metrics":{"val_accuracy":1e999}}',
+        {},
+        422,
+        "invalid_report",
+    ),
+    (
+        "infinity-value",
+        "exp-0",
+        b'{"kind":"epoch","step":3,"metrics":{"a":1},"value":-Infinity}',
+        {},
+        422,
+        "invalid_report",
+    ),
+    (
+        "string-step",
+        "exp-0",
+        {"kind": "epoch", "step": "3", "metrics": {"val_accuracy": 0.7}},
+        {},
+        422,
+        "invalid_report",
+    ),
+    (
+        "float-step",
+        "exp-0",
+        {"kind": "epoch", "step": 3.0, "metrics": {"val_accuracy": 0.7}},
+        {},
+        422,
+        "invalid_report",
+    ),
+    (
+        "bool-step",
+        "exp-0",
+        {"kind": "epoch", "step": True, "metrics": {"val_accuracy": 0.7}},
+        {},
+        422,
+        "invalid_report",
+    ),
     ("negative-step", "exp-0", epoch(-1, 0.7), {}, 422, "invalid_report"),
-    ("string-metric", "exp-0", {"kind": "epoch", "step": 3, "metrics": {"val_accuracy": "0.7"}}, {}, 422, "invalid_report"),
+    (
+        "string-metric",
+        "exp-0",
+        {"kind": "epoch", "step": 3, "metrics": {"val_accuracy": "0.7"}},
+        {},
+        422,
+        "invalid_report",
+    ),
     ("extra-field", "exp-0", {**epoch(3, 0.7), "phase": "Succeeded"}, {}, 422, "invalid_report"),
-    ("bad-metric-name", "exp-0", {"kind": "epoch", "step": 3, "metrics": {"a b": 1.0}}, {}, 422, "invalid_report"),
-    ("too-many-metrics", "exp-0", {"kind": "epoch", "step": 3, "metrics": {f"m{i}": 1.0 for i in range(65)}}, {}, 422, "invalid_report"),
-    ("no-objective-metric", "exp-0", {"kind": "epoch", "step": 3, "metrics": {"loss": 0.1}}, {}, 422, "invalid_report"),
-    ("bad-stop-status", "exp-0", {"kind": "stop", "step": 3, "status": "Great"}, {}, 422, "invalid_report"),
+    (
+        "bad-metric-name",
+        "exp-0",
+        {"kind": "epoch", "step": 3, "metrics": {"a b": 1.0}},
+        {},
+        422,
+        "invalid_report",
+    ),
+    (
+        "too-many-metrics",
+        "exp-0",
+        {"kind": "epoch", "step": 3, "metrics": {f"m{i}": 1.0 for i in range(65)}},
+        {},
+        422,
+        "invalid_report",
+    ),
+    (
+        "no-objective-metric",
+        "exp-0",
+        {"kind": "epoch", "step": 3, "metrics": {"loss": 0.1}},
+        {},
+        422,
+        "invalid_report",
+    ),
+    (
+        "bad-stop-status",
+        "exp-0",
+        {"kind": "stop", "step": 3, "status": "Great"},
+        {},
+        422,
+        "invalid_report",
+    ),
     ("step-backwards", "exp-0", epoch(0, 0.1), {}, 409, "step_backwards"),
     ("same-step-new-value", "exp-0", epoch(2, 0.99), {}, 409, "step_conflict"),
-    ("stop-before-last-epoch", "exp-0", {"kind": "stop", "step": 1, "status": "Succeeded"}, {}, 409, "step_backwards"),
+    (
+        "stop-before-last-epoch",
+        "exp-0",
+        {"kind": "stop", "step": 1, "status": "Succeeded"},
+        {},
+        409,
+        "step_backwards",
+    ),
     ("finished-trial", "exp-done", epoch(1, 0.7), {}, 409, "trial_finished"),
 ]
 
@@ -203,8 +301,12 @@ def test_events_for_start_sampled_epochs_and_stop():
         for step in range(1, 11):
             await w.apost("exp-0", epoch(step, 0.1 * step))
         await w.apost("exp-0", epoch(10, 1.0))  # duplicate: no second event
-        await w.apost("exp-0", {"kind": "stop", "step": 10, "status": "Succeeded", "objective": 1.0})
-        await w.apost("exp-0", {"kind": "stop", "step": 10, "status": "Succeeded", "objective": 1.0})
+        await w.apost(
+            "exp-0", {"kind": "stop", "step": 10, "status": "Succeeded", "objective": 1.0}
+        )
+        await w.apost(
+            "exp-0", {"kind": "stop", "step": 10, "status": "Succeeded", "objective": 1.0}
+        )
         await service.stop()
 
     run(go())

@@ -1,0 +1,89 @@
+"""Intermediate history: ordering, idempotency and the MAX_INTERMEDIATE bound."""
+
+from __future__ import annotations
+
+import pytest
+from reports_world import trial
+
+from thunderbolt.api.trial import MAX_INTERMEDIATE, TrialStatus
+from thunderbolt.reports.errors import StepBackwards, StepConflict, TrialFinished
+from thunderbolt.reports.history import bound_history, plan
+from thunderbolt.reports.schema import EpochReport, StartReport
+
+NOW = "2026-01-01T00:00:00Z"
+
+
+def epoch(step: int, value: float) -> EpochReport:
+    return EpochReport(kind="epoch", step=step, metrics={"val_accuracy": value})
+
+
+def test_bound_keeps_everything_under_the_limit():
+    points = [(s, float(s)) for s in range(1, 11)]
+    assert bound_history(points, 10) == points
+
+
+def test_bound_keeps_first_and_latest_and_thins_the_middle_evenly():
+    points = [(s, float(s)) for s in range(1, 2001)]
+    kept = bound_history(points, MAX_INTERMEDIATE)
+    assert len(kept) <= MAX_INTERMEDIATE
+    assert kept[0] == (1, 1.0) and kept[-1] == (2000, 2000.0)
+    middle = [s for s, _ in kept[1:-1]]
+    stride = middle[1] - middle[0]
+    assert all(b - a == stride for a, b in zip(middle, middle[1:], strict=False))
+    assert all(s % stride == 0 for s in middle)  # the same steps survive in every Trial
+
+
+def test_history_stays_bounded_while_reporting_forever():
+    obj = trial("t", phase="Running")
+    for step in range(1, 3001):
+        decided = plan(obj, epoch(step, step / 3000), now=NOW)
+        obj["status"].update(decided.status_patch or {})
+        points = obj["status"]["intermediate"]
+        assert len(points) <= MAX_INTERMEDIATE
+        assert points[-1]["step"] == step
+    assert points[0]["step"] == 1
+    TrialStatus.model_validate(obj["status"])  # what the CRD schema accepts too
+
+
+def test_bound_needs_room_for_first_and_last():
+    with pytest.raises(ValueError):
+        bound_history([(1, 1.0)], 1)
+
+
+def test_epoch_on_pending_trial_also_marks_it_running():
+    decided = plan(trial("t"), epoch(1, 0.5), now=NOW)
+    assert decided.started
+    assert decided.status_patch == {
+        "phase": "Running",
+        "startTime": NOW,
+        "intermediate": [{"step": 1, "value": 0.5}],
+    }
+
+
+def test_start_keeps_an_existing_start_time():
+    obj = trial("t")
+    obj["status"]["startTime"] = "2025-01-01T00:00:00Z"
+    assert plan(obj, StartReport(kind="start"), now=NOW).status_patch == {"phase": "Running"}
+
+
+@pytest.mark.parametrize("phase", ["Succeeded", "Failed", "Pruned"])
+def test_finished_trials_take_no_reports(phase):
+    with pytest.raises(TrialFinished):
+        plan(trial("t", phase=phase), StartReport(kind="start"), now=NOW)
+
+
+def test_older_step_duplicate_backwards_and_conflict():
+    obj = trial("t", phase="Running", intermediate=[(1, 0.1), (3, 0.3)])
+    assert plan(obj, epoch(3, 0.3), now=NOW).result == "duplicate"
+    assert plan(obj, epoch(1, 0.1), now=NOW).result == "duplicate"
+    with pytest.raises(StepBackwards):
+        plan(obj, epoch(2, 0.2), now=NOW)
+    with pytest.raises(StepConflict):
+        plan(obj, epoch(3, 0.31), now=NOW)
+    assert plan(obj, epoch(5, 0.5), now=NOW).status_patch == {
+        "intermediate": [
+            {"step": 1, "value": 0.1},
+            {"step": 3, "value": 0.3},
+            {"step": 5, "value": 0.5},
+        ]
+    }
