@@ -1,0 +1,14 @@
+"""The ModelDeployment controller: serve ONNX models with rolling, blue-green or canary rollouts.
+
+Layout, thin handler over pure modules (crate-operator style):
+
+- ``sources``   -- model source resolution (trialRef, mlflowModel, uri), one class per kind
+- ``builders``  -- Deployment / Service / HTTPRoute manifests (pure)
+- ``revisions`` -- revision numbering, history entries, limits, rollbackTo (pure)
+- ``canary``    -- replica split and HTTPRoute weights for a canary step (pure)
+- ``analysis``  -- canary verdicts from the serving pods' ``/metrics`` text (pure)
+- ``rollout``   -- one reconcile step: status + observed children -> a plan (pure)
+- ``promotion`` -- should an Experiment's best trial replace what is serving (pure)
+- ``kube``      -- the few idempotent API calls that carry a plan out
+- ``handlers``  -- Kopf timers that tie these together
+"""

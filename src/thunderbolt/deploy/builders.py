@@ -1,0 +1,320 @@
+"""Manifests for a ModelDeployment's children: one Deployment per live revision, Services, HTTPRoute.
+
+Pure functions of the spec, the operator settings and a revision, so every field the pods
+get (security context, probes, resources, env) is pinned by unit tests. Names are
+deterministic (``<name>``, ``<name>-preview``, ``<name>-r<N>``) so creation is idempotent.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from typing import Any
+
+from thunderbolt.api.modeldeployment import ModelDeploymentSpec, Revision
+
+GROUP = "thunderbolt.io"
+VERSION = "v1alpha1"
+PLURAL = "modeldeployments"
+KIND = "ModelDeployment"
+
+LABEL_MD = "thunderbolt.io/modeldeployment"
+LABEL_REVISION = "thunderbolt.io/revision"
+ANNOTATION_TEMPLATE_HASH = "thunderbolt.io/template-hash"
+CREDENTIALS_DIR = "/var/run/secrets/thunderbolt/artifacts"
+CONTAINER = "server"
+UID = 1000
+# The server drains in-flight requests for 30 s on SIGTERM; give it a little more.
+GRACE_SECONDS = 35
+
+
+@dataclasses.dataclass(frozen=True)
+class Owner:
+    """The ModelDeployment the children belong to (garbage-collected with it)."""
+
+    name: str
+    namespace: str
+    uid: str
+
+    def reference(self) -> dict[str, Any]:
+        return {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": KIND,
+            "name": self.name,
+            "uid": self.uid,
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class ServingDefaults:
+    """What the operator supplies when the spec leaves it out."""
+
+    image: str
+    s3_endpoint_url: str | None = None
+    credentials_secret: str | None = None
+    mlflow_tracking_uri: str | None = None
+
+
+def model_name(owner: Owner, spec: ModelDeploymentSpec) -> str:
+    return spec.modelName or owner.name
+
+
+def revision_name(owner: Owner, number: int) -> str:
+    return f"{owner.name}-r{number}"
+
+
+def preview_name(owner: Owner) -> str:
+    return f"{owner.name}-preview"
+
+
+def endpoint(service: str, namespace: str, port: int, model: str) -> str:
+    return f"http://{service}.{namespace}.svc:{port}/v2/models/{model}"
+
+
+def base_labels(owner: Owner) -> dict[str, str]:
+    return {
+        "app.kubernetes.io/name": "thunderbolt-server",
+        "app.kubernetes.io/instance": owner.name,
+        "app.kubernetes.io/managed-by": "thunderbolt",
+        LABEL_MD: owner.name,
+    }
+
+
+def revision_selector(owner: Owner, number: int) -> dict[str, str]:
+    return {LABEL_MD: owner.name, LABEL_REVISION: str(number)}
+
+
+def all_revisions_selector(owner: Owner) -> dict[str, str]:
+    """Every live revision's pods: the canary split by replica counts relies on it."""
+    return {LABEL_MD: owner.name}
+
+
+def _metadata(owner: Owner, name: str, labels: dict[str, str]) -> dict[str, Any]:
+    return {
+        "name": name,
+        "namespace": owner.namespace,
+        "labels": labels,
+        "ownerReferences": [owner.reference()],
+    }
+
+
+def tracking_uri_for(
+    revision: Revision, spec: ModelDeploymentSpec, defaults: ServingDefaults
+) -> str | None:
+    """The MLflow server a ``models:/`` revision is fetched from (spec, link, then operator)."""
+    if not (revision.modelUri or "").startswith("models:/"):
+        return None
+    if spec.model.mlflowModel is not None and spec.model.mlflowModel.trackingUri:
+        return spec.model.mlflowModel.trackingUri
+    if revision.mlflowModelUrl and "/#/" in revision.mlflowModelUrl:
+        return revision.mlflowModelUrl.split("/#/", 1)[0]
+    return defaults.mlflow_tracking_uri
+
+
+def _env(
+    owner: Owner, spec: ModelDeploymentSpec, revision: Revision, defaults: ServingDefaults
+) -> list[dict[str, str]]:
+    env = [
+        {"name": "THUNDERBOLT_MODEL_URI", "value": revision.modelUri or ""},
+        {"name": "THUNDERBOLT_MODEL_NAME", "value": model_name(owner, spec)},
+        {"name": "THUNDERBOLT_MODEL_VERSION", "value": str(revision.number)},
+        # Read-only root filesystem: every cache and temporary download goes to /tmp.
+        {"name": "HOME", "value": "/tmp"},
+        {"name": "TMPDIR", "value": "/tmp"},
+    ]
+    if revision.modelChecksum:
+        env.append({"name": "THUNDERBOLT_MODEL_CHECKSUM", "value": revision.modelChecksum})
+    s3 = spec.s3EndpointUrl or defaults.s3_endpoint_url
+    if s3:
+        env.append({"name": "AWS_ENDPOINT_URL", "value": s3})
+    if spec.artifactsCredentialsSecret or defaults.credentials_secret:
+        env.append(
+            {"name": "AWS_SHARED_CREDENTIALS_FILE", "value": f"{CREDENTIALS_DIR}/credentials"}
+        )
+    tracking = tracking_uri_for(revision, spec, defaults)
+    if tracking:
+        env.append({"name": "MLFLOW_TRACKING_URI", "value": tracking})
+    return env
+
+
+def _args(spec: ModelDeploymentSpec) -> list[str]:
+    args = ["serve", "--port", str(spec.serving.port)]
+    batching = spec.serving.batching
+    if batching.enabled:
+        args += [
+            "--max-batch-size",
+            str(batching.maxBatchSize),
+            "--max-delay-ms",
+            f"{batching.maxDelayMs:g}",
+        ]
+    else:
+        args.append("--no-batching")
+    return args
+
+
+def _resources(spec: ModelDeploymentSpec) -> dict[str, Any]:
+    res = spec.resources
+    requests = {"cpu": res.cpu, "memory": res.memory}
+    limits: dict[str, Any] = {"memory": res.memory}
+    if res.gpus > 0:
+        limits["nvidia.com/gpu"] = str(res.gpus)
+    return {"requests": requests, "limits": limits}
+
+
+def container_security_context() -> dict[str, Any]:
+    return {
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "runAsUser": UID,
+        "runAsGroup": UID,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def pod_security_context() -> dict[str, Any]:
+    """Pod Security Standard "restricted"."""
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": UID,
+        "runAsGroup": UID,
+        "fsGroup": UID,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def pod_template(
+    owner: Owner, spec: ModelDeploymentSpec, revision: Revision, defaults: ServingDefaults
+) -> dict[str, Any]:
+    port = spec.serving.port
+    volumes: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {}}]
+    mounts: list[dict[str, Any]] = [{"name": "tmp", "mountPath": "/tmp"}]
+    secret = spec.artifactsCredentialsSecret or defaults.credentials_secret
+    if secret:
+        volumes.append({"name": "artifacts-credentials", "secret": {"secretName": secret}})
+        mounts.append(
+            {"name": "artifacts-credentials", "mountPath": CREDENTIALS_DIR, "readOnly": True}
+        )
+    container: dict[str, Any] = {
+        "name": CONTAINER,
+        "image": spec.image or defaults.image,
+        "imagePullPolicy": spec.imagePullPolicy,
+        "command": ["thunderbolt"],
+        "args": _args(spec),
+        "env": _env(owner, spec, revision, defaults),
+        "ports": [{"name": "http", "containerPort": port, "protocol": "TCP"}],
+        "resources": _resources(spec),
+        "securityContext": container_security_context(),
+        "readinessProbe": {
+            "httpGet": {"path": "/v2/health/ready", "port": "http"},
+            "periodSeconds": 2,
+            "failureThreshold": 2,
+            "timeoutSeconds": 2,
+        },
+        "livenessProbe": {
+            "httpGet": {"path": "/v2/health/live", "port": "http"},
+            "initialDelaySeconds": 10,
+            "periodSeconds": 10,
+            "failureThreshold": 3,
+            "timeoutSeconds": 5,
+        },
+        "volumeMounts": mounts,
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+    }
+    pod_spec: dict[str, Any] = {
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "securityContext": pod_security_context(),
+        "terminationGracePeriodSeconds": GRACE_SECONDS,
+        "containers": [container],
+        "volumes": volumes,
+    }
+    if spec.resources.gpus > 0:
+        pod_spec["tolerations"] = [
+            {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+        ]
+    labels = {**base_labels(owner), LABEL_REVISION: str(revision.number)}
+    return {"metadata": {"labels": labels}, "spec": pod_spec}
+
+
+def template_hash(template: dict[str, Any], replicas: int) -> str:
+    """Lets the controller skip a patch when nothing changed."""
+    blob = json.dumps({"t": template, "r": replicas}, sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def deployment(
+    owner: Owner,
+    spec: ModelDeploymentSpec,
+    revision: Revision,
+    replicas: int,
+    defaults: ServingDefaults,
+) -> dict[str, Any]:
+    template = pod_template(owner, spec, revision, defaults)
+    labels = {**base_labels(owner), LABEL_REVISION: str(revision.number)}
+    meta = _metadata(owner, revision_name(owner, revision.number), labels)
+    meta["annotations"] = {ANNOTATION_TEMPLATE_HASH: template_hash(template, replicas)}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": meta,
+        "spec": {
+            "replicas": replicas,
+            "revisionHistoryLimit": 2,
+            "selector": {"matchLabels": revision_selector(owner, revision.number)},
+            "strategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+            },
+            "template": template,
+        },
+    }
+
+
+def service(owner: Owner, name: str, selector: dict[str, str], port: int) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _metadata(owner, name, base_labels(owner)),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": selector,
+            "ports": [{"name": "http", "port": port, "targetPort": "http", "protocol": "TCP"}],
+        },
+    }
+
+
+def http_route(
+    owner: Owner,
+    weights: dict[int, int],
+    port: int,
+    api_version: str = "gateway.networking.k8s.io/v1",
+) -> dict[str, Any]:
+    """Exact canary weights for a mesh (GAMMA): attached to the main Service, one backend
+    per revision Service. Without a mesh it is inert and the replica split applies."""
+    return {
+        "apiVersion": api_version,
+        "kind": "HTTPRoute",
+        "metadata": _metadata(owner, owner.name, base_labels(owner)),
+        "spec": {
+            "parentRefs": [{"group": "", "kind": "Service", "name": owner.name, "port": port}],
+            "rules": [
+                {
+                    "backendRefs": [
+                        {
+                            "group": "",
+                            "kind": "Service",
+                            "name": revision_name(owner, number),
+                            "port": port,
+                            "weight": weight,
+                        }
+                        for number, weight in sorted(weights.items())
+                    ]
+                }
+            ],
+        },
+    }

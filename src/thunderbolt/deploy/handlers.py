@@ -1,0 +1,70 @@
+"""Kopf handlers of the ModelDeployment controller: timers over ``reconcile.Controller``.
+
+Timers, not change handlers: a rollout moves on readiness, pauses and metrics as much as
+on spec edits, and a level-triggered tick every ``TICK_SECONDS`` covers all of them
+without sleeping in a handler. Handlers are sync (the kubernetes client blocks), so Kopf
+runs them in its thread pool.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import kopf
+
+from thunderbolt.deploy import builders as b
+from thunderbolt.deploy.kube import Kube
+from thunderbolt.deploy.reconcile import Controller
+
+TICK_SECONDS = 2.0
+PROMOTE_SECONDS = 5.0
+
+_lock = threading.Lock()
+_controller: Controller | None = None
+
+
+def controller() -> Controller:
+    """One controller per operator process, built from the operator's settings."""
+    global _controller
+    with _lock:
+        if _controller is None:
+            from thunderbolt.operator.settings import current
+
+            settings = current()
+            defaults = b.ServingDefaults(
+                image=settings.serving_image,
+                s3_endpoint_url=settings.s3_endpoint_url,
+                credentials_secret=settings.artifacts_credentials_secret,
+                mlflow_tracking_uri=settings.mlflow_tracking_uri,
+            )
+            _controller = Controller(Kube(), defaults)
+        return _controller
+
+
+def _poster(body: Any) -> Any:
+    def post(type_: str, reason: str, message: str) -> None:
+        kopf.event(body, type=type_, reason=reason, message=message[:1024])
+
+    return post
+
+
+@kopf.timer(b.GROUP, b.VERSION, b.PLURAL, id="rollout", interval=TICK_SECONDS, backoff=5.0)
+def rollout(name: str, namespace: Any, body: kopf.Body, **_: Any) -> None:
+    controller().tick(name, namespace, _poster(body))
+
+
+def _has_promote(spec: kopf.Spec, **_: Any) -> bool:
+    return bool(spec.get("promote"))
+
+
+@kopf.timer(
+    b.GROUP, b.VERSION, "experiments", id="promote", interval=PROMOTE_SECONDS, backoff=10.0,
+    when=_has_promote,
+)  # fmt: skip
+def promote(body: kopf.Body, **_: Any) -> None:
+    def post_target(target: dict[str, Any], type_: str, reason: str, message: str) -> None:
+        obj: Any = target
+        kopf.event(obj, type=type_, reason=reason, message=message[:1024])
+
+    controller().promote(dict(body), _poster(body), post_target)

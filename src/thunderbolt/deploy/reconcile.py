@@ -1,0 +1,259 @@
+"""One tick of the controller: read fresh state, resolve the model, analyse, plan, write.
+
+Level-triggered: every tick starts from the object as the API server has it now and the
+revision Deployments it sees, so a restarted operator (or a lost write) just carries on.
+The status is written first (guarded by resourceVersion), the children after: a tick that
+loses a race writes nothing, and children lagging behind a written status are brought in
+line by the next tick. Per-object memory is only a cache (alias lookups, the latest canary
+verdict): losing it costs one extra lookup or scrape.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import ValidationError
+
+from thunderbolt.api.modeldeployment import ModelDeploymentSpec, ModelDeploymentStatus, parse_spec
+from thunderbolt.deploy import builders as b
+from thunderbolt.deploy import promotion
+from thunderbolt.deploy import revisions as rv
+from thunderbolt.deploy.analysis import Verdict, judge, parse
+from thunderbolt.deploy.kube import Kube, scrape
+from thunderbolt.deploy.rollout import Desired, Plan, Unresolved, plan
+from thunderbolt.deploy.sources import (
+    MlflowSource,
+    ResolvedModel,
+    Resolver,
+    SourceNotReady,
+    SourceRefused,
+    TrialSource,
+)
+
+Post = Callable[[str, str, str], None]  # (type, reason, message) -> a Kubernetes Event
+log = logging.getLogger(__name__)
+RETRY_UNRESOLVED_S = 10.0
+
+
+@dataclasses.dataclass
+class ObjectState:
+    resolved_key: str | None = None
+    resolved: Desired | None = None
+    resolved_at: float = 0.0
+    verdict: tuple[int, Verdict, float] | None = None
+    last_promotion_note: str | None = None
+
+
+class Controller:
+    def __init__(self, kube: Kube, defaults: b.ServingDefaults) -> None:
+        self.kube = kube
+        self.defaults = defaults
+        self.mlflow = MlflowSource(defaults.mlflow_tracking_uri)
+        self.states: dict[str, ObjectState] = {}
+
+    def state(self, uid: str) -> ObjectState:
+        return self.states.setdefault(uid, ObjectState())
+
+    def desired(self, obj: dict[str, Any], spec: ModelDeploymentSpec,
+                status: ModelDeploymentStatus, state: ObjectState) -> Desired:  # fmt: skip
+        if spec.rollbackTo is not None:
+            try:
+                return rv.rollback_target(status, spec.rollbackTo)
+            except rv.RevisionNotFound as exc:
+                return Unresolved("RevisionNotFound", str(exc), error=True)
+        key = spec.model.model_dump_json()
+        ttl = float(spec.model.mlflowModel.pollSeconds) if spec.model.mlflowModel else 0.0
+        if isinstance(state.resolved, Unresolved) and not state.resolved.refused:
+            ttl = min(ttl, RETRY_UNRESOLVED_S)
+        now = time.monotonic()
+        if (
+            state.resolved_key == key
+            and state.resolved is not None
+            and now - state.resolved_at < ttl
+        ):
+            return state.resolved
+        namespace = obj["metadata"]["namespace"]
+        resolver = Resolver(
+            TrialSource(lambda n: self.kube.get(namespace, "trials", n)), self.mlflow
+        )
+        result: Desired
+        try:
+            result = resolver.resolve(spec.model)
+        except SourceNotReady as exc:
+            result = Unresolved(exc.reason, str(exc))
+        except SourceRefused as exc:
+            result = Unresolved(exc.reason, str(exc), refused=True, model=exc.model)
+        label = promotion.source_label(obj["metadata"].get("annotations"), spec.model.trialRef)
+        if label and isinstance(result, ResolvedModel):
+            result = dataclasses.replace(result, source=label)
+        state.resolved_key, state.resolved, state.resolved_at = key, result, now
+        return result
+
+    def verdict(self, obj: dict[str, Any], spec: ModelDeploymentSpec,
+                status: ModelDeploymentStatus, state: ObjectState) -> Verdict | None:  # fmt: skip
+        canary, limits = status.canary, spec.strategy.analysis
+        if canary is None or limits is None:
+            state.verdict = None
+            return None
+        now = time.monotonic()
+        last = state.verdict
+        if last and last[0] == canary.revision and now - last[2] < limits.intervalSeconds:
+            return last[1]
+        meta = obj["metadata"]
+        ips = self.kube.ready_pod_ips(meta["namespace"], meta["name"], canary.revision)
+        texts = []
+        for ip in ips:
+            try:
+                texts.append(scrape(ip, spec.serving.port))
+            except OSError as exc:  # a pod that does not answer is judged next time
+                log.info("canary pod %s: /metrics: %s", ip, exc)
+        if not texts:
+            return last[1] if last and last[0] == canary.revision else None
+        verdict = judge(parse(texts, spec.modelName or meta["name"]), limits)
+        state.verdict = (canary.revision, verdict, now)
+        return verdict
+
+    def tick(
+        self, name: str, namespace: str, post: Post, now: dt.datetime | None = None
+    ) -> Plan | None:
+        obj = self.kube.get(namespace, b.PLURAL, name)
+        if obj is None or obj["metadata"].get("deletionTimestamp"):
+            return None
+        meta = obj["metadata"]
+        state = self.state(meta["uid"])
+        try:
+            spec = parse_spec(obj.get("spec") or {})
+        except ValidationError as exc:
+            self._invalid(obj, exc, post)
+            return None
+        try:
+            status = ModelDeploymentStatus.model_validate(obj.get("status") or {})
+        except ValidationError:
+            status = ModelDeploymentStatus()  # unreadable status: rebuild from the children
+        owner = b.Owner(name, namespace, meta["uid"])
+        children = self.kube.revisions(namespace, name)
+        observed = {n: o for n, (o, _) in children.items()}
+        desired = self.desired(obj, spec, status, state)
+        verdict = self.verdict(obj, spec, status, state)
+        gateway = self.kube.gateway_version() if spec.strategy.type == "Canary" else None
+        result = plan(
+            spec, status, desired, observed, now or dt.datetime.now(dt.UTC),
+            generation=meta.get("generation"), verdict=verdict, gateway_api=gateway is not None,
+        )  # fmt: skip
+        model = b.model_name(owner, spec)
+        result.status.endpoint = b.endpoint(name, namespace, spec.serving.port, model)
+        result.status.previewEndpoint = (
+            b.endpoint(b.preview_name(owner), namespace, spec.serving.port, model)
+            if spec.strategy.type == "BlueGreen"
+            else None
+        )
+        new_status = result.status.model_dump(mode="json", exclude_none=True)
+        if new_status != obj.get("status"):
+            if not self.kube.replace_status(obj, new_status):
+                return None  # someone wrote in between: the next tick starts over
+        for type_, reason, message in result.events:
+            post(type_, reason, message)
+        self.apply(owner, spec, result, children, gateway)
+        return result
+
+    def apply(self, owner: b.Owner, spec: ModelDeploymentSpec, p: Plan,
+              children: dict[int, Any], gateway: str | None) -> None:  # fmt: skip
+        ns, port = owner.namespace, spec.serving.port
+        for number, (revision, replicas) in sorted(p.deployments.items()):
+            body = b.deployment(owner, spec, revision, replicas, self.defaults)
+            existing = children.get(number)
+            self.kube.ensure_deployment(body, existing[1] if existing else None)
+        services = self.kube.services(ns, owner.name)
+        selector = None
+        if p.select_all:
+            selector = b.all_revisions_selector(owner)
+        elif p.selector_revision is not None:
+            selector = b.revision_selector(owner, p.selector_revision)
+        if selector is not None:
+            body = b.service(owner, owner.name, selector, port)
+            self.kube.ensure_service(body, services.get(owner.name))
+        preview = b.preview_name(owner)
+        if p.preview_revision is not None:
+            body = b.service(owner, preview, b.revision_selector(owner, p.preview_revision), port)
+            self.kube.ensure_service(body, services.get(preview))
+        elif preview in services:
+            self.kube.delete_service(ns, preview)
+        if gateway is not None:
+            self._route(owner, p, services, gateway, port)
+        for number in p.delete:
+            self.kube.delete_deployment(ns, b.revision_name(owner, number))
+
+    def _route(
+        self, owner: b.Owner, p: Plan, services: dict[str, Any], api_version: str, port: int
+    ) -> None:
+        weights = p.route_weights or {}
+        wanted = {b.revision_name(owner, n): n for n in weights}
+        for svc, number in wanted.items():
+            body = b.service(owner, svc, b.revision_selector(owner, number), port)
+            self.kube.ensure_service(body, services.get(svc))
+        if weights:
+            self.kube.ensure_route(b.http_route(owner, weights, port, api_version))
+        else:
+            self.kube.delete_route(api_version, owner.namespace, owner.name)
+        for svc in services:
+            if svc.startswith(f"{owner.name}-r") and svc not in wanted:
+                self.kube.delete_service(owner.namespace, svc)
+
+    def _invalid(self, obj: dict[str, Any], exc: ValidationError, post: Post) -> None:
+        message = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())[
+            :1024
+        ]
+        status = dict(obj.get("status") or {})
+        if status.get("reason") == "InvalidSpec" and status.get("message") == message:
+            return
+        status.update(phase="Degraded", reason="InvalidSpec", message=message)
+        if self.kube.replace_status(obj, status):
+            post("Warning", "InvalidSpec", message)
+
+    def promote(
+        self,
+        experiment: dict[str, Any],
+        post: Post,
+        post_target: Callable[[dict[str, Any], str, str, str], None],
+    ) -> None:
+        """Experiment ``spec.promote``: patch the named ModelDeployment's model when due."""
+        meta, spec = experiment["metadata"], experiment.get("spec") or {}
+        status = experiment.get("status") or {}
+        promote = spec.get("promote") or {}
+        if not promote or status.get("phase") != "Succeeded":
+            return
+        state = self.state(meta["uid"])
+        target = self.kube.get(meta["namespace"], b.PLURAL, promote["modelDeployment"])
+        best = status.get("bestTrial") or {}
+        if target is None:
+            note = f"ModelDeployment {promote['modelDeployment']} not found: nothing promoted"
+            if state.last_promotion_note != note:
+                post("Warning", "PromotionTargetMissing", note)
+                state.last_promotion_note = note
+            return
+        direction = (spec.get("objective") or {}).get("direction", "maximize")
+        decision = promotion.decide(
+            promote.get("when", "Improved"),
+            direction,
+            best.get("name"),
+            best.get("objective"),
+            target,
+        )
+        if not decision.promote:
+            if state.last_promotion_note != decision.reason:
+                post("Normal", "PromotionSkipped", decision.reason)
+                state.last_promotion_note = decision.reason
+            return
+        self.kube.patch_modeldeployment(
+            meta["namespace"],
+            promote["modelDeployment"],
+            promotion.patch_for(meta["name"], best["name"]),
+        )
+        state.last_promotion_note = None
+        post("Normal", "Promoted", f"{promote['modelDeployment']}: {decision.reason}")
+        post_target(target, "Normal", "Promoted", f"experiment {meta['name']}: {decision.reason}")

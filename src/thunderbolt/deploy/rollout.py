@@ -1,0 +1,370 @@
+"""One reconcile step of a ModelDeployment, as a pure function: state in, plan out.
+
+The handler gathers what it needs (the desired model, the revision Deployments it sees, the
+latest canary verdict, the time) and carries out the returned ``Plan``. Everything about
+strategies lives here, so every transition is unit-tested without a cluster:
+
+- ``Rolling``: the new revision gets its own Deployment at full size; the Service selector
+  switches to it once all its pods are ready, then the old Deployment is deleted (its pods
+  drain on SIGTERM). A revision that never becomes ready never gets traffic.
+- ``BlueGreen``: the same, and ``<name>-preview`` selects the newest revision all along,
+  so it can be tested before the switch.
+- ``Canary``: both revisions behind one Service selecting all pods; ``canary.split_replicas``
+  turns each step's weight into pod counts; each step waits for readiness, its pause and a
+  passing analysis; a failing analysis deletes the canary while the stable stays untouched.
+The first revision, and rollbacks (``spec.rollbackTo``), switch after readiness whatever the
+strategy: there is nothing to compare the first with, and a rollback target served before.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+from thunderbolt.api.common import Condition
+from thunderbolt.api.modeldeployment import (
+    CanaryStatus,
+    HistoryEntry,
+    ModelDeploymentSpec,
+    ModelDeploymentStatus,
+    Revision,
+)
+from thunderbolt.deploy import revisions as rv
+from thunderbolt.deploy.analysis import Verdict
+from thunderbolt.deploy.canary import route_weights, split_replicas, step_decision
+from thunderbolt.deploy.sources import ResolvedModel, identity_of
+
+# A revision not ready this long after it was created makes the deployment Degraded (it keeps
+# trying, and the old revision keeps serving).
+PROGRESS_DEADLINE_S = 600.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Observed:
+    """What a revision's Deployment reports."""
+
+    replicas: int
+    ready: int
+    updated: int
+    current_generation: bool = True
+
+    def ready_for(self, want: int) -> bool:
+        if want == 0:
+            return True
+        return (
+            self.current_generation
+            and self.replicas == want
+            and self.ready >= want
+            and self.updated >= want
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class Unresolved:
+    """The desired model is not known: ``refused`` ones get a history entry."""
+
+    reason: str
+    message: str
+    refused: bool = False
+    model: ResolvedModel | None = None
+    error: bool = False  # not refused, but wrong until the spec changes (e.g. RevisionNotFound)
+
+
+Desired = ResolvedModel | Unresolved
+
+
+@dataclasses.dataclass
+class Plan:
+    deployments: dict[int, tuple[Revision, int]]  # revision number -> (revision, replicas)
+    delete: list[int]
+    select_all: bool  # main Service selects every revision's pods (canary split by pod counts)
+    selector_revision: int | None  # otherwise the one revision it selects (None: no Service yet)
+    preview_revision: int | None  # BlueGreen preview Service target
+    route_weights: dict[int, int] | None  # HTTPRoute weights during a canary
+    status: ModelDeploymentStatus
+    events: list[tuple[str, str, str]]  # (type, reason, message)
+
+
+def _iso(now: dt.datetime) -> str:
+    return now.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _age(since: str | None, now: dt.datetime) -> float | None:
+    if not since:
+        return None
+    started = dt.datetime.strptime(since, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
+    return (now - started).total_seconds()
+
+
+def _condition(type_: str, ok: bool, reason: str, message: str, previous: list[Condition],
+               now: str, generation: int | None) -> Condition:  # fmt: skip
+    status = "True" if ok else "False"
+    before = next((c for c in previous if c.type == type_), None)
+    since = before.lastTransitionTime if before and before.status == status else now
+    return Condition(type=type_, status=status, reason=reason, message=message[:32768],
+                     lastTransitionTime=since, observedGeneration=generation)  # fmt: skip
+
+
+class _Step:
+    """Mutable working state of one reconcile step."""
+
+    def __init__(self, spec: ModelDeploymentSpec, status: ModelDeploymentStatus, now: dt.datetime):
+        self.spec = spec
+        self.now = now
+        self.now_s = _iso(now)
+        self.history: list[HistoryEntry] = list(status.history)
+        self.stable: Revision | None = status.currentRevision
+        self.canary: CanaryStatus | None = status.canary
+        self.events: list[tuple[str, str, str]] = []
+        self.degraded: tuple[str, str] | None = None
+        self.progress: tuple[str, str] | None = None
+
+    def pending(self) -> HistoryEntry | None:
+        view = ModelDeploymentStatus(currentRevision=self.stable, history=self.history)
+        return rv.pending(view)
+
+    def event(self, reason: str, message: str, warning: bool = False) -> None:
+        self.events.append(("Warning" if warning else "Normal", reason, message))
+
+    def new_revision(self, model: ResolvedModel) -> HistoryEntry:
+        view = ModelDeploymentStatus(currentRevision=self.stable, history=self.history)
+        number = rv.next_number(view)
+        reason = model.note or f"new model from {model.source}"
+        item = rv.entry(model.revision(number, self.now_s), "Active", reason)
+        self.history.append(item)
+        self.event("NewRevision", f"revision {number}: {model.uri} ({reason})")
+        return item
+
+    def promote(self, item: HistoryEntry, how: str) -> None:
+        old = self.stable
+        rv.set_outcome(self.history, item.number, "Promoted", how, self.now_s)
+        if old is not None:
+            if rv.is_rollback(item):
+                note = f"rolled back to revision {item.source.removeprefix(rv.ROLLBACK_PREFIX)}"  # type: ignore[union-attr]
+                rv.set_outcome(self.history, old.number, "RolledBack", note, self.now_s)
+            else:
+                note = f"superseded by revision {item.number}"
+                rv.set_outcome(self.history, old.number, "Superseded", note, self.now_s)
+        self.stable = rv.as_revision(item)
+        self.canary = None
+        self.event("Promoted", f"revision {item.number} is serving ({how})")
+
+
+def _accept_desired(s: _Step, desired: Desired, status: ModelDeploymentStatus) -> None:
+    """Start, replace or refuse a revision so that the newest one carries ``desired``."""
+    pending = s.pending()
+    if isinstance(desired, Unresolved):
+        if desired.refused:
+            model = desired.model
+            source = model.source if model else "unknown"
+            if rv.already_refused(status, source) is None and model is not None:
+                view = ModelDeploymentStatus(currentRevision=s.stable, history=s.history)
+                number = rv.next_number(view)
+                s.history.append(
+                    rv.entry(
+                        model.revision(number, None),
+                        "Refused",
+                        f"{desired.reason}: {desired.message}",
+                    )
+                )
+                s.history[-1] = s.history[-1].model_copy(update={"retiredAt": s.now_s})
+                s.event("Refused", f"{source}: {desired.message}", warning=True)
+            s.degraded = (desired.reason, desired.message)
+        elif desired.error:
+            s.degraded = (desired.reason, desired.message)
+        elif s.stable is None and pending is None:
+            s.progress = (desired.reason, desired.message)
+        return
+    target = desired.identity()
+    if pending is not None and rv.identity_of(pending) == target:
+        return
+    if pending is None and s.stable is not None and identity_of(s.stable) == target:
+        return
+    held = rv.held_back(status, desired)
+    if held is not None and pending is None:
+        s.degraded = (rv.ANALYSIS_FAILED, f"revision {held.number} was rolled back: {held.reason}")
+        return
+    if pending is not None:
+        why = "the desired model changed before its rollout finished"
+        rv.set_outcome(s.history, pending.number, "Superseded", why, s.now_s)
+        s.event("RolloutAbandoned", f"revision {pending.number}: {why}")
+        s.canary = None
+    if s.stable is not None and identity_of(s.stable) == target:
+        return  # back to what serves: nothing new to roll out
+    item = s.new_revision(desired)
+    canary = s.spec.strategy.canary
+    use_canary = s.spec.strategy.type == "Canary" and canary is not None
+    if use_canary and s.stable is not None and not rv.is_rollback(item) and canary is not None:
+        s.canary = CanaryStatus(revision=item.number, weight=canary.steps[0].weight, step=0)
+
+
+def _roll_canary(s: _Step, item: HistoryEntry, observed: dict[int, Observed],
+                 verdict: Verdict | None, want: dict[int, int]) -> None:  # fmt: skip
+    assert s.stable is not None and s.canary is not None
+    steps = s.spec.strategy.canary.steps  # type: ignore[union-attr]
+    replicas = s.spec.replicas
+    if verdict is not None and verdict.passed is False:
+        reason = f"{rv.ANALYSIS_FAILED}: {verdict.message}"
+        rv.set_outcome(s.history, item.number, "RolledBack", reason, s.now_s)
+        s.event("RolledBack", f"revision {item.number}: {verdict.message}", warning=True)
+        s.canary = None
+        s.degraded = (
+            rv.ANALYSIS_FAILED,
+            f"revision {item.number} was rolled back: {verdict.message}",
+        )
+        want[s.stable.number] = replicas
+        return
+    canary = s.canary
+    finishing = canary.step >= len(steps)
+    weight = 100 if finishing else steps[canary.step].weight
+    split = split_replicas(replicas, weight)
+    want[s.stable.number] = replicas if finishing else split.stable
+    want[item.number] = replicas if finishing else split.canary
+    obs = observed.get(item.number)
+    ready = obs is not None and obs.ready_for(want[item.number])
+    if finishing:
+        if ready:
+            s.promote(item, f"canary passed {len(steps)} steps")
+            want.clear()
+            want[item.number] = replicas
+        else:
+            s.progress = ("CanaryFinishing", f"scaling revision {item.number} to {replicas} pods")
+        return
+    if ready and canary.stepStartedAt is None:
+        canary = canary.model_copy(update={"stepStartedAt": s.now_s})
+        s.event("CanaryStep", f"step {canary.step + 1}/{len(steps)}: weight {weight}% "
+                f"({split.canary} canary : {split.stable} stable pods, {split.effective_weight:.0f}%)")  # fmt: skip
+    analysis_ok: bool | None = None
+    if s.spec.strategy.analysis is not None:
+        analysis_ok = bool(verdict is not None and verdict.passed)
+    decision = step_decision(
+        steps, canary.step, ready, _age(canary.stepStartedAt, s.now), analysis_ok
+    )
+    if decision.action == "advance":
+        nxt = steps[decision.next_step]
+        canary = CanaryStatus(revision=item.number, weight=nxt.weight, step=decision.next_step)
+        split = split_replicas(replicas, nxt.weight)
+        want[s.stable.number], want[item.number] = split.stable, split.canary
+    elif decision.action == "promote":
+        canary = CanaryStatus(revision=item.number, weight=100, step=len(steps))
+        want[s.stable.number], want[item.number] = replicas, replicas
+    s.canary = canary
+    s.progress = ("CanaryProgressing", decision.why)
+
+
+def plan(
+    spec: ModelDeploymentSpec,
+    status: ModelDeploymentStatus,
+    desired: Desired,
+    observed: dict[int, Observed],
+    now: dt.datetime,
+    *,
+    generation: int | None = None,
+    verdict: Verdict | None = None,
+    gateway_api: bool = False,
+) -> Plan:
+    s = _Step(spec, status, now)
+    _accept_desired(s, desired, status)
+    replicas = spec.replicas
+    want: dict[int, int] = {}
+    if s.stable is not None:
+        want[s.stable.number] = replicas
+    item = s.pending()
+    if item is not None:
+        canary_run = (
+            s.canary is not None and s.canary.revision == item.number and s.stable is not None
+        )
+        if canary_run:
+            _roll_canary(s, item, observed, verdict, want)
+        else:
+            s.canary = None
+            want[item.number] = replicas
+            obs = observed.get(item.number)
+            if obs is not None and obs.ready_for(replicas):
+                how = "first revision" if s.stable is None else f"{spec.strategy.type} rollout"
+                s.promote(item, "rollback" if rv.is_rollback(item) else how)
+                want.clear()
+                want[item.number] = replicas
+            else:
+                ready = obs.ready if obs else 0
+                s.progress = (
+                    "WaitingForReadiness",
+                    f"revision {item.number}: {ready}/{replicas} pods ready",
+                )
+                age = _age(item.deployedAt, now)
+                if age is not None and age > PROGRESS_DEADLINE_S:
+                    s.degraded = ("ProgressDeadlineExceeded",
+                                  f"revision {item.number} not ready after {age:.0f}s; revision "
+                                  f"{s.stable.number if s.stable else '-'} keeps serving")  # fmt: skip
+    pending = s.pending()
+    keep = set(want)
+    revisions = {h.number: rv.as_revision(h) for h in s.history}
+    if s.stable is not None:
+        revisions[s.stable.number] = s.stable
+    deployments = {n: (revisions[n], r) for n, r in want.items() if n in revisions}
+    delete = sorted(n for n in observed if n not in keep)
+    # The Service selects one revision, except while a canary shares traffic by pod counts;
+    # then only once no other revision's pods are left to be selected by accident.
+    selector_revision = s.stable.number if s.stable else (pending.number if pending else None)
+    canary_live = s.canary is not None and pending is not None and s.stable is not None
+    select_all = canary_live and set(observed) <= keep
+    weights = None
+    if canary_live and gateway_api and s.stable is not None and s.canary is not None:
+        weights = route_weights(s.stable.number, s.canary.revision, s.canary.weight)
+    preview = None
+    if spec.strategy.type == "BlueGreen":
+        preview = pending.number if pending else (s.stable.number if s.stable else None)
+    history = rv.trim(s.history, spec.revisionHistoryLimit, keep)
+    new_status = _status(s, status, history, observed, generation, pending)
+    return Plan(
+        deployments=deployments,
+        delete=delete,
+        select_all=select_all,
+        selector_revision=selector_revision,
+        preview_revision=preview,
+        route_weights=weights,
+        status=new_status,
+        events=s.events,
+    )
+
+
+def _status(s: _Step, old: ModelDeploymentStatus, history: list[HistoryEntry],
+            observed: dict[int, Observed], generation: int | None,
+            pending: HistoryEntry | None) -> ModelDeploymentStatus:  # fmt: skip
+    stable_obs = observed.get(s.stable.number) if s.stable else None
+    available = stable_obs is not None and (stable_obs.ready > 0 or s.spec.replicas == 0)
+    progressing = pending is not None or s.progress is not None
+    avail_reason = (
+        "RevisionAvailable" if available else ("NoRevision" if s.stable is None else "NoReadyPods")
+    )
+    avail_msg = (f"revision {s.stable.number} serving" if available and s.stable else
+                 "no ready pods serving the current revision")  # fmt: skip
+    prog_reason, prog_msg = s.progress or ("RolloutComplete", "no rollout in progress")
+    deg_reason, deg_msg = s.degraded or ("AsExpected", "")
+    conditions = [
+        _condition("Available", available, avail_reason, avail_msg, old.conditions, s.now_s, generation),
+        _condition("Progressing", progressing, prog_reason, prog_msg, old.conditions, s.now_s, generation),
+        _condition("Degraded", s.degraded is not None, deg_reason, deg_msg, old.conditions, s.now_s, generation),
+    ]  # fmt: skip
+    if s.degraded is not None:
+        phase, reason, message = "Degraded", deg_reason, deg_msg
+    elif s.stable is None and pending is None:
+        phase, reason, message = "Pending", prog_reason, prog_msg
+    elif progressing:
+        phase, reason, message = "Progressing", prog_reason, prog_msg
+    elif not available:
+        phase, reason, message = "Progressing", avail_reason, avail_msg
+    else:
+        phase, reason, message = "Available", avail_reason, avail_msg
+    return ModelDeploymentStatus(
+        phase=phase,  # type: ignore[arg-type]
+        observedGeneration=generation,
+        currentRevision=s.stable,
+        canary=s.canary,
+        history=history,
+        endpoint=old.endpoint,
+        previewEndpoint=old.previewEndpoint,
+        reason=reason,
+        message=message[:1024],
+        conditions=conditions,
+    )

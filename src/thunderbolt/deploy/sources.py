@@ -1,0 +1,314 @@
+"""Model sources: what a ModelDeployment's ``spec.model`` names, resolved to a URI + checksum.
+
+One small interface, one class per kind (``trialRef``, ``mlflowModel``, ``uri``), like
+Optuna's storages. Contract of ``resolve``:
+
+- returns a ``ResolvedModel`` whose ``uri`` the serving pod can fetch and whose
+  ``checksum`` the pod verifies before it reports ready;
+- raises ``SourceNotReady`` when the answer may change by itself (Trial still running,
+  registry unreachable): the controller retries and keeps serving what it serves;
+- raises ``SourceRefused`` when the named model cannot be verified (no artifact, checksum
+  mismatch): the controller records a ``Refused`` history entry and keeps serving.
+
+MLflow versions are pinned: an alias is resolved here, and the pod gets
+``models:/<name>/<version>``, so an alias move is a controlled rollout, never a pod restart
+that silently picks up another model.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import os
+import pathlib
+import tempfile
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlparse
+
+from thunderbolt.api.modeldeployment import MlflowModelRef, ModelSource, Revision
+from thunderbolt.artifacts import sha256_digest
+
+# Tags a registered version (or its run) may carry with the ONNX file's sha256.
+CHECKSUM_TAGS = (
+    "thunderbolt.io/checksum",
+    "thunderbolt.io/model-checksum",
+    "model_checksum",
+    "checksum",
+)
+
+
+class SourceNotReady(Exception):
+    """Retry later; nothing is wrong with what is serving."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class SourceRefused(Exception):
+    """The named model cannot be verified and is never deployed."""
+
+    def __init__(self, reason: str, message: str, model: ResolvedModel | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.model = model  # what was named, for the history entry
+
+
+@dataclasses.dataclass(frozen=True)
+class ResolvedModel:
+    uri: str
+    checksum: str | None
+    source: str
+    trial: str | None = None
+    experiment: str | None = None
+    objective: float | None = None
+    mlflow_name: str | None = None
+    mlflow_version: str | None = None
+    mlflow_url: str | None = None
+    note: str | None = None  # e.g. "alias champion -> version 3", for events and history
+
+    def identity(self) -> tuple[str, str | None]:
+        """Two sources naming the same bytes at the same place are the same model."""
+        return (self.uri, self.checksum)
+
+    def revision(self, number: int, deployed_at: str | None) -> Revision:
+        return Revision(
+            number=number,
+            modelUri=self.uri,
+            modelChecksum=self.checksum,
+            source=self.source,
+            trial=self.trial,
+            experiment=self.experiment,
+            objective=self.objective,
+            mlflowModelName=self.mlflow_name,
+            mlflowModelVersion=self.mlflow_version,
+            mlflowModelUrl=self.mlflow_url,
+            deployedAt=deployed_at,
+        )
+
+    @classmethod
+    def from_revision(cls, revision: Revision, source: str) -> ResolvedModel:
+        return cls(
+            uri=revision.modelUri or "",
+            checksum=revision.modelChecksum,
+            source=source,
+            trial=revision.trial,
+            experiment=revision.experiment,
+            objective=revision.objective,
+            mlflow_name=revision.mlflowModelName,
+            mlflow_version=revision.mlflowModelVersion,
+            mlflow_url=revision.mlflowModelUrl,
+        )
+
+
+def identity_of(revision: Revision) -> tuple[str, str | None]:
+    return (revision.modelUri or "", revision.modelChecksum)
+
+
+class Source(abc.ABC):
+    """One kind of ``spec.model``."""
+
+    @abc.abstractmethod
+    def resolve(self, model: ModelSource) -> ResolvedModel: ...
+
+
+class UriSource(Source):
+    """``uri`` + ``checksum``: nothing to look up; the pod verifies the bytes."""
+
+    def resolve(self, model: ModelSource) -> ResolvedModel:
+        if model.uri is None or model.checksum is None:
+            raise SourceRefused("InvalidSource", "model.uri needs model.checksum")
+        return ResolvedModel(uri=model.uri, checksum=model.checksum, source="uri")
+
+
+class TrialSource(Source):
+    """``trialRef``: a Succeeded Trial's exported model (status.modelUri, modelChecksum)."""
+
+    def __init__(self, get_trial: Callable[[str], dict[str, Any] | None]) -> None:
+        self.get_trial = get_trial
+
+    def resolve(self, model: ModelSource) -> ResolvedModel:
+        name = model.trialRef or ""
+        trial = self.get_trial(name)
+        if trial is None:
+            raise SourceNotReady("TrialNotFound", f"Trial {name} does not exist (yet)")
+        status = trial.get("status") or {}
+        phase = status.get("phase", "Pending")
+        if phase in ("Failed", "Pruned"):
+            raise SourceRefused("TrialNotSucceeded", f"Trial {name} is {phase}: it has no model")
+        if phase != "Succeeded":
+            raise SourceNotReady(
+                "TrialNotFinished", f"Trial {name} is {phase}; waiting for Succeeded"
+            )
+        uri, checksum = status.get("modelUri"), status.get("modelChecksum")
+        if not uri or not checksum:
+            raise SourceRefused(
+                "TrialHasNoModel", f"Trial {name} succeeded without modelUri and modelChecksum"
+            )
+        objective = status.get("objective")
+        return ResolvedModel(
+            uri=uri,
+            checksum=checksum,
+            source=f"trial/{name}",
+            trial=name,
+            experiment=(trial.get("spec") or {}).get("experiment"),
+            objective=float(objective) if objective is not None else None,
+            mlflow_version=status.get("mlflowModelVersion"),
+        )
+
+
+def read_onnx(path: pathlib.Path) -> bytes:
+    """The one ONNX file in a downloaded MLflow model (a file, or a directory with MLmodel)."""
+    if path.is_file():
+        return path.read_bytes()
+    candidates = sorted(path.rglob("*.onnx"))
+    preferred = [c for c in candidates if c.name == "model.onnx"]
+    if len(preferred) == 1 or len(candidates) == 1:
+        return (preferred or candidates)[0].read_bytes()
+    raise SourceRefused(
+        "NoSingleOnnxFile",
+        f"expected one .onnx file in the model's artifacts, found {[c.name for c in candidates]}",
+    )
+
+
+def model_version_url(tracking_uri: str | None, name: str, version: str) -> str | None:
+    if not tracking_uri or urlparse(tracking_uri).scheme not in ("http", "https"):
+        return None
+    return f"{tracking_uri.rstrip('/')}/#/models/{name}/versions/{version}"
+
+
+def tagged_checksum(*tag_sets: dict[str, str] | None) -> str | None:
+    for tags in tag_sets:
+        for key in CHECKSUM_TAGS:
+            value = (tags or {}).get(key)
+            if value:
+                return value if value.startswith("sha256:") else f"sha256:{value}"
+    return None
+
+
+class MlflowSource(Source):
+    """``mlflowModel``: a registered version, or an alias resolved to one.
+
+    The artifact is downloaded once per version and hashed: a checksum tag on the version
+    or its run must match it, and without a tag the computed hash is what the pod checks.
+    Results (and refusals) are cached per version, so polling an alias costs one lookup.
+    """
+
+    def __init__(self, default_tracking_uri: str | None = None) -> None:
+        self.default_tracking_uri = default_tracking_uri
+        self._cache: dict[tuple[str, str, str], ResolvedModel | SourceRefused] = {}
+        # The registry is polled from a timer: fail fast instead of MLflow's long retries.
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "15")
+
+    def tracking_uri(self, ref: MlflowModelRef) -> str:
+        uri = ref.trackingUri or self.default_tracking_uri
+        if not uri:
+            raise SourceRefused(
+                "NoTrackingUri", "mlflowModel needs trackingUri (or the operator's MLflow URI)"
+            )
+        return uri
+
+    def resolve(self, model: ModelSource) -> ResolvedModel:
+        from mlflow.tracking import MlflowClient
+
+        ref = model.mlflowModel
+        if ref is None:
+            raise SourceRefused("InvalidSource", "no mlflowModel")
+        tracking = self.tracking_uri(ref)
+        client = MlflowClient(tracking_uri=tracking, registry_uri=tracking)
+        try:
+            if ref.alias is not None:
+                mv = client.get_model_version_by_alias(ref.name, ref.alias)
+            else:
+                mv = client.get_model_version(ref.name, str(ref.version))
+        except Exception as exc:  # MlflowException or a connection error: both may pass
+            raise SourceNotReady(
+                "RegistryLookupFailed",
+                f"MLflow {ref.name}@{ref.alias or ref.version}: {_short(exc)}",
+            ) from exc
+        version = str(mv.version)
+        key = (tracking, ref.name, version)
+        cached = self._cache.get(key)
+        if cached is None:
+            cached = self._verify(client, tracking, ref.name, version, mv)
+            self._cache[key] = cached
+        note = f"alias {ref.alias} -> version {version}" if ref.alias else None
+        if isinstance(cached, SourceRefused):
+            raise cached
+        return dataclasses.replace(cached, note=note)
+
+    def _verify(
+        self, client: Any, tracking: str, name: str, version: str, mv: Any
+    ) -> ResolvedModel | SourceRefused:
+        import mlflow.artifacts
+
+        named = ResolvedModel(
+            uri=f"models:/{name}/{version}",
+            checksum=None,
+            source=f"mlflow/{name}/{version}",
+            mlflow_name=name,
+            mlflow_version=version,
+            mlflow_url=model_version_url(tracking, name, version),
+        )
+        run_tags: dict[str, str] = {}
+        objective = None
+        if getattr(mv, "run_id", None):
+            try:
+                run = client.get_run(mv.run_id)
+                run_tags = dict(run.data.tags)
+                run_tags.update({k: str(v) for k, v in run.data.params.items()})
+            except Exception:  # the run may be deleted; its tags are only a hint
+                run_tags = {}
+        claimed = tagged_checksum(dict(mv.tags or {}), run_tags)
+        try:
+            download_uri = client.get_model_version_download_uri(name, version)
+            with tempfile.TemporaryDirectory(prefix="thunderbolt-verify-") as tmp:
+                local = mlflow.artifacts.download_artifacts(
+                    artifact_uri=download_uri, dst_path=tmp, tracking_uri=tracking
+                )
+                data = read_onnx(pathlib.Path(local))
+        except SourceRefused as exc:
+            exc.model = named
+            return exc
+        except Exception as exc:
+            return SourceRefused(
+                "ArtifactUnavailable",
+                f"MLflow {name} version {version}: cannot download its artifact: {_short(exc)}",
+                named,
+            )
+        actual = sha256_digest(data)
+        if claimed is not None and claimed.lower() != actual:
+            return SourceRefused(
+                "ChecksumMismatch",
+                f"MLflow {name} version {version}: tagged {claimed} but the artifact is {actual}",
+                dataclasses.replace(named, checksum=claimed),
+            )
+        return dataclasses.replace(named, checksum=actual, objective=objective)
+
+
+def _short(exc: Exception) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text[:300]}"
+
+
+class Resolver:
+    """Picks the source class for a ``spec.model``; the handler builds one per operator."""
+
+    def __init__(
+        self, trials: TrialSource, mlflow: MlflowSource, uri: UriSource | None = None
+    ) -> None:
+        self.trials = trials
+        self.mlflow = mlflow
+        self.uri = uri or UriSource()
+
+    def for_model(self, model: ModelSource) -> Source:
+        if model.trialRef is not None:
+            return self.trials
+        if model.mlflowModel is not None:
+            return self.mlflow
+        return self.uri
+
+    def resolve(self, model: ModelSource) -> ResolvedModel:
+        return self.for_model(model).resolve(model)
