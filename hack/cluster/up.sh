@@ -374,14 +374,14 @@ wait_for kube-apiserver 90 kube-apiserver api_ready
 
 K="$C/kubeconfigs"
 start kube-controller-manager kube-controller-manager "$K8S_BIN/kube-controller-manager" \
-  --kubeconfig="$K/controller-manager" --authentication-kubeconfig="$K/controller-manager" \
-  --authorization-kubeconfig="$K/controller-manager" --bind-address=127.0.0.1 --port=0 \
+  --kubeconfig="$K/controller-manager" \
+  --bind-address=127.0.0.1 --port=0 \
   --service-account-private-key-file="$P/sa.key" --root-ca-file="$P/ca.crt" \
   --use-service-account-credentials=true --leader-elect=false --controllers='*,-nodeipam' \
   --cluster-signing-cert-file="$P/ca.crt" --cluster-signing-key-file="$P/ca.key" --v=1
 start kube-scheduler kube-scheduler "$K8S_BIN/kube-scheduler" \
-  --kubeconfig="$K/scheduler" --authentication-kubeconfig="$K/scheduler" \
-  --authorization-kubeconfig="$K/scheduler" --bind-address=127.0.0.1 --port=0 --leader-elect=false --v=1
+  --kubeconfig="$K/scheduler" \
+  --bind-address=127.0.0.1 --port=0 --leader-elect=false --v=1
 
 start containerd "$C/containerd/config.toml" containerd --config "$C/containerd/config.toml"
 wait_for containerd 30 containerd ctr --address "$SOCK" version
