@@ -1,1 +1,158 @@
-"""Kopf handlers for Experiments and Trials (filled in below)."""
+"""Kopf handlers for Experiments and Trials: thin, each delegates to one function.
+
+Event flow: an Experiment change reconciles it (creates Trials); a new Trial gets its
+Job; Job and pod events update the Trial's status; a Trial that finishes reconciles
+its Experiment again, which creates the successor. A periodic resync repeats the
+Experiment reconcile in case an event was missed. No handler adds a finalizer, so
+deleting an Experiment never waits for the operator: owner references do the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import kopf
+from kubernetes.client.exceptions import ApiException
+
+from thunderbolt import GROUP, VERSION
+from thunderbolt.operator import experiments, kube, metrics, trials
+from thunderbolt.operator.builders import EXPERIMENT_LABEL, TRIAL_LABEL
+from thunderbolt.operator.search import STUDIES
+from thunderbolt.operator.settings import OperatorSettings, current
+
+log = logging.getLogger(__name__)
+RETRY_DELAY = 5
+# Trial uid -> last phase seen, so a Trial event reconciles its Experiment only on change.
+_phases: dict[str, str] = {}
+
+
+def _settings(memo: Any) -> OperatorSettings:
+    settings = getattr(memo, "settings", None)
+    return settings if isinstance(settings, OperatorSettings) else current()
+
+
+def _retry_later(kind: str, exc: Exception) -> kopf.TemporaryError:
+    metrics.ERRORS.labels(kind).inc()
+    return kopf.TemporaryError(f"{type(exc).__name__}: {exc}", delay=RETRY_DELAY)
+
+
+@kopf.on.create(GROUP, VERSION, "experiments")
+@kopf.on.resume(GROUP, VERSION, "experiments")
+@kopf.on.update(GROUP, VERSION, "experiments", field="spec")
+def experiment_changed(name: str, namespace: Any, memo: Any, **_: Any) -> None:
+    try:
+        experiments.reconcile(namespace, name, _settings(memo))
+    except ApiException as exc:
+        raise _retry_later("experiment", exc) from exc
+
+
+@kopf.on.event(GROUP, VERSION, "experiments")
+def experiment_deleted(type: str, body: Any, **_: Any) -> None:
+    if type == "DELETED":
+        STUDIES.forget(body["metadata"]["uid"])
+        metrics.forget_experiment(body["metadata"]["namespace"], body["metadata"]["name"])
+
+
+@kopf.on.create(GROUP, VERSION, "trials")
+@kopf.on.resume(GROUP, VERSION, "trials")
+def trial_created(body: Any, memo: Any, **_: Any) -> None:
+    try:
+        trials.ensure_children(dict(body), _settings(memo))
+    except ApiException as exc:
+        raise _retry_later("trial", exc) from exc
+
+
+def _reconcile_quietly(namespace: str, experiment: str, memo: Any) -> None:
+    """From event handlers (no retries): a failure waits for the periodic resync."""
+    try:
+        experiments.reconcile(namespace, experiment, _settings(memo))
+    except Exception:
+        metrics.ERRORS.labels("experiment").inc()
+        log.exception("reconcile of experiment %s/%s failed", namespace, experiment)
+
+
+@kopf.on.event(GROUP, VERSION, "trials")
+def trial_event(type: str, body: Any, memo: Any, **_: Any) -> None:
+    """A Trial that finished (or vanished) frees a slot: reconcile its Experiment."""
+    meta = body["metadata"]
+    experiment = (meta.get("labels") or {}).get(EXPERIMENT_LABEL)
+    if not experiment:
+        return
+    phase = (body.get("status") or {}).get("phase") or "Pending"
+    if type == "DELETED":
+        _phases.pop(meta["uid"], None)
+    elif _phases.get(meta["uid"]) == phase:
+        return
+    else:
+        _phases[meta["uid"]] = phase
+        if phase not in trials.FINISHED_PHASES:
+            return
+        search = STUDIES.peek(experiments.experiment_uid(body) or "")
+        number = (body.get("spec") or {}).get("number")
+        if search is not None and number in search.told:
+            return  # already counted (e.g. the replay of a restart)
+    _reconcile_quietly(meta["namespace"], experiment, memo)
+
+
+def _sync_trial(namespace: str, labels: Any, memo: Any) -> None:
+    name = (labels or {}).get(TRIAL_LABEL)
+    if not name:
+        return
+    try:
+        finished = trials.sync(namespace, name)
+    except ApiException:
+        metrics.ERRORS.labels("trial").inc()
+        log.exception("status sync of trial %s/%s failed", namespace, name)
+        return
+    experiment = (labels or {}).get(EXPERIMENT_LABEL)
+    if finished and experiment:
+        _reconcile_quietly(namespace, experiment, memo)
+
+
+@kopf.on.event("batch", "v1", "jobs", labels={TRIAL_LABEL: kopf.PRESENT})
+def job_event(type: str, namespace: Any, labels: Any, memo: Any, **_: Any) -> None:
+    if type != "DELETED":
+        _sync_trial(namespace, labels, memo)
+
+
+@kopf.on.event("", "v1", "pods", labels={TRIAL_LABEL: kopf.PRESENT})
+def pod_event(type: str, namespace: Any, labels: Any, memo: Any, **_: Any) -> None:
+    if type != "DELETED":
+        _sync_trial(namespace, labels, memo)
+
+
+def _resync_all(settings: OperatorSettings) -> None:
+    namespaces: tuple[str | None, ...] = settings.namespaces or (None,)
+    for namespace in namespaces:
+        for exp in kube.list_experiments(namespace):
+            meta, status = exp["metadata"], exp.get("status") or {}
+            settled = status.get("phase") in ("Succeeded", "Failed") and status.get(
+                "observedGeneration"
+            ) == meta.get("generation")
+            if not settled:
+                _reconcile_quietly(meta["namespace"], meta["name"], kopf.Memo(settings=settings))
+
+
+async def _resync_loop(settings: OperatorSettings) -> None:
+    loop = asyncio.get_running_loop()
+    while True:
+        await asyncio.sleep(settings.resync_seconds)
+        try:
+            await loop.run_in_executor(None, _resync_all, settings)
+        except Exception:
+            metrics.ERRORS.labels("resync").inc()
+            log.exception("periodic resync failed")
+
+
+@kopf.on.startup()
+async def start_resync(memo: Any, **_: Any) -> None:
+    memo.resync_task = asyncio.create_task(_resync_loop(_settings(memo)))
+
+
+@kopf.on.cleanup()
+async def stop_resync(memo: Any, **_: Any) -> None:
+    task = getattr(memo, "resync_task", None)
+    if task is not None:
+        task.cancel()

@@ -18,6 +18,7 @@ THUNDERBOLT_METRICS_PORT        Prometheus /metrics port (8080; 0 = pick a free 
 THUNDERBOLT_HEALTH_PORT         kopf liveness /healthz port (8082; 0 = pick a free one)
 THUNDERBOLT_SERVING_IMAGE       inference-server image (thunderbolt-trainer:0.1.0)
 THUNDERBOLT_TRAINER_IMAGE       default trainer image (thunderbolt-trainer:0.1.0)
+THUNDERBOLT_RESYNC_SECONDS      how often every Experiment is reconciled without an event (15)
 THUNDERBOLT_PEERING             "true" = kopf peering (several replicas); default standalone
 KUBECONFIG                      kubeconfig outside a cluster (``--kubeconfig`` overrides)
 THUNDERBOLT_KUBE_CONTEXT        kubeconfig context to use (``--context``); default: current
@@ -56,6 +57,7 @@ class OperatorSettings:
     kubeconfig: str | None = None
     kube_context: str | None = None
     peering: bool = False
+    resync_seconds: float = 15.0
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -105,6 +107,7 @@ def from_env(env: Mapping[str, str] | None = None) -> OperatorSettings:
         trainer_image=opt("THUNDERBOLT_TRAINER_IMAGE") or DEFAULT_IMAGE,
         kubeconfig=opt("KUBECONFIG"),
         kube_context=opt("THUNDERBOLT_KUBE_CONTEXT"),
+        resync_seconds=float(env.get("THUNDERBOLT_RESYNC_SECONDS") or 15.0),
         peering=(env.get("THUNDERBOLT_PEERING", "").lower() in {"1", "true", "yes"}),
     )
 

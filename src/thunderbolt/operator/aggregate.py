@@ -1,0 +1,235 @@
+"""An Experiment's status, and what to create next, from its Trials: pure.
+
+Level-based: the decision depends only on the spec and the Trials as listed, never on
+what the operator remembers, so a restarted operator (or a raised ``maxTrials``)
+reaches the same answer. Trial numbers run 0..maxTrials-1 and the next number is the
+largest existing one plus one, so no number is ever used twice.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from thunderbolt.api.experiment import ExperimentSpec
+from thunderbolt.api.trial import FINISHED_PHASES
+from thunderbolt.operator.conditions import condition, merge_conditions
+from thunderbolt.operator.trialstatus import format_time
+
+LEADERBOARD_SIZE = 5
+TERMINAL_PHASES = frozenset({"Succeeded", "Failed"})
+_SUMMARY_KEYS = ("mlflowRunId", "mlflowRunUrl", "modelUri", "modelChecksum")
+
+
+@dataclass(frozen=True)
+class Plan:
+    phase: str
+    reason: str | None
+    message: str | None
+    create: list[int] = field(default_factory=list)
+    status: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def terminal(self) -> bool:
+        return self.phase in TERMINAL_PHASES
+
+
+def _number(trial: dict[str, Any]) -> int:
+    return int((trial.get("spec") or {}).get("number", 0))
+
+
+def _phase(trial: dict[str, Any]) -> str:
+    return str((trial.get("status") or {}).get("phase") or "Pending")
+
+
+def _objective(trial: dict[str, Any]) -> float | None:
+    value = (trial.get("status") or {}).get("objective")
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def counts(trials: list[dict[str, Any]]) -> dict[str, int]:
+    out = {
+        "total": len(trials),
+        "pending": 0,
+        "running": 0,
+        "succeeded": 0,
+        "failed": 0,
+        "pruned": 0,
+    }
+    for trial in trials:
+        out[_phase(trial).lower()] = out.get(_phase(trial).lower(), 0) + 1
+    return out
+
+
+def summary(trial: dict[str, Any]) -> dict[str, Any]:
+    status = trial.get("status") or {}
+    out: dict[str, Any] = {
+        "name": trial["metadata"]["name"],
+        "number": _number(trial),
+        "parameters": dict((trial.get("spec") or {}).get("parameters") or {}),
+        "objective": _objective(trial),
+    }
+    for key in _SUMMARY_KEYS:
+        if status.get(key):
+            out[key] = status[key]
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def ranking(spec: ExperimentSpec, trials: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Succeeded trials with an objective, best first (ties: lower number first)."""
+    scored = [t for t in trials if _phase(t) == "Succeeded" and _objective(t) is not None]
+    sign = -1.0 if spec.objective.direction == "maximize" else 1.0
+    scored.sort(key=lambda t: (sign * (_objective(t) or 0.0), _number(t)))
+    return scored
+
+
+def goal_reached(spec: ExperimentSpec, best: float | None) -> bool:
+    goal = spec.objective.goal
+    if goal is None or best is None:
+        return False
+    return best >= goal if spec.objective.direction == "maximize" else best <= goal
+
+
+def estimate_completion(
+    spec: ExperimentSpec, trials: list[dict[str, Any]], limit: int, now: datetime
+) -> str | None:
+    """Mean finished-trial duration times the waves still to run."""
+    durations = [
+        float((t.get("status") or {}).get("durationSeconds") or 0.0)
+        for t in trials
+        if _phase(t) in FINISHED_PHASES and (t.get("status") or {}).get("durationSeconds")
+    ]
+    if not durations:
+        return None
+    finished = sum(1 for t in trials if _phase(t) in FINISHED_PHASES)
+    remaining = max(0, limit - finished)
+    waves = math.ceil(remaining / spec.parallelTrials)
+    return format_time(now + timedelta(seconds=waves * sum(durations) / len(durations)))
+
+
+def decide(
+    spec: ExperimentSpec, trials: list[dict[str, Any]], grid_size: int | None = None
+) -> tuple[str, str | None, str | None, list[int]]:
+    """(phase, reason, message, numbers to create) for the Trials as they are."""
+    c = counts(trials)
+    finished = c["succeeded"] + c["failed"] + c["pruned"]
+    ranked = ranking(spec, trials)
+    best = _objective(ranked[0]) if ranked else None
+    limit = spec.maxTrials if grid_size is None else min(spec.maxTrials, grid_size)
+    if c["failed"] > spec.maxFailedTrials:
+        return (
+            "Failed",
+            "FailureBudgetExceeded",
+            f"{c['failed']} trials failed, more than maxFailedTrials={spec.maxFailedTrials}",
+            [],
+        )
+    if goal_reached(spec, best):
+        return (
+            "Succeeded",
+            "GoalReached",
+            f"trial {ranked[0]['metadata']['name']} reached {spec.objective.metric}={best}"
+            f" (goal {spec.objective.goal})",
+            [],
+        )
+    if finished >= limit:
+        if c["succeeded"] == 0:
+            return "Failed", "NoSuccessfulTrials", f"none of {finished} trials succeeded", []
+        reason = "GridExhausted" if limit < spec.maxTrials else "MaxTrialsReached"
+        return (
+            "Succeeded",
+            reason,
+            f"{finished} trials finished; best {spec.objective.metric}={best}",
+            [],
+        )
+    active = c["pending"] + c["running"]
+    slots = max(0, spec.parallelTrials - active)
+    room = max(0, limit - c["total"])
+    start = max((_number(t) for t in trials), default=-1) + 1
+    create = list(range(start, start + min(slots, room)))
+    return (
+        "Running",
+        "TrialsRunning",
+        f"{finished}/{limit} trials finished, {active} running",
+        create,
+    )
+
+
+def _conditions(
+    phase: str, reason: str | None, message: str | None, at: str, generation: int | None
+) -> list[dict[str, Any]]:
+    ended = phase in TERMINAL_PHASES
+    return [
+        condition("Running", phase == "Running", reason or phase, message, at, generation),
+        condition("Succeeded", phase == "Succeeded", reason or phase, message, at, generation),
+        condition("Complete", ended, reason or phase, message, at, generation),
+        condition("Failed", phase == "Failed", reason or phase, message, at, generation),
+    ]
+
+
+def plan(
+    experiment: dict[str, Any],
+    spec: ExperimentSpec,
+    trials: list[dict[str, Any]],
+    now: datetime,
+    grid_size: int | None = None,
+) -> Plan:
+    """What to create now and the status to write (computed as if those were created)."""
+    phase, reason, message, create = decide(spec, trials, grid_size)
+    ranked = ranking(spec, trials)
+    old = experiment.get("status") or {}
+    generation = (experiment.get("metadata") or {}).get("generation")
+    at = format_time(now)
+    c = counts(trials)
+    c["total"] += len(create)
+    c["pending"] += len(create)
+    limit = spec.maxTrials if grid_size is None else min(spec.maxTrials, grid_size)
+    finished = c["succeeded"] + c["failed"] + c["pruned"]
+    terminal = phase in TERMINAL_PHASES
+    completion = None
+    if terminal:
+        completion = old.get("completionTime") if old.get("phase") == phase else None
+        completion = completion or at
+    status: dict[str, Any] = {
+        "phase": phase,
+        "observedGeneration": generation,
+        "progress": f"{finished}/{spec.maxTrials}",
+        "trials": c,
+        "bestTrial": summary(ranked[0]) if ranked else None,
+        "leaderboard": [summary(t) for t in ranked[:LEADERBOARD_SIZE]],
+        "startTime": old.get("startTime") or at,
+        "completionTime": completion,
+        "estimatedCompletionTime": None
+        if terminal
+        else estimate_completion(spec, trials, limit, now),
+        "reason": reason,
+        "message": message,
+        "conditions": merge_conditions(
+            old.get("conditions") or [], _conditions(phase, reason, message, at, generation)
+        ),
+    }
+    return Plan(phase, reason, message, create, status)
+
+
+def invalid_status(experiment: dict[str, Any], message: str, now: datetime) -> dict[str, Any]:
+    """Status of an Experiment whose spec cannot run: Failed, nothing created."""
+    old = experiment.get("status") or {}
+    generation = (experiment.get("metadata") or {}).get("generation")
+    at = format_time(now)
+    return {
+        "phase": "Failed",
+        "observedGeneration": generation,
+        "reason": "InvalidSpec",
+        "message": message,
+        "completionTime": (old.get("completionTime") if old.get("phase") == "Failed" else None)
+        or at,
+        "estimatedCompletionTime": None,
+        "conditions": merge_conditions(
+            old.get("conditions") or [],
+            _conditions("Failed", "InvalidSpec", message, at, generation),
+        ),
+    }

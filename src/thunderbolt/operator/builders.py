@@ -1,0 +1,329 @@
+"""Manifests for a Trial and its children: pure functions of the inputs, no API calls.
+
+Names are deterministic (``<experiment>-NNN`` for the Trial and its Job), so creating
+twice is a 409, never a duplicate. Every child carries a controlling owner reference:
+deleting the Experiment lets the garbage collector remove Trials, Jobs, pods,
+ConfigMaps and Secrets.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from thunderbolt import API_VERSION
+from thunderbolt.api.experiment import ExperimentSpec
+from thunderbolt.api.trainer_config import (
+    CONFIG_MOUNT_DIR,
+    CONFIG_PATH,
+    REPORT_TOKEN_DIR,
+    REPORT_TOKEN_PATH,
+    ArtifactsConfig,
+    DatasetConfig,
+    MlflowConfig,
+    ObjectiveConfig,
+    ReportConfig,
+    TrainerConfig,
+    TrialIdentity,
+)
+from thunderbolt.api.trial import TrialSpec
+from thunderbolt.operator.search import trial_seed
+from thunderbolt.operator.settings import OperatorSettings
+
+EXPERIMENT_LABEL = "thunderbolt.io/experiment"
+TRIAL_LABEL = "thunderbolt.io/trial"
+NUMBER_LABEL = "thunderbolt.io/trial-number"
+PARAM_LABEL_PREFIX = "thunderbolt.io/param."
+MANAGED_BY = {"app.kubernetes.io/managed-by": "thunderbolt"}
+CONTAINER_NAME = "trainer"
+WORKSPACE_DIR = "/workspace"
+ARTIFACTS_SECRET_DIR = "/var/run/secrets/thunderbolt.io/artifacts"
+ARTIFACTS_CREDENTIALS_PATH = f"{ARTIFACTS_SECRET_DIR}/credentials"
+GPU_RESOURCE = "nvidia.com/gpu"
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+
+
+def trial_name(experiment: str, number: int) -> str:
+    return f"{experiment}-{number:03d}"
+
+
+def configmap_name(trial: str) -> str:
+    return f"{trial}-config"
+
+
+def owner_reference(obj: dict[str, Any]) -> dict[str, Any]:
+    """A controlling owner reference to ``obj`` (foreground deletion waits on children)."""
+    return {
+        "apiVersion": obj.get("apiVersion", API_VERSION),
+        "kind": obj["kind"],
+        "name": obj["metadata"]["name"],
+        "uid": obj["metadata"]["uid"],
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def label_value(value: Any) -> str | None:
+    """``value`` as a label value, or None when it cannot be one (too long, bad chars)."""
+    text = str(value).lower() if isinstance(value, bool) else str(value)
+    if len(text) > 63 or not _LABEL_VALUE.match(text):
+        return None
+    return text
+
+
+def parameter_labels(parameters: dict[str, Any]) -> dict[str, str]:
+    labels = {}
+    for name, value in parameters.items():
+        key = PARAM_LABEL_PREFIX + name
+        text = label_value(value)
+        if text is not None and len(key.split("/", 1)[1]) <= 63:
+            labels[key] = text
+    return labels
+
+
+def build_trial(
+    experiment: dict[str, Any], spec: ExperimentSpec, number: int, parameters: dict[str, Any]
+) -> dict[str, Any]:
+    """The Trial resource for trial ``number`` of ``experiment``."""
+    meta = experiment["metadata"]
+    name = trial_name(meta["name"], number)
+    trial_spec = TrialSpec(
+        experiment=meta["name"],
+        number=number,
+        parameters=parameters,
+        objective=spec.objective,
+        seed=trial_seed(spec, number),
+        template=spec.trialTemplate,
+        tracking=spec.tracking,
+        artifacts=spec.artifacts,
+    )
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "Trial",
+        "metadata": {
+            "name": name,
+            "namespace": meta["namespace"],
+            "labels": {
+                **MANAGED_BY,
+                EXPERIMENT_LABEL: meta["name"],
+                NUMBER_LABEL: str(number),
+                **parameter_labels(parameters),
+            },
+            "ownerReferences": [owner_reference(experiment)],
+        },
+        "spec": trial_spec.model_dump(mode="json", exclude_none=True),
+    }
+
+
+def _artifacts(spec: TrialSpec, settings: OperatorSettings) -> ArtifactsConfig | None:
+    art = spec.artifacts
+    uri = (art.uri if art else None) or settings.artifacts_uri
+    if not uri:
+        return None
+    endpoint = (art.s3EndpointUrl if art else None) or settings.s3_endpoint_url
+    return ArtifactsConfig(uri=uri, s3EndpointUrl=endpoint)
+
+
+def credentials_secret(spec: TrialSpec, settings: OperatorSettings) -> str | None:
+    art = spec.artifacts
+    return (art.credentialsSecret if art else None) or settings.artifacts_credentials_secret
+
+
+def trainer_config(
+    trial: dict[str, Any], settings: OperatorSettings, with_report: bool
+) -> TrainerConfig:
+    """What the trainer reads at CONFIG_PATH: identity, parameters and where things go."""
+    meta = trial["metadata"]
+    spec = TrialSpec.model_validate(trial["spec"])
+    template = spec.template
+    mlflow = spec.tracking.mlflow if spec.tracking else None
+    tracking_uri = (mlflow.trackingUri if mlflow else None) or settings.mlflow_tracking_uri
+    tracking = None
+    if tracking_uri:
+        tracking = MlflowConfig(
+            trackingUri=tracking_uri,
+            experimentName=(mlflow.experimentName if mlflow else None) or spec.experiment,
+            registeredModelName=mlflow.registeredModelName if mlflow else None,
+        )
+    artifacts = _artifacts(spec, settings)
+    checkpoint = None
+    if artifacts and artifacts.uri.startswith(("s3://", "file://")):
+        checkpoint = f"{artifacts.uri.rstrip('/')}/checkpoints/{meta['name']}"
+    report = None
+    if with_report and settings.report_url:
+        report = ReportConfig(url=settings.report_url, tokenFile=REPORT_TOKEN_PATH)
+    return TrainerConfig(
+        identity=TrialIdentity(
+            namespace=meta["namespace"],
+            experiment=spec.experiment,
+            trial=meta["name"],
+            uid=meta.get("uid", ""),
+            number=spec.number,
+        ),
+        parameters=dict(spec.parameters),
+        task=template.task,
+        dataset=DatasetConfig(**template.dataset.model_dump()),
+        epochs=template.epochs,
+        batchSize=template.batchSize,
+        seed=spec.seed,
+        objective=ObjectiveConfig(metric=spec.objective.metric, direction=spec.objective.direction),
+        earlyStoppingPatience=template.earlyStoppingPatience,
+        tracking=tracking,
+        artifacts=artifacts,
+        checkpointUri=checkpoint,
+        report=report,
+    )
+
+
+def child_labels(trial: dict[str, Any]) -> dict[str, str]:
+    meta = trial["metadata"]
+    labels = meta.get("labels") or {}
+    out = {**MANAGED_BY, TRIAL_LABEL: meta["name"]}
+    for key in (EXPERIMENT_LABEL, NUMBER_LABEL):
+        if key in labels:
+            out[key] = labels[key]
+    return out
+
+
+def build_configmap(trial: dict[str, Any], config: TrainerConfig) -> dict[str, Any]:
+    meta = trial["metadata"]
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": configmap_name(meta["name"]),
+            "namespace": meta["namespace"],
+            "labels": child_labels(trial),
+            "ownerReferences": [owner_reference(trial)],
+        },
+        "data": {"config.json": config.model_dump_json(exclude_none=True, indent=2)},
+    }
+
+
+RESTRICTED_POD_SECURITY: dict[str, Any] = {
+    "runAsNonRoot": True,
+    "runAsUser": 1000,
+    "runAsGroup": 1000,
+    "fsGroup": 1000,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+RESTRICTED_CONTAINER_SECURITY: dict[str, Any] = {
+    "runAsNonRoot": True,
+    "runAsUser": 1000,
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+
+
+def build_job(
+    trial: dict[str, Any],
+    config: TrainerConfig,
+    settings: OperatorSettings,
+    report_secret: str | None = None,
+) -> dict[str, Any]:
+    """The batch/v1 Job that runs one Trial (name = Trial name, owned by the Trial)."""
+    meta = trial["metadata"]
+    spec = TrialSpec.model_validate(trial["spec"])
+    template = spec.template
+    res = template.resources
+    labels = child_labels(trial)
+
+    requests: dict[str, str] = {"cpu": res.cpu, "memory": res.memory}
+    limits: dict[str, str] = {"memory": res.memory}
+    tolerations: list[dict[str, Any]] = []
+    if res.gpus > 0:
+        limits[GPU_RESOURCE] = str(res.gpus)
+        requests[GPU_RESOURCE] = str(res.gpus)
+        tolerations.append({"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"})
+
+    env: list[dict[str, Any]] = [
+        {"name": "THUNDERBOLT_CONFIG", "value": CONFIG_PATH},
+        {"name": "THUNDERBOLT_PARAMETERS", "value": json.dumps(spec.parameters, sort_keys=True)},
+        {"name": "THUNDERBOLT_TRIAL", "value": meta["name"]},
+        {"name": "HOME", "value": WORKSPACE_DIR},
+    ]
+    # The user's env wins over our defaults, except where the config file is.
+    user_env = [e.model_dump() for e in template.env if e.name != "THUNDERBOLT_CONFIG"]
+    user_names = {e["name"] for e in user_env}
+    env = [e for e in env if e["name"] not in user_names]
+    mounts: list[dict[str, Any]] = [
+        {"name": "config", "mountPath": CONFIG_MOUNT_DIR, "readOnly": True},
+        {"name": "workspace", "mountPath": WORKSPACE_DIR},
+    ]
+    volumes: list[dict[str, Any]] = [
+        {"name": "config", "configMap": {"name": configmap_name(meta["name"])}},
+        {"name": "workspace", "emptyDir": {}},
+    ]
+    secret = credentials_secret(spec, settings)
+    if secret:
+        user_env = [e for e in user_env if e["name"] != "AWS_SHARED_CREDENTIALS_FILE"]
+        env.append({"name": "AWS_SHARED_CREDENTIALS_FILE", "value": ARTIFACTS_CREDENTIALS_PATH})
+        mounts.append(
+            {"name": "artifacts-credentials", "mountPath": ARTIFACTS_SECRET_DIR, "readOnly": True}
+        )
+        volumes.append(
+            {
+                "name": "artifacts-credentials",
+                "secret": {
+                    "secretName": secret,
+                    "items": [{"key": "credentials", "path": "credentials"}],
+                    "defaultMode": 0o440,
+                },
+            }
+        )
+    if report_secret:
+        mounts.append({"name": "report-token", "mountPath": REPORT_TOKEN_DIR, "readOnly": True})
+        volumes.append(
+            {"name": "report-token", "secret": {"secretName": report_secret, "defaultMode": 0o440}}
+        )
+
+    container: dict[str, Any] = {
+        "name": CONTAINER_NAME,
+        "image": template.image,
+        "imagePullPolicy": template.imagePullPolicy,
+        "env": env + user_env,
+        "resources": {"requests": requests, "limits": limits},
+        "securityContext": RESTRICTED_CONTAINER_SECURITY,
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+        "volumeMounts": mounts,
+        "workingDir": WORKSPACE_DIR,
+    }
+    if template.command:
+        container["command"] = list(template.command)
+    if template.args:
+        container["args"] = list(template.args)
+
+    pod_spec: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "securityContext": RESTRICTED_POD_SECURITY,
+        "containers": [container],
+        "volumes": volumes,
+    }
+    if tolerations:
+        pod_spec["tolerations"] = tolerations
+    if template.serviceAccountName:
+        pod_spec["serviceAccountName"] = template.serviceAccountName
+    if template.nodeSelector:
+        pod_spec["nodeSelector"] = dict(template.nodeSelector)
+    if template.priorityClassName:
+        pod_spec["priorityClassName"] = template.priorityClassName
+
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": meta["name"],
+            "namespace": meta["namespace"],
+            "labels": labels,
+            "ownerReferences": [owner_reference(trial)],
+        },
+        "spec": {
+            "backoffLimit": template.backoffLimit,
+            "activeDeadlineSeconds": template.activeDeadlineSeconds,
+            "template": {"metadata": {"labels": labels}, "spec": pod_spec},
+        },
+    }

@@ -1,0 +1,118 @@
+"""Reconcile one Experiment: tell finished Trials to the study, create the next ones,
+write the status. Called from several handlers; one reconcile per Experiment at a time.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from thunderbolt.api.experiment import ExperimentSpec
+from thunderbolt.operator import aggregate, kube, metrics
+from thunderbolt.operator.builders import build_trial
+from thunderbolt.operator.search import STUDIES, StudyCache, TrialRecord, search_space_size
+from thunderbolt.operator.settings import OperatorSettings
+from thunderbolt.operator.trialstatus import now_utc
+from thunderbolt.operator.validation import SpecError, validate_experiment
+
+log = logging.getLogger(__name__)
+
+
+def study_name(experiment: dict[str, Any]) -> str:
+    meta = experiment["metadata"]
+    return f"{meta['namespace']}.{meta['name']}.{meta['uid'][:8]}"
+
+
+def _changed(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in new.items() if old.get(k) != v}
+
+
+def _write_status(experiment: dict[str, Any], status: dict[str, Any]) -> None:
+    meta = experiment["metadata"]
+    patch = _changed(experiment.get("status") or {}, status)
+    if patch:
+        kube.patch_status("experiments", meta["namespace"], meta["name"], patch)
+
+
+def _announce_end(experiment: dict[str, Any], plan: aggregate.Plan) -> None:
+    old_phase = (experiment.get("status") or {}).get("phase")
+    if plan.terminal and old_phase != plan.phase:
+        kube.post_event(
+            experiment,
+            f"Experiment{plan.phase}",
+            f"{plan.reason}: {plan.message}",
+            warning=plan.phase == "Failed",
+        )
+
+
+def _create_trials(
+    experiment: dict[str, Any], spec: ExperimentSpec, plan: aggregate.Plan, studies: StudyCache
+) -> int:
+    """Create the planned Trials in order; stops at the first that already exists."""
+    meta = experiment["metadata"]
+    search, _ = studies.get(meta["uid"], spec, study_name(experiment))
+    created = 0
+    for number in plan.create:
+        with metrics.SUGGEST_SECONDS.labels(spec.algorithm.name).time():
+            params = search.suggest(number)
+        trial = build_trial(experiment, spec, number, params)
+        if not kube.create(trial):
+            break  # created by an earlier attempt; the next reconcile lists it
+        created += 1
+        metrics.TRIALS_CREATED.labels(meta["namespace"], meta["name"]).inc()
+        kube.post_event(
+            experiment,
+            "TrialCreated",
+            f"trial {trial['metadata']['name']} started with {params}",
+        )
+    return created
+
+
+def reconcile(
+    namespace: str,
+    name: str,
+    settings: OperatorSettings,
+    studies: StudyCache = STUDIES,
+) -> aggregate.Plan | None:
+    """One pass over one Experiment; None when it is gone or its spec is invalid."""
+    with studies.lock(f"{namespace}/{name}"), metrics.RECONCILE_SECONDS.labels("experiment").time():
+        experiment = kube.get_custom("experiments", namespace, name)
+        if experiment is None or experiment["metadata"].get("deletionTimestamp"):
+            return None
+        uid = experiment["metadata"]["uid"]
+        now = now_utc()
+        try:
+            spec = validate_experiment(name, experiment.get("spec") or {})
+        except SpecError as exc:
+            if (experiment.get("status") or {}).get("reason") != "InvalidSpec":
+                kube.post_event(experiment, "InvalidSpec", str(exc), warning=True)
+            _write_status(experiment, aggregate.invalid_status(experiment, str(exc), now))
+            return None
+
+        trials = kube.list_trials(namespace, name, uid)
+        search, built = studies.get(uid, spec, study_name(experiment))
+        told = search.observe(TrialRecord.from_trial(t) for t in trials)
+        if built:
+            log.info("%s/%s: study rebuilt from %d trials", namespace, name, len(trials))
+        elif told:
+            log.info("%s/%s: told trials %s", namespace, name, told)
+        grid = search_space_size(spec)
+        plan = aggregate.plan(experiment, spec, trials, now, grid)
+        if plan.create:
+            created = _create_trials(experiment, spec, plan, studies)
+            if created < len(plan.create):
+                trials = kube.list_trials(namespace, name, uid)
+                plan = aggregate.plan(experiment, spec, trials, now, grid)
+                plan = aggregate.Plan(plan.phase, plan.reason, plan.message, [], plan.status)
+        _write_status(experiment, plan.status)
+        _announce_end(experiment, plan)
+        metrics.set_trial_counts(namespace, name, plan.status["trials"])
+        return plan
+
+
+def experiment_uid(trial: Any) -> str | None:
+    """The uid of the Experiment that controls ``trial``."""
+    for ref in trial["metadata"].get("ownerReferences") or []:
+        if ref.get("kind") == "Experiment" and ref.get("controller"):
+            return str(ref.get("uid"))
+    return None

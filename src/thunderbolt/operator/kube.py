@@ -1,0 +1,197 @@
+"""The few Kubernetes API calls the handlers make, each idempotent.
+
+Creation never reads first: it creates and treats 409 Conflict as "already there"
+(deterministic names make that safe). Reads return plain dicts, as the API sends them,
+so the pure modules see exactly what ``kubectl get -o json`` shows.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+from typing import Any
+
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from thunderbolt import GROUP, VERSION
+from thunderbolt.operator.builders import EXPERIMENT_LABEL, TRIAL_LABEL
+from thunderbolt.operator.trialstatus import format_time, now_utc
+
+log = logging.getLogger(__name__)
+COMPONENT = "thunderbolt-operator"
+_INSTANCE = f"{socket.gethostname()}-{os.getpid()}"
+
+
+def _raw(response: Any) -> Any:
+    return json.loads(response.data)
+
+
+def custom() -> client.CustomObjectsApi:
+    return client.CustomObjectsApi()
+
+
+def get_custom(plural: str, namespace: str, name: str) -> dict[str, Any] | None:
+    try:
+        return _raw(
+            custom().get_namespaced_custom_object(
+                GROUP, VERSION, namespace, plural, name, _preload_content=False
+            )
+        )
+    except ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
+
+
+def list_trials(namespace: str, experiment: str, uid: str | None = None) -> list[dict[str, Any]]:
+    """The Experiment's Trials (by label, and owned by ``uid`` when given)."""
+    items = _raw(
+        custom().list_namespaced_custom_object(
+            GROUP,
+            VERSION,
+            namespace,
+            "trials",
+            label_selector=f"{EXPERIMENT_LABEL}={experiment}",
+            _preload_content=False,
+        )
+    )["items"]
+    if uid is None:
+        return list(items)
+    return [
+        t
+        for t in items
+        if any(ref.get("uid") == uid for ref in t["metadata"].get("ownerReferences") or [])
+    ]
+
+
+def patch_status(
+    plural: str,
+    namespace: str,
+    name: str,
+    patch: dict[str, Any],
+    resource_version: str | None = None,
+) -> None:
+    """Merge-patch the status subresource (null deletes a field, lists are replaced).
+
+    With ``resource_version`` the patch applies only to that version (409 otherwise),
+    so a decision made on a stale read never overwrites a newer writer.
+    """
+    body: dict[str, Any] = {"status": patch}
+    if resource_version:
+        body["metadata"] = {"resourceVersion": resource_version}
+    custom().patch_namespaced_custom_object_status(
+        GROUP,
+        VERSION,
+        namespace,
+        plural,
+        name,
+        body,
+        _content_type="application/merge-patch+json",
+    )
+
+
+def create(obj: dict[str, Any]) -> bool:
+    """Create ``obj``; True if created now, False if it already existed (409)."""
+    kind, ns = obj["kind"], obj["metadata"]["namespace"]
+    body: Any = obj
+    try:
+        if kind == "Trial":
+            custom().create_namespaced_custom_object(GROUP, VERSION, ns, "trials", body)
+        elif kind == "Job":
+            client.BatchV1Api().create_namespaced_job(ns, body)
+        elif kind == "ConfigMap":
+            client.CoreV1Api().create_namespaced_config_map(ns, body)
+        elif kind == "Secret":
+            client.CoreV1Api().create_namespaced_secret(ns, body)
+        else:
+            raise ValueError(f"cannot create kind {kind}")
+    except ApiException as exc:
+        if exc.status == 409:
+            return False
+        raise
+    return True
+
+
+def get_job(namespace: str, name: str) -> dict[str, Any] | None:
+    try:
+        return _raw(
+            client.BatchV1Api().read_namespaced_job(name, namespace, _preload_content=False)
+        )
+    except ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
+
+
+def adopt_job(job: dict[str, Any], owner: dict[str, Any]) -> None:
+    """Give a Job without a controller the Trial as its owner (an orphan of a past run)."""
+    refs = job["metadata"].get("ownerReferences") or []
+    if any(ref.get("controller") for ref in refs):
+        return
+    client.BatchV1Api().patch_namespaced_job(
+        job["metadata"]["name"],
+        job["metadata"]["namespace"],
+        {"metadata": {"ownerReferences": [*refs, owner]}},
+    )
+
+
+def list_pods(namespace: str, trial: str) -> list[dict[str, Any]]:
+    return list(
+        _raw(
+            client.CoreV1Api().list_namespaced_pod(
+                namespace, label_selector=f"{TRIAL_LABEL}={trial}", _preload_content=False
+            )
+        )["items"]
+    )
+
+
+def delete_job(namespace: str, name: str) -> None:
+    try:
+        client.BatchV1Api().delete_namespaced_job(name, namespace, propagation_policy="Background")
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
+
+
+def post_event(obj: dict[str, Any], reason: str, message: str, warning: bool = False) -> None:
+    """A Kubernetes Event about ``obj``; best effort (an Event is never worth a retry)."""
+    meta = obj["metadata"]
+    at = format_time(now_utc())
+    body: Any = {
+        "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
+        "involvedObject": {
+            "apiVersion": obj.get("apiVersion"),
+            "kind": obj.get("kind"),
+            "name": meta["name"],
+            "namespace": meta["namespace"],
+            "uid": meta.get("uid"),
+        },
+        "reason": reason,
+        "message": message[:1024],
+        "type": "Warning" if warning else "Normal",
+        "source": {"component": COMPONENT},
+        "firstTimestamp": at,
+        "lastTimestamp": at,
+        "count": 1,
+        "reportingComponent": f"{GROUP}/operator",
+        "reportingInstance": _INSTANCE,
+    }
+    try:
+        client.CoreV1Api().create_namespaced_event(meta["namespace"], body)
+    except ApiException as exc:
+        log.warning("could not post event %s on %s: %s", reason, meta["name"], exc.reason)
+
+
+def list_experiments(namespace: str | None) -> list[dict[str, Any]]:
+    """Experiments in ``namespace`` (all namespaces when None)."""
+    api = custom()
+    if namespace is None:
+        resp = api.list_cluster_custom_object(GROUP, VERSION, "experiments", _preload_content=False)
+    else:
+        resp = api.list_namespaced_custom_object(
+            GROUP, VERSION, namespace, "experiments", _preload_content=False
+        )
+    return list(_raw(resp)["items"])

@@ -1,0 +1,134 @@
+"""Run one Trial: create its children (report Secret, ConfigMap, Job) and keep its
+status in step with the Job and pods. Children are created, never read first; 409
+means an earlier attempt made them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+from types import ModuleType
+from typing import Any
+
+from kubernetes.client.exceptions import ApiException
+
+from thunderbolt.api.trial import FINISHED_PHASES
+from thunderbolt.operator import kube, metrics
+from thunderbolt.operator.builders import (
+    build_configmap,
+    build_job,
+    owner_reference,
+    trainer_config,
+)
+from thunderbolt.operator.settings import OperatorSettings
+from thunderbolt.operator.trialstatus import derive, status_patch
+
+log = logging.getLogger(__name__)
+_locks: dict[str, threading.Lock] = {}
+_guard = threading.Lock()
+STATUS_CONFLICT_RETRIES = 5
+
+
+def _lock(key: str) -> threading.Lock:
+    with _guard:
+        return _locks.setdefault(key, threading.Lock())
+
+
+def report_credentials() -> ModuleType | None:
+    """The live-report module, when this installation has it."""
+    try:
+        return importlib.import_module("thunderbolt.reports.credentials")
+    except ImportError:
+        return None
+
+
+def is_finished(trial: dict[str, Any]) -> bool:
+    return (trial.get("status") or {}).get("phase") in FINISHED_PHASES
+
+
+def experiment_ref(trial: dict[str, Any]) -> dict[str, Any] | None:
+    """A minimal Experiment object (for Events) from the Trial's owner reference."""
+    for ref in trial["metadata"].get("ownerReferences") or []:
+        if ref.get("kind") == "Experiment" and ref.get("controller"):
+            return {
+                "apiVersion": ref.get("apiVersion"),
+                "kind": "Experiment",
+                "metadata": {
+                    "name": ref["name"],
+                    "namespace": trial["metadata"]["namespace"],
+                    "uid": ref.get("uid"),
+                },
+            }
+    return None
+
+
+def ensure_children(trial: dict[str, Any], settings: OperatorSettings) -> None:
+    """Create what a Trial needs to run; nothing for a finished Trial."""
+    if is_finished(trial):
+        return
+    meta = trial["metadata"]
+    report_secret = None
+    credentials = report_credentials()
+    if credentials is not None and settings.report_url:
+        secret = credentials.build_report_secret(trial)
+        kube.create(secret)
+        report_secret = credentials.secret_name(meta["name"])
+    config = trainer_config(trial, settings, with_report=report_secret is not None)
+    kube.create(build_configmap(trial, config))
+    job = build_job(trial, config, settings, report_secret)
+    if not kube.create(job):
+        existing = kube.get_job(meta["namespace"], meta["name"])
+        if existing is not None:
+            kube.adopt_job(existing, owner_reference(trial))
+    if not (trial.get("status") or {}).get("jobName"):
+        kube.patch_status(
+            "trials", meta["namespace"], meta["name"], {"phase": "Pending", "jobName": meta["name"]}
+        )
+
+
+def sync(namespace: str, name: str) -> bool:
+    """Bring the Trial's status in line with its Job; True when it finished just now."""
+    with _lock(f"{namespace}/{name}"), metrics.RECONCILE_SECONDS.labels("trial").time():
+        for _ in range(STATUS_CONFLICT_RETRIES):
+            trial = kube.get_custom("trials", namespace, name)
+            if trial is None or is_finished(trial):
+                return False
+            job = kube.get_job(namespace, name)
+            if job is None:
+                return False  # not created yet; the create/resume handler makes it
+            pods = kube.list_pods(namespace, name)
+            outcome = derive(trial, job, pods)
+            patch = status_patch(trial.get("status") or {}, outcome.status)
+            if not patch:
+                return False
+            try:
+                kube.patch_status(
+                    "trials", namespace, name, patch, trial["metadata"]["resourceVersion"]
+                )
+            except ApiException as exc:
+                if exc.status == 409:
+                    continue  # someone else (the report endpoint) wrote first: re-read
+                raise
+            if outcome.stop_job:
+                kube.delete_job(namespace, name)
+            if outcome.finished:
+                _announce(trial, outcome.status)
+            return outcome.finished
+        return False
+
+
+def _announce(trial: dict[str, Any], status: dict[str, Any]) -> None:
+    name = trial["metadata"]["name"]
+    phase = status["phase"]
+    text = f"trial {name} {phase.lower()}"
+    if status.get("objective") is not None:
+        text += f": objective={status['objective']}"
+    if status.get("reason"):
+        detail = f": {status['message']}" if status.get("message") else ""
+        text += f" ({status['reason']}{detail})"
+    warning = phase == "Failed"
+    kube.post_event(trial, f"Trial{phase}", text, warning=warning)
+    experiment = experiment_ref(trial)
+    if experiment:
+        kube.post_event(experiment, f"Trial{phase}", text, warning=warning)

@@ -1,0 +1,346 @@
+"""A Trial's status from its Job and pods: pure, so every failure mode is unit-tested.
+
+The trainer's verdict comes from the termination message (a ``TrainResult`` JSON);
+the kubelet's and the Job controller's verdicts (OOMKilled, DeadlineExceeded, image
+pull errors, non-zero exits) fill in when the trainer could not say anything itself.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from thunderbolt.api.trainer_config import TrainResult
+from thunderbolt.api.trial import FINISHED_PHASES
+from thunderbolt.operator.conditions import condition, merge_conditions
+
+# Waiting reasons that mean the image will not come; the first two can be transient.
+IMAGE_PULL_REASONS = frozenset(
+    {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"}
+)
+PERMANENT_PULL_REASONS = frozenset({"InvalidImageName", "ErrImageNeverPull"})
+IMAGE_PULL_GRACE_SECONDS = 120.0
+MESSAGE_LIMIT = 1024
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+def parse_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def format_time(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_result(message: str | None) -> TrainResult | None:
+    """The trainer's TrainResult from a termination message (JSON, or the last JSON line
+    of a log tail when the kubelet fell back to logs)."""
+    if not message or not message.strip():
+        return None
+    candidates = [message.strip()] + [
+        line.strip() for line in reversed(message.splitlines()) if line.strip().startswith("{")
+    ]
+    for text in candidates:
+        try:
+            data = json.loads(text)
+        except ValueError:
+            continue
+        if not isinstance(data, dict):
+            continue
+        try:
+            return TrainResult.model_validate(data)
+        except ValidationError:
+            continue
+    return None
+
+
+def _truncate(text: str | None) -> str | None:
+    if text is None:
+        return None
+    text = text.strip()
+    return text if len(text) <= MESSAGE_LIMIT else "…" + text[-MESSAGE_LIMIT:]
+
+
+def _finite(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+@dataclass
+class Outcome:
+    """The status fields to write, and whether the Job should be stopped."""
+
+    status: dict[str, Any] = field(default_factory=dict)
+    stop_job: bool = False
+
+    @property
+    def phase(self) -> str:
+        return str(self.status.get("phase", "Pending"))
+
+    @property
+    def finished(self) -> bool:
+        return self.phase in FINISHED_PHASES
+
+
+def _latest(pods: list[dict[str, Any]]) -> dict[str, Any] | None:
+    if not pods:
+        return None
+    return max(pods, key=lambda p: p["metadata"].get("creationTimestamp") or "")
+
+
+def _container(pod: dict[str, Any] | None) -> dict[str, Any]:
+    statuses = ((pod or {}).get("status") or {}).get("containerStatuses") or []
+    return statuses[0] if statuses else {}
+
+
+def _terminated(pod: dict[str, Any] | None) -> dict[str, Any] | None:
+    cs = _container(pod)
+    return (cs.get("state") or {}).get("terminated") or (cs.get("lastState") or {}).get(
+        "terminated"
+    )
+
+
+def _job_condition(job: dict[str, Any], kind: str) -> dict[str, Any] | None:
+    for cond in (job.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == kind and cond.get("status") == "True":
+            return dict(cond)
+    return None
+
+
+def _result_fields(result: TrainResult, metric: str) -> dict[str, Any]:
+    metrics = {
+        k: v for k, v in ((k, _finite(v)) for k, v in result.metrics.items()) if v is not None
+    }
+    objective = _finite(result.objective)
+    if objective is None:
+        objective = metrics.get(metric)
+    fields: dict[str, Any] = {"metrics": metrics, "objective": objective}
+    for key in (
+        "mlflowRunId",
+        "mlflowRunUrl",
+        "mlflowModelVersion",
+        "modelUri",
+        "modelChecksum",
+    ):
+        value = getattr(result, key)
+        if value:
+            fields[key] = value
+    return fields
+
+
+def _from_result(result: TrainResult, metric: str) -> dict[str, Any]:
+    """Phase, reason and results from what the trainer said."""
+    fields = _result_fields(result, metric)
+    if result.status == "Succeeded":
+        if fields["objective"] is None:
+            return {
+                **fields,
+                "phase": "Failed",
+                "reason": "NoObjective",
+                "message": f"the result has no finite value for the objective {metric!r}",
+            }
+        return {**fields, "phase": "Succeeded", "reason": None, "message": result.message}
+    if result.status == "Pruned":
+        return {
+            **fields,
+            "phase": "Pruned",
+            "reason": result.reason or "Pruned",
+            "message": result.message,
+        }
+    return {
+        **fields,
+        "phase": "Failed",
+        "reason": result.reason or "TrainerFailed",
+        "message": result.message,
+    }
+
+
+def _failure_from_pod(pod: dict[str, Any] | None, metric: str) -> dict[str, Any] | None:
+    if pod is None:
+        return None
+    if (pod.get("status") or {}).get("reason") == "Evicted":
+        return {"phase": "Failed", "reason": "Evicted", "message": pod["status"].get("message")}
+    term = _terminated(pod)
+    if not term:
+        return None
+    if term.get("reason") == "OOMKilled":
+        return {
+            "phase": "Failed",
+            "reason": "OOMKilled",
+            "message": "the container was killed for exceeding its memory limit",
+        }
+    result = parse_result(term.get("message"))
+    if result is not None:
+        fields = _from_result(result, metric)
+        if fields["phase"] == "Succeeded":  # non-zero exit but a success result: trust the exit
+            fields.update(phase="Failed", reason="Error")
+        return fields
+    code = term.get("exitCode")
+    text = (term.get("message") or "").strip()
+    return {
+        "phase": "Failed",
+        "reason": term.get("reason") if term.get("reason") not in (None, "Error") else "Error",
+        "message": f"exit code {code}" + (f": {text}" if text else ""),
+    }
+
+
+def _pending_or_running(pod: dict[str, Any] | None, now: datetime) -> Outcome:
+    if pod is None:
+        return Outcome({"phase": "Pending", "reason": None, "message": None})
+    cs = _container(pod)
+    waiting = (cs.get("state") or {}).get("waiting") or {}
+    reason = waiting.get("reason")
+    if reason in IMAGE_PULL_REASONS:
+        created = parse_time(pod["metadata"].get("creationTimestamp")) or now
+        message = _truncate(waiting.get("message")) or reason
+        if (
+            reason in PERMANENT_PULL_REASONS
+            or (now - created).total_seconds() > IMAGE_PULL_GRACE_SECONDS
+        ):
+            return Outcome({"phase": "Failed", "reason": reason, "message": message}, stop_job=True)
+        return Outcome({"phase": "Pending", "reason": reason, "message": message})
+    if reason:
+        return Outcome(
+            {"phase": "Pending", "reason": reason, "message": _truncate(waiting.get("message"))}
+        )
+    if (cs.get("state") or {}).get("running") or (pod.get("status") or {}).get(
+        "phase"
+    ) == "Running":
+        return Outcome({"phase": "Running", "reason": None, "message": None})
+    for cond in (pod.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == "PodScheduled" and cond.get("status") == "False":
+            return Outcome(
+                {
+                    "phase": "Pending",
+                    "reason": cond.get("reason") or "Unschedulable",
+                    "message": _truncate(cond.get("message")),
+                }
+            )
+    return Outcome({"phase": "Pending", "reason": None, "message": None})
+
+
+def _conditions(
+    phase: str, reason: str | None, message: str | None, at: str
+) -> list[dict[str, Any]]:
+    failed_reason = (reason or "Failed") if phase == "Failed" else phase
+    pruned_reason = (reason or "Pruned") if phase == "Pruned" else phase
+    return [
+        condition(
+            "Running", phase == "Running", "Running" if phase == "Running" else phase, message, at
+        ),
+        condition(
+            "Succeeded",
+            phase == "Succeeded",
+            "Succeeded" if phase == "Succeeded" else phase,
+            message,
+            at,
+        ),
+        condition("Failed", phase == "Failed", failed_reason, message, at),
+        condition("Pruned", phase == "Pruned", pruned_reason, message, at),
+    ]
+
+
+def derive(
+    trial: dict[str, Any],
+    job: dict[str, Any] | None,
+    pods: list[dict[str, Any]],
+    now: datetime | None = None,
+) -> Outcome:
+    """The Trial status that the Job and its pods imply (``intermediate`` is never touched)."""
+    now = now or now_utc()
+    spec = trial.get("spec") or {}
+    metric = (spec.get("objective") or {}).get("metric", "")
+    gpus = int(((spec.get("template") or {}).get("resources") or {}).get("gpus", 0) or 0)
+    if job is None:
+        outcome = Outcome({"phase": "Pending"})
+    else:
+        jstatus = job.get("status") or {}
+        pod = _latest(pods)
+        complete = _job_condition(job, "Complete")
+        failed = _job_condition(job, "Failed")
+        if complete:
+            done = [p for p in pods if (p.get("status") or {}).get("phase") == "Succeeded"]
+            term = _terminated(_latest(done) or pod)
+            result = parse_result((term or {}).get("message"))
+            if result is None:
+                fields: dict[str, Any] = {
+                    "phase": "Failed",
+                    "reason": "NoResult",
+                    "message": "the trainer exited 0 without a TrainResult in its termination message",
+                }
+            else:
+                fields = _from_result(result, metric)
+            outcome = Outcome(fields)
+            outcome.status.setdefault("completionTime", jstatus.get("completionTime"))
+        elif failed:
+            if failed.get("reason") == "DeadlineExceeded":
+                fields = {
+                    "phase": "Failed",
+                    "reason": "DeadlineExceeded",
+                    "message": failed.get("message") or "the Job ran past activeDeadlineSeconds",
+                }
+            else:
+                failed_pods = [p for p in pods if (p.get("status") or {}).get("phase") == "Failed"]
+                fields = _failure_from_pod(_latest(failed_pods) or pod, metric) or {
+                    "phase": "Failed",
+                    "reason": failed.get("reason") or "JobFailed",
+                    "message": failed.get("message"),
+                }
+            outcome = Outcome(fields)
+            outcome.status.setdefault("completionTime", failed.get("lastTransitionTime"))
+        else:
+            outcome = _pending_or_running(pod, now)
+        if jstatus.get("startTime"):
+            outcome.status["startTime"] = jstatus["startTime"]
+        outcome.status["jobName"] = job["metadata"]["name"]
+        image = _container(pod).get("image")
+        if image:
+            outcome.status["image"] = image
+
+    status = outcome.status
+    status["message"] = _truncate(status.get("message"))
+    if outcome.finished:
+        status["completionTime"] = status.get("completionTime") or format_time(now)
+        start = parse_time(status.get("startTime")) or parse_time(
+            trial["metadata"].get("creationTimestamp")
+        )
+        end = parse_time(status["completionTime"])
+        if start and end:
+            status.setdefault("startTime", format_time(start))
+            duration = max(0.0, (end - start).total_seconds())
+            status["durationSeconds"] = duration
+            status["gpuSeconds"] = gpus * duration
+    at = format_time(now)
+    old_conditions = (trial.get("status") or {}).get("conditions") or []
+    status["conditions"] = merge_conditions(
+        old_conditions, _conditions(outcome.phase, status.get("reason"), status.get("message"), at)
+    )
+    return outcome
+
+
+def status_patch(current: dict[str, Any], derived: dict[str, Any]) -> dict[str, Any]:
+    """The merge-patch from ``current`` to ``derived`` (empty when nothing changed).
+
+    Only keys this module owns are written; ``intermediate`` and anything else another
+    writer (the report endpoint) keeps in status is left alone.
+    """
+    patch = {}
+    for key, value in derived.items():
+        if key == "intermediate":
+            continue
+        if current.get(key) != value:
+            patch[key] = value
+    return patch
