@@ -179,18 +179,19 @@ async def _infer(request: web.Request, state: ServingState) -> web.Response:
         _check_model(request)
         if state.model is None or state.batcher is None:
             return _error(503, f"model {state.model_name!r} is not ready")
-        try:
-            body = await request.read()
-        except web.HTTPRequestEntityTooLarge:
-            return _error(413, f"request body larger than {state.max_body_bytes} bytes")
-        except ConnectionError:  # the client hung up mid-body; nobody will read an answer
-            return _error(499, "client closed the connection")
-        parsed = parse_infer_request(
-            body,
-            request.headers.get("Inference-Header-Content-Length"),
-            state.model.inputs,
-            state.model.outputs,
-        )
+        with state.batcher.arrival():
+            try:
+                body = await request.read()
+            except web.HTTPRequestEntityTooLarge:
+                return _error(413, f"request body larger than {state.max_body_bytes} bytes")
+            except ConnectionError:  # the client hung up mid-body; nobody will read an answer
+                return _error(499, "client closed the connection")
+            parsed = parse_infer_request(
+                body,
+                request.headers.get("Inference-Header-Content-Length"),
+                state.model.inputs,
+                state.model.outputs,
+            )
         results = await state.batcher.infer(parsed)
     except InferError as exc:
         return _error(exc.status, exc.message)

@@ -1,7 +1,9 @@
 """Dynamic batching: merge concurrent requests into one onnxruntime call.
 
 Requests wait at most ``max_delay_s`` after the oldest one arrived, or until their
-group holds ``max_batch_size`` rows. Only requests whose tensors agree on every
+group holds ``max_batch_size`` rows, and only while another request is still being
+received (``arrival()``): waiting when nobody else could join adds latency for nothing,
+so a lone request runs at once and batches form exactly when requests overlap. Only requests whose tensors agree on every
 dimension after the first are concatenated (one group per ``batch_key``). One batch
 runs at a time in a worker thread; requests arriving meanwhile queue for the next
 one, so batches grow with load without any extra waiting. When a merged batch fails,
@@ -12,9 +14,10 @@ neighbours.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
@@ -69,6 +72,18 @@ class Batcher:
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._carry: list[_Pending] = []
         self._task: asyncio.Task[None] | None = None
+        self._arriving = 0
+        self._arrived = asyncio.Event()
+
+    @contextlib.contextmanager
+    def arrival(self) -> Iterator[None]:
+        """Wrap reading and decoding a request, so the batcher knows it may join a batch."""
+        self._arriving += 1
+        try:
+            yield
+        finally:
+            self._arriving -= 1
+            self._arrived.set()
 
     async def infer(self, request: InferRequest) -> Results:
         """Outputs for one request; raises ``ModelRunError`` when the model fails."""
@@ -129,16 +144,24 @@ class Batcher:
         for p in pending:
             add(p)
         while full is None:
-            if self._queue.empty():
-                timeout = deadline - loop.time()
-                if timeout <= 0:
-                    break
-                try:
-                    add(await asyncio.wait_for(self._queue.get(), timeout))
-                except TimeoutError:
-                    break
-            else:
+            if not self._queue.empty():
                 add(self._queue.get_nowait())
+                continue
+            timeout = deadline - loop.time()
+            if timeout <= 0 or not self._arriving:
+                break
+            # Sleep until a request is queued or one being received gives up (bad request).
+            self._arrived.clear()
+            getter = asyncio.ensure_future(self._queue.get())
+            gave_up = asyncio.ensure_future(self._arrived.wait())
+            done, _ = await asyncio.wait(
+                {getter, gave_up}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+            gave_up.cancel()
+            if getter in done:
+                add(getter.result())
+            else:
+                getter.cancel()
         if full is not None:
             batch = groups.pop(full)
             self._carry = sorted(

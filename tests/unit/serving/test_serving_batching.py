@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 import numpy as np
@@ -103,3 +104,62 @@ def test_a_request_as_large_as_the_batch_limit_skips_the_queue() -> None:
     assert time.perf_counter() - started < 1.0  # did not wait out max_delay
     assert isinstance(result[0], dict) and result[0]["output"].shape == (5, 3)
     assert sizes == [5]
+
+
+def test_a_lone_request_does_not_wait_out_the_delay() -> None:
+    model = OnnxModel(onnx_models.linear_model())
+    batcher = Batcher(model, BatchingConfig(max_batch_size=32, max_delay_s=2.0))
+    started = time.perf_counter()
+    result = asyncio.run(_infer_all(batcher, [_request("input", np.ones((1, 4), np.float32))]))
+    assert isinstance(result[0], dict)
+    assert time.perf_counter() - started < 1.0
+
+
+def test_the_batch_waits_for_a_request_still_being_received() -> None:
+    model = OnnxModel(onnx_models.linear_model())
+    sizes: list[int] = []
+    batcher = Batcher(
+        model, BatchingConfig(max_batch_size=32, max_delay_s=2.0), observe_batch=sizes.append
+    )
+
+    async def late() -> object:
+        with batcher.arrival():  # e.g. its body is still on the wire
+            await asyncio.sleep(0.1)
+            request = _request("input", np.ones((1, 4), np.float32))
+        return await batcher.infer(request)
+
+    async def scenario() -> float:
+        started = time.perf_counter()
+        try:
+            await asyncio.gather(
+                late(), batcher.infer(_request("input", np.zeros((1, 4), np.float32)))
+            )
+        finally:
+            await batcher.close()
+        return time.perf_counter() - started
+
+    elapsed = asyncio.run(scenario())
+    assert sizes == [2]
+    assert elapsed < 1.0  # joined as soon as it arrived, not after max_delay
+
+
+def test_a_request_that_fails_validation_releases_the_wait() -> None:
+    model = OnnxModel(onnx_models.linear_model())
+    batcher = Batcher(model, BatchingConfig(max_batch_size=32, max_delay_s=2.0))
+
+    async def rejected() -> None:
+        with contextlib.suppress(ValueError), batcher.arrival():
+            await asyncio.sleep(0.1)
+            raise ValueError("bad request")
+
+    async def scenario() -> float:
+        started = time.perf_counter()
+        try:
+            await asyncio.gather(
+                rejected(), batcher.infer(_request("input", np.zeros((1, 4), np.float32)))
+            )
+        finally:
+            await batcher.close()
+        return time.perf_counter() - started
+
+    assert asyncio.run(scenario()) < 1.0

@@ -1,0 +1,436 @@
+"""Side-by-side serving benchmark on one ONNX model.
+
+Targets, all with the same onnxruntime session settings (CPU, 1 intra-op thread):
+  * onnxruntime called in-process (the floor: no HTTP, no JSON);
+  * the Thunderbolt server, with and without dynamic batching;
+  * KServe's Python model server (the ``kserve`` package) wrapping the same session,
+    installed in its own venv (.cache/bench-kserve-venv) because its pins clash with ours.
+
+Load comes from a separate process (aiohttp, N concurrent connections, closed loop), the
+same JSON V2 request for every HTTP target. Prints a table of requests/s, p50 and p99
+at each concurrency, then ratios. About 2-3 minutes with the defaults.
+
+    .venv/bin/python bench/serving_bench.py [--duration 5] [--concurrency 1,16,64] [--skip-kserve]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from typing import Any
+
+import numpy as np
+
+from thunderbolt.artifacts import sha256_digest
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+CACHE = REPO / ".cache"
+KSERVE_VENV = CACHE / "bench-kserve-venv"
+KSERVE_REQUIREMENT = os.environ.get("BENCH_KSERVE_REQUIREMENT", "kserve==0.21.0")
+MODEL_NAME = "bench"
+N_FEATURES, HIDDEN, N_OUT = 32, 64, 3
+
+KSERVE_SERVER = """
+import os, onnxruntime as ort
+from kserve import InferOutput, InferResponse, Model, ModelServer
+
+class OnnxModel(Model):
+    def __init__(self, name, path):
+        super().__init__(name)
+        self.path = path
+        self.load()
+
+    def load(self):
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        self.session = ort.InferenceSession(self.path, options, providers=["CPUExecutionProvider"])
+        self.ready = True
+        return True
+
+    def predict(self, payload, headers=None):
+        x = payload.inputs[0].as_numpy()
+        y = self.session.run(None, {"input": x})[0]
+        out = InferOutput(name="output", shape=list(y.shape), datatype="FP32")
+        out.set_data_from_numpy(y, binary_data=False)
+        return InferResponse(model_name=self.name, infer_outputs=[out], response_id=payload.id)
+
+model = OnnxModel(os.environ["BENCH_MODEL_NAME"], os.environ["BENCH_MODEL_PATH"])
+ModelServer(http_port=int(os.environ["BENCH_PORT"]), enable_grpc=False, workers=1,
+            enable_latency_logging=False).start([model])
+"""
+
+KSERVE_CLIENT_CHECK = """
+import asyncio, os, numpy as np
+from kserve import InferenceRESTClient, InferInput, InferRequest, RESTConfig
+
+async def main():
+    client = InferenceRESTClient(RESTConfig(protocol="v2", retries=1))
+    x = np.ones((2, int(os.environ["BENCH_FEATURES"])), np.float32)
+    for binary in (False, True):
+        inp = InferInput("input", list(x.shape), "FP32")
+        inp.set_data_from_numpy(x, binary_data=binary)
+        res = await client.infer(os.environ["BENCH_URL"], InferRequest(model_name="bench", infer_inputs=[inp], request_id="k1"),
+                                 model_name="bench")
+        assert res.outputs[0].as_numpy().shape == (2, 3), res
+    print("ok")
+    await client.close()
+
+asyncio.run(main())
+"""
+
+
+def build_model() -> bytes:
+    """A two-layer MLP like the trainer exports (input -> output)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    tensors = {
+        "w1": rng.normal(size=(N_FEATURES, HIDDEN)).astype(np.float32),
+        "b1": rng.normal(size=(HIDDEN,)).astype(np.float32),
+        "w2": rng.normal(size=(HIDDEN, N_OUT)).astype(np.float32),
+        "b2": rng.normal(size=(N_OUT,)).astype(np.float32),
+    }
+    graph = helper.make_graph(
+        [
+            helper.make_node("MatMul", ["input", "w1"], ["h"]),
+            helper.make_node("Add", ["h", "b1"], ["hb"]),
+            helper.make_node("Relu", ["hb"], ["a"]),
+            helper.make_node("MatMul", ["a", "w2"], ["o"]),
+            helper.make_node("Add", ["o", "b2"], ["output"]),
+        ],
+        "bench_mlp",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", N_FEATURES])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["batch", N_OUT])],
+        initializer=[numpy_helper.from_array(v, k) for k, v in tensors.items()],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    return bytes(model.SerializeToString())
+
+
+def request_body() -> bytes:
+    row = np.random.default_rng(1).normal(size=N_FEATURES).round(4).tolist()
+    return json.dumps(
+        {
+            "id": "bench",
+            "inputs": [
+                {"name": "input", "shape": [1, N_FEATURES], "datatype": "FP32", "data": row}
+            ],
+        }
+    ).encode()
+
+
+def summarize(latencies: list[float], seconds: float, errors: int) -> dict[str, float]:
+    ms = np.array(latencies) * 1000.0
+    return {
+        "rps": len(latencies) / seconds,
+        "p50_ms": float(np.percentile(ms, 50)) if len(ms) else float("nan"),
+        "p99_ms": float(np.percentile(ms, 99)) if len(ms) else float("nan"),
+        "requests": len(latencies),
+        "errors": errors,
+    }
+
+
+# ---- load generator (runs in its own process) -------------------------------------
+
+
+async def _loadgen(
+    url: str, body: bytes, concurrency: int, warmup: float, duration: float
+) -> dict[str, float]:
+    import aiohttp
+
+    latencies: list[float] = []
+    errors = 0
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        start = time.perf_counter()
+        measure_from, stop_at = start + warmup, start + warmup + duration
+
+        async def worker() -> None:
+            nonlocal errors
+            while (t0 := time.perf_counter()) < stop_at:
+                async with session.post(
+                    url, data=body, headers={"Content-Type": "application/json"}
+                ) as r:
+                    await r.read()
+                    ok = r.status == 200
+                t1 = time.perf_counter()
+                if t0 >= measure_from:
+                    if ok:
+                        latencies.append(t1 - t0)
+                    else:
+                        errors += 1
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return summarize(latencies, duration, errors)
+
+
+def run_loadgen(
+    url: str, body_path: pathlib.Path, concurrency: int, warmup: float, duration: float
+) -> dict[str, float]:
+    out = subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "--loadgen",
+            url,
+            str(body_path),
+            str(concurrency),
+            str(warmup),
+            str(duration),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return dict(json.loads(out.stdout))
+
+
+# ---- the floor ---------------------------------------------------------------------
+
+
+def run_floor(model: bytes, concurrency: int, warmup: float, duration: float) -> dict[str, float]:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+    x = np.asarray(json.loads(request_body())["inputs"][0]["data"], np.float32).reshape(1, -1)
+    per_thread: list[list[float]] = [[] for _ in range(concurrency)]
+    start = time.perf_counter()
+    measure_from, stop_at = start + warmup, start + warmup + duration
+
+    def worker(out: list[float]) -> None:
+        while (t0 := time.perf_counter()) < stop_at:
+            session.run(None, {"input": x})
+            t1 = time.perf_counter()
+            if t0 >= measure_from:
+                out.append(t1 - t0)
+
+    threads = [threading.Thread(target=worker, args=(lat,)) for lat in per_thread]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return summarize([v for lat in per_thread for v in lat], duration, 0)
+
+
+# ---- servers -----------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} not ready after {timeout}s")
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def ensure_kserve_venv() -> pathlib.Path:
+    python = KSERVE_VENV / "bin" / "python"
+    probe = [str(python), "-c", "import kserve, onnxruntime"]
+    if python.exists() and subprocess.run(probe, capture_output=True).returncode == 0:
+        return python
+    print(f"installing {KSERVE_REQUIREMENT} into {KSERVE_VENV} (once)...", flush=True)
+    subprocess.run([sys.executable, "-m", "venv", str(KSERVE_VENV)], check=True)
+    pip = [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+    subprocess.run([*pip, KSERVE_REQUIREMENT, "onnxruntime", "numpy"], check=True)
+    return python
+
+
+def thunderbolt_server(
+    model_path: pathlib.Path, port: int, batching: bool, log: Any
+) -> subprocess.Popen[bytes]:
+    args = [
+        sys.executable, "-m", "thunderbolt.serving", "--model-uri", model_path.as_uri(),
+        "--checksum", sha256_digest(model_path.read_bytes()),
+        "--model-name", MODEL_NAME, "--host", "127.0.0.1", "--port", str(port),
+        "--intra-op-threads", "1", "--log-level", "WARNING",
+    ]  # fmt: skip
+    if not batching:
+        args.append("--no-batching")
+    return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+
+
+def kserve_server(
+    python: pathlib.Path, script: pathlib.Path, model_path: pathlib.Path, port: int, log: Any
+) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "BENCH_MODEL_NAME": MODEL_NAME,
+        "BENCH_MODEL_PATH": str(model_path),
+        "BENCH_PORT": str(port),
+    }
+    return subprocess.Popen(
+        [str(python), str(script)], stdout=log, stderr=subprocess.STDOUT, env=env
+    )
+
+
+def batch_stats(base: str) -> str:
+    from thunderbolt.serving.metrics import BATCH_SIZE
+
+    with urllib.request.urlopen(base + "/metrics", timeout=5) as response:
+        text = response.read().decode()
+    values = {}
+    for line in text.splitlines():
+        for suffix in ("_sum", "_count"):
+            if line.startswith(f"{BATCH_SIZE}{suffix}{{"):
+                values[suffix] = float(line.rsplit(" ", 1)[1])
+    calls = values.get("_count", 0.0)
+    return (
+        f"{calls:.0f} onnxruntime calls, mean {values.get('_sum', 0.0) / calls:.1f} rows"
+        if calls
+        else "no calls"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--duration", type=float, default=5.0, help="measured seconds per run")
+    parser.add_argument("--warmup", type=float, default=1.0)
+    parser.add_argument("--concurrency", default="1,16,64")
+    parser.add_argument("--skip-kserve", action="store_true")
+    parser.add_argument("--out", type=pathlib.Path, default=CACHE / "bench" / "serving_bench.json")
+    args = parser.parse_args()
+    levels = [int(c) for c in args.concurrency.split(",")]
+    began = time.perf_counter()
+
+    work = pathlib.Path(tempfile.mkdtemp(prefix="serving-bench-"))
+    model = build_model()
+    model_path = work / "model.onnx"
+    model_path.write_bytes(model)
+    body_path = work / "body.json"
+    body_path.write_bytes(request_body())
+    results: dict[str, dict[int, dict[str, float]]] = {}
+    notes: list[str] = []
+
+    results["onnxruntime in-process"] = {
+        c: run_floor(model, c, args.warmup, args.duration) for c in levels
+    }
+
+    targets: list[tuple[str, Any]] = [
+        ("thunderbolt batching", lambda port, log: thunderbolt_server(model_path, port, True, log)),
+        (
+            "thunderbolt no-batching",
+            lambda port, log: thunderbolt_server(model_path, port, False, log),
+        ),
+    ]
+    if not args.skip_kserve:
+        python = ensure_kserve_venv()
+        script = work / "kserve_onnx_server.py"
+        script.write_text(KSERVE_SERVER)
+        targets.append(
+            (
+                "kserve (no batching)",
+                lambda port, log: kserve_server(python, script, model_path, port, log),
+            )
+        )
+
+    for label, start in targets:
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        with open(work / f"{label.replace(' ', '_')}.log", "wb") as log:
+            proc = start(port, log)
+            try:
+                wait_ready(f"{base}/v2/models/{MODEL_NAME}/ready", proc)
+                url = f"{base}/v2/models/{MODEL_NAME}/infer"
+                results[label] = {
+                    c: run_loadgen(url, body_path, c, args.warmup, args.duration) for c in levels
+                }
+                if label.startswith("thunderbolt"):
+                    notes.append(f"{label}: {batch_stats(base)}")
+                if label == "thunderbolt batching" and not args.skip_kserve:
+                    check = subprocess.run(
+                        [str(KSERVE_VENV / "bin" / "python"), "-c", KSERVE_CLIENT_CHECK],
+                        capture_output=True, text=True,
+                        env={**os.environ, "BENCH_URL": base, "BENCH_FEATURES": str(N_FEATURES)},
+                    )  # fmt: skip
+                    verdict = (
+                        "ok" if check.stdout.strip() == "ok" else f"FAILED: {check.stderr[-500:]}"
+                    )
+                    notes.append(
+                        f"KServe InferenceRESTClient (v2, JSON and binary) against thunderbolt: {verdict}"
+                    )
+            finally:
+                stop(proc)
+
+    print_table(results, levels)
+    for note in notes:
+        print(note)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"results": results, "notes": notes}, indent=2))
+    print(
+        f"cpus: {os.cpu_count()}, load generator shares them; total {time.perf_counter() - began:.0f}s; json: {args.out}"
+    )
+    return 0
+
+
+def print_table(results: dict[str, dict[int, dict[str, float]]], levels: list[int]) -> None:
+    print(f"\n{'target':<26} {'conc':>4} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}")
+    for label, by_conc in results.items():
+        for c in levels:
+            r = by_conc[c]
+            print(
+                f"{label:<26} {c:>4} {r['rps']:>9.0f} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} {r['errors']:>6.0f}"
+            )
+    print("\nratios (req/s a/b, p99 a/b):")
+    pairs = [
+        ("thunderbolt batching", "kserve (no batching)"),
+        ("thunderbolt no-batching", "kserve (no batching)"),
+        ("thunderbolt batching", "thunderbolt no-batching"),
+        ("thunderbolt batching", "onnxruntime in-process"),
+    ]
+    for a, b in pairs:
+        if a in results and b in results:
+            cells = []
+            for c in levels:
+                ra, rb = results[a][c], results[b][c]
+                cells.append(
+                    f"c={c}: {ra['rps'] / rb['rps']:.2f}x rps, {ra['p99_ms'] / rb['p99_ms']:.2f}x p99"
+                )
+            print(f"  {a} / {b}: " + "; ".join(cells))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--loadgen":
+        url, body_file, conc, warm, dur = sys.argv[2:7]
+        stats = asyncio.run(
+            _loadgen(url, pathlib.Path(body_file).read_bytes(), int(conc), float(warm), float(dur))
+        )
+        print(json.dumps(stats))
+        sys.exit(0)
+    sys.exit(main())
