@@ -16,7 +16,7 @@ from typing import Any
 from thunderbolt.api.experiment import ExperimentSpec
 from thunderbolt.api.trial import FINISHED_PHASES
 from thunderbolt.operator.conditions import condition, merge_conditions
-from thunderbolt.operator.trialstatus import format_time
+from thunderbolt.operator.trialstatus import format_time, parse_time
 
 LEADERBOARD_SIZE = 5
 TERMINAL_PHASES = frozenset({"Succeeded", "Failed"})
@@ -106,10 +106,15 @@ def estimate_completion(
     ]
     if not durations:
         return None
-    finished = sum(1 for t in trials if _phase(t) in FINISHED_PHASES)
-    remaining = max(0, limit - finished)
+    finished = [t for t in trials if _phase(t) in FINISHED_PHASES]
+    remaining = max(0, limit - len(finished))
     waves = math.ceil(remaining / spec.parallelTrials)
-    return format_time(now + timedelta(seconds=waves * sum(durations) / len(durations)))
+    # Counted from the latest completion, not from now, so the estimate (and the
+    # status) only changes when a trial finishes.
+    ends = [parse_time((t.get("status") or {}).get("completionTime")) for t in finished]
+    base = max((e for e in ends if e is not None), default=now)
+    eta = base + timedelta(seconds=waves * sum(durations) / len(durations))
+    return format_time(max(eta, now))
 
 
 def decide(
