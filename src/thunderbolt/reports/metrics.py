@@ -19,6 +19,12 @@ INGEST_SECONDS = Histogram(
     ["kind"],
     buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
 )
+PHASE_SECONDS = Histogram(
+    "thunderbolt_report_phase_seconds",
+    "Where ingest time goes: admit (auth, limits, parsing), persist (status write), prune.",
+    ["phase"],
+    buckets=(0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0),
+)
 STATUS_CONFLICTS = Counter(
     "thunderbolt_report_status_conflicts_total",
     "Status writes retried because the Trial changed underneath (another replica, the operator).",

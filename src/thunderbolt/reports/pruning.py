@@ -97,29 +97,68 @@ def should_prune(
     given ``trial`` wins); ``study_name`` and the Trial numbers seed Hyperband's bracket
     choice, so they must be the same on every call for one Experiment.
     """
-    if config.name == "none" or not trial.intermediate:
-        return False
-    pruner = make_pruner(config, max_resource)
-    study = optuna.create_study(
-        storage=optuna.storages.InMemoryStorage(),
-        study_name=study_name,
-        direction=direction,
-        pruner=pruner,
+    snapshot = PruneSnapshot(
+        config, direction=direction, study_name=study_name, max_resource=max_resource, trials=trials
     )
-    by_number = {r.number: r for r in trials}
-    target = TrialRecord(trial.number, "running", None, dict(trial.intermediate))
-    by_number[trial.number] = target
-    for number in range(max(by_number) + 1):
-        # Optuna numbers trials by insertion order; placeholders keep ours (Hyperband
-        # brackets are chosen by number).
-        record = by_number.get(number, TrialRecord(number, "failed"))
-        frozen = _frozen(record)
-        if isinstance(pruner, optuna.pruners.HyperbandPruner):
-            frozen.number = number
-            frozen.system_attrs = _rungs(study, pruner, frozen, record, record is target)
-        study.add_trial(frozen)
-    live = study.get_trials(deepcopy=False)[trial.number]
-    return bool(pruner.prune(study, live))
+    return snapshot.decide(trial)
+
+
+class PruneSnapshot:
+    """An Experiment's Trials as an Optuna study: built once, asked for many decisions.
+
+    The median pruner only reads the study, so one study serves every report until the
+    caller refreshes the snapshot; Hyperband writes rung attributes into the deciding
+    trial, so it gets a fresh study per decision.
+    """
+
+    def __init__(
+        self,
+        config: Pruner,
+        *,
+        direction: Literal["maximize", "minimize"],
+        study_name: str,
+        max_resource: int,
+        trials: Iterable[TrialRecord],
+    ) -> None:
+        self.config, self.direction, self.study_name = config, direction, study_name
+        self.max_resource = max_resource
+        self.records = {r.number: r for r in trials}
+        self._shared: tuple[optuna.Study, optuna.pruners.BasePruner] | None = None
+        if config.name == "median":
+            self._shared = self._build(self.records, target=None)
+
+    def decide(self, trial: TrialRecord) -> bool:
+        if self.config.name == "none" or not trial.intermediate:
+            return False
+        target = TrialRecord(trial.number, "running", None, dict(trial.intermediate))
+        if self._shared is not None:
+            study, pruner = self._shared
+            return bool(pruner.prune(study, _frozen(target)))
+        records = dict(self.records)
+        records[trial.number] = target
+        study, pruner = self._build(records, target=trial.number)
+        return bool(pruner.prune(study, study.get_trials(deepcopy=False)[trial.number]))
+
+    def _build(
+        self, records: Mapping[int, TrialRecord], target: int | None
+    ) -> tuple[optuna.Study, optuna.pruners.BasePruner]:
+        pruner = make_pruner(self.config, self.max_resource)
+        study = optuna.create_study(
+            storage=optuna.storages.InMemoryStorage(),
+            study_name=self.study_name,
+            direction=self.direction,
+            pruner=pruner,
+        )
+        for number in range(max(records, default=-1) + 1):
+            # Optuna numbers trials by insertion order; placeholders keep ours (Hyperband
+            # brackets are chosen by number).
+            record = records.get(number, TrialRecord(number, "failed"))
+            frozen = _frozen(record)
+            if isinstance(pruner, optuna.pruners.HyperbandPruner):
+                frozen.number = number
+                frozen.system_attrs = _rungs(study, pruner, frozen, record, number == target)
+            study.add_trial(frozen)
+        return study, pruner
 
 
 def _frozen(record: TrialRecord) -> FrozenTrial:

@@ -55,6 +55,14 @@ async def _healthz(request: web.Request) -> web.Response:
     return web.Response(text="ok\n")
 
 
+async def _metrics(request: web.Request) -> web.Response:
+    from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+
+    return web.Response(
+        body=generate_latest(REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST}
+    )
+
+
 @web.middleware
 async def _errors_as_json(request: web.Request, handler: Any) -> web.StreamResponse:
     """aiohttp's own 404/405 as the same JSON error shape as every other rejection."""
@@ -68,11 +76,14 @@ async def _errors_as_json(request: web.Request, handler: Any) -> web.StreamRespo
         return _json(exc.status, ErrorReply(error=code, message=exc.reason).model_dump())
 
 
-def make_app(service: ReportService) -> web.Application:
+def make_app(service: ReportService, *, expose_metrics: bool = False) -> web.Application:
+    """``expose_metrics``: serve /metrics here too (standalone; the operator has its own port)."""
     app = web.Application(client_max_size=MAX_BODY_BYTES + 1, middlewares=[_errors_as_json])
     app[SERVICE_KEY] = service
     app.router.add_post(ROUTE, _report)
     app.router.add_get("/healthz", _healthz)
+    if expose_metrics:
+        app.router.add_get("/metrics", _metrics)
 
     async def _lifecycle(app: web.Application) -> Any:
         await service.start()
@@ -93,14 +104,18 @@ class ReportServer:
         host: str = "0.0.0.0",
         port: int = 8081,
         config: ServiceConfig | None = None,
+        expose_metrics: bool = False,
     ) -> None:
         self.service = ReportService(store, config)
+        self.expose_metrics = expose_metrics
         self.host, self.port = host, port
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> int:
         """Listen; returns the bound port (useful with port 0)."""
-        self._runner = web.AppRunner(make_app(self.service), access_log=None)
+        self._runner = web.AppRunner(
+            make_app(self.service, expose_metrics=self.expose_metrics), access_log=None
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, backlog=1024)
         await site.start()
@@ -123,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="0.0.0.0")
     parser.add_argument("--port", type=int, default=8081)
     parser.add_argument("--kubeconfig")
+    parser.add_argument("--context", help="kubeconfig context (default: its current one)")
     parser.add_argument("--rate", type=float, default=ServiceConfig.rate)
     parser.add_argument("--burst", type=float, default=ServiceConfig.burst)
     args = parser.parse_args(argv)
@@ -131,8 +147,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from thunderbolt.reports.store import KubeStore
 
-    if args.kubeconfig:
-        kube_config.load_kube_config(config_file=args.kubeconfig)
+    if args.kubeconfig or args.context:
+        kube_config.load_kube_config(config_file=args.kubeconfig, context=args.context)
     else:
         try:
             kube_config.load_incluster_config()
@@ -145,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
             host=args.host,
             port=args.port,
             config=ServiceConfig(rate=args.rate, burst=args.burst),
+            expose_metrics=True,
         )
         port = await server.start()
         print(f"thunderbolt reports: listening on {args.host}:{port}", flush=True)

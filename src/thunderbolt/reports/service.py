@@ -38,7 +38,7 @@ from thunderbolt.reports.errors import (
     UnsupportedMediaType,
 )
 from thunderbolt.reports.history import Plan, plan
-from thunderbolt.reports.pruning import record_from_trial, should_prune
+from thunderbolt.reports.pruning import PruneSnapshot, record_from_trial
 from thunderbolt.reports.ratelimit import RateLimiter
 from thunderbolt.reports.schema import (
     CONTENT_TYPE,
@@ -152,7 +152,7 @@ class ReportService:
         self._experiments: TtlCache[tuple[str, str], dict[str, Any] | None] = TtlCache(
             self.config.experiment_ttl, clock
         )
-        self._peers: TtlCache[tuple[str, str], list[dict[str, Any]]] = TtlCache(
+        self._snapshots: TtlCache[tuple[str, str], PruneSnapshot | None] = TtlCache(
             self.config.peers_ttl, clock
         )
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
@@ -176,9 +176,10 @@ class ReportService:
         began = time.perf_counter()
         kind = "unknown"
         try:
-            report, credential = await self._admit(
-                namespace, trial, authorization, content_type, body
-            )
+            with metrics.PHASE_SECONDS.labels("admit").time():
+                report, credential = await self._admit(
+                    namespace, trial, authorization, content_type, body
+                )
             kind = report.kind
             reply = await self._ingest(namespace, trial, credential, report)
             metrics.REPORTS.labels(kind, reply.result).inc()
@@ -282,43 +283,54 @@ class ReportService:
         self, namespace: str, trial: str, credential: Credential, report: AnyReport
     ) -> ReportReply:
         key = (namespace, trial)
-        async with self._lock(key):
-            obj, decided = await self._persist(key, credential, report)
+        with metrics.PHASE_SECONDS.labels("persist").time():
+            async with self._lock(key):
+                obj, decided = await self._persist(key, credential, report)
         prune = False
         if isinstance(report, EpochReport):
-            prune = await self._decide_prune(namespace, obj)
+            with metrics.PHASE_SECONDS.labels("prune").time():
+                prune = await self._decide_prune(namespace, obj)
         self._announce(obj, report, decided, prune)
         return ReportReply(result=decided.result, kind=report.kind, step=report.step, prune=prune)
 
-    async def _decide_prune(self, namespace: str, obj: dict[str, Any]) -> bool:
-        """Ask the Experiment's pruner; any failure here answers "keep training"."""
-        spec = obj.get("spec") or {}
-        experiment = str(spec.get("experiment") or "")
-        try:
+    async def _snapshot(self, namespace: str, experiment: str) -> PruneSnapshot | None:
+        """The Experiment's pruner over its Trials, rebuilt at most every ``peers_ttl``."""
+
+        async def load() -> PruneSnapshot | None:
             exp = await self._experiments.get(
                 (namespace, experiment),
                 lambda: self.store.get_experiment(namespace, experiment),
             )
             if exp is None:
-                return False
-            config = Pruner.model_validate((exp.get("spec") or {}).get("pruner") or {})
-            if config.name == "none":
-                return False
-            peers = await self._peers.get(
-                (namespace, experiment), lambda: self.store.list_trials(namespace, experiment)
+                return None
+            spec = exp.get("spec") or {}
+            config = Pruner.model_validate(spec.get("pruner") or {})
+            peers = (
+                [] if config.name == "none" else await self.store.list_trials(namespace, experiment)
             )
-            decision = should_prune(
+            return PruneSnapshot(
                 config,
                 direction=(spec.get("objective") or {}).get("direction", "maximize"),
                 study_name=f"{namespace}/{experiment}/{exp['metadata'].get('uid', '')}",
-                max_resource=int((spec.get("template") or {}).get("epochs") or 1),
+                max_resource=int((spec.get("trialTemplate") or {}).get("epochs") or 1),
                 trials=[record_from_trial(p) for p in peers],
-                trial=record_from_trial(obj),
             )
+
+        return await self._snapshots.get((namespace, experiment), load)
+
+    async def _decide_prune(self, namespace: str, obj: dict[str, Any]) -> bool:
+        """Ask the Experiment's pruner; any failure here answers "keep training"."""
+        experiment = str((obj.get("spec") or {}).get("experiment") or "")
+        try:
+            snapshot = await self._snapshot(namespace, experiment)
+            if snapshot is None or snapshot.config.name == "none":
+                return False
+            decision = snapshot.decide(record_from_trial(obj))
         except Exception as exc:  # noqa: BLE001 — never fail a report over a pruning problem
             log.warning("pruning %s/%s: %s", namespace, obj["metadata"]["name"], exc)
             return False
-        metrics.PRUNE_DECISIONS.labels(config.name, "prune" if decision else "continue").inc()
+        name = snapshot.config.name
+        metrics.PRUNE_DECISIONS.labels(name, "prune" if decision else "continue").inc()
         return decision
 
     def _announce(self, obj: dict[str, Any], report: AnyReport, decided: Plan, prune: bool) -> None:
