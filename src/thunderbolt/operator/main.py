@@ -16,7 +16,11 @@ from typing import Any
 
 from thunderbolt.operator.settings import OperatorSettings, set_current
 
-HANDLER_MODULES: tuple[str, ...] = ("thunderbolt.operator.handlers", "thunderbolt.deploy.handlers")
+HANDLER_MODULES: tuple[str, ...] = (
+    "thunderbolt.operator.handlers",
+    "thunderbolt.deploy.handlers",
+    "thunderbolt.reports.handlers",
+)
 
 # Kopf keeps its handler progress in annotations under our own prefix, never in
 # status (the CRD status schemas have no room for it).
