@@ -14,7 +14,7 @@ from typing import Any
 
 from thunderbolt.cli.kube import ALIASES, CliError, Kube, add_kube_args, connect, friendly
 from thunderbolt.cli.leaderboard import leaderboard_table, trials_of
-from thunderbolt.cli.pipeline import pipeline_view
+from thunderbolt.cli.pipeline import pipeline_view, stages
 from thunderbolt.cli.tables import duration, number, params_text, table
 
 
@@ -142,19 +142,24 @@ def modeldeployment_view(md: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def snapshot(kube: Kube, plural: str, name: str, now: dt.datetime) -> tuple[str, bool]:
-    """The rendered view and whether the object reached a final state."""
+def snapshot(
+    kube: Kube, plural: str, name: str, now: dt.datetime, brief: bool = False
+) -> tuple[str, bool]:
+    """The rendered view and whether the object reached a final state.
+
+    An experiment is final once the search ended and its promote stage settled (the
+    best model served, the rollout failed, or nothing to promote).
+    """
     obj = kube.get(plural, name)
     phase = (obj.get("status") or {}).get("phase")
     if plural == "experiments":
         promote = (obj.get("spec") or {}).get("promote") or {}
         md = kube.get_optional("modeldeployments", promote["modelDeployment"]) if promote else None
-        text = experiment_view(obj, trials_of(kube, name), md, now)
-        served = not promote or ((md or {}).get("status") or {}).get("phase") in (
-            "Available",
-            "Degraded",
-        )
-        return text, phase in ("Succeeded", "Failed") and served
+        trials = trials_of(kube, name)
+        view = pipeline_view if brief else experiment_view
+        text = view(obj, trials, md, now)
+        settled = stages(obj, trials, md)[-1].state in ("done", "failed", "skipped")
+        return text, phase in ("Succeeded", "Failed") and settled
     if plural == "trials":
         return trial_view(obj), phase in ("Succeeded", "Failed", "Pruned")
     return modeldeployment_view(obj), phase in ("Available", "Degraded")
@@ -171,6 +176,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--timeout", type=float, default=0, help="give up after N seconds (0: never)"
     )
+    parser.add_argument("--brief", action="store_true", help="experiment: the pipeline view only")
     add_kube_args(parser)
     parser.set_defaults(func=run)
 
@@ -184,12 +190,12 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"unknown kind {args.kind!r}: use experiment, trial or modeldeployment")
     kube = connect(args)
     if not args.watch:
-        print(snapshot(kube, plural, args.name, now_utc())[0])
+        print(snapshot(kube, plural, args.name, now_utc(), args.brief)[0])
         return 0
     deadline = time.monotonic() + args.timeout if args.timeout else None
     last = None
     while True:
-        text, done = snapshot(kube, plural, args.name, now_utc())
+        text, done = snapshot(kube, plural, args.name, now_utc(), args.brief)
         # Without ETA/age lines, so a ticking clock alone does not reprint.
         stable = "\n".join(line for line in text.splitlines() if "ETA:" not in line)
         if stable != last:
