@@ -13,6 +13,9 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 REPO_ROOT="$(cd "$HERE/../.." && pwd)"
+# One up/down at a time on this machine (test fixtures may call `make cluster` concurrently).
+mkdir -p /run/lock && exec 9>/run/lock/thunderbolt-cluster.lock
+flock -w 600 9 || die "another hack/cluster script holds /run/lock/thunderbolt-cluster.lock"
 C="${CLUSTER_DIR:-$REPO_ROOT/.cluster}"
 RUN_DIR=/run/thunderbolt
 SOCK="$RUN_DIR/containerd/containerd.sock"
@@ -80,7 +83,7 @@ fi
 stop containerd "$C/containerd/config.toml"
 for p in /proc/[0-9]*; do
   # shims started by our containerd carry its unique socket path in their command line
-  if tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -q -- "-address $SOCK"; then
+  if tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -q -- "-address $SOCK"; then
     log "stopping leftover shim ${p#/proc/}"
     kill -KILL "${p#/proc/}" 2>/dev/null
   fi

@@ -30,8 +30,19 @@ apt_install() {
     APT_UPDATED=1
   fi
   log "apt-get install ${missing[*]}"
+  # Keep packages from starting their own daemons (a system etcd/containerd would compete
+  # with ours): a temporary policy-rc.d, unless the machine already has one.
+  local policy=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    policy=/usr/sbin/policy-rc.d
+    printf '#!/bin/sh\nexit 101\n' | as_root tee "$policy" >/dev/null
+    as_root chmod 0755 "$policy"
+  fi
+  local rc=0
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-    -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "${missing[@]}" >&2
+    -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "${missing[@]}" >&2 || rc=$?
+  [ -z "$policy" ] || as_root rm -f "$policy"
+  [ "$rc" = 0 ] || die "apt-get install ${missing[*]} failed"
 }
 
 # ensure_deb_src adds a bookworm deb-src entry so `apt-get source` can fetch kubernetes.

@@ -15,6 +15,9 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 REPO_ROOT="$(cd "$HERE/../.." && pwd)"
+# One up/down at a time on this machine (test fixtures may call `make cluster` concurrently).
+mkdir -p /run/lock && exec 9>/run/lock/thunderbolt-cluster.lock
+flock -w 3600 9 || die "another hack/cluster script holds /run/lock/thunderbolt-cluster.lock"
 C="${CLUSTER_DIR:-$REPO_ROOT/.cluster}"
 RUN_DIR=/run/thunderbolt
 SOCK="$RUN_DIR/containerd/containerd.sock"
@@ -27,6 +30,8 @@ NODE_IP="$GATEWAY"
 NODE_NAME=thunderbolt-node
 CONTEXT=thunderbolt-local
 API_PORT=6443
+# not 2379: a distro etcd service started by `apt-get install etcd-server` may hold it
+ETCD_PORT=12379
 PAUSE_IMAGE=localhost/thunderbolt-pause:3.4.1
 export PATH="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH"
 
@@ -104,7 +109,7 @@ start() {
   shift 2
   if alive "$name" "$match"; then return 0; fi
   log "starting $name"
-  setsid "$@" >>"$C/logs/$name.log" 2>&1 </dev/null &
+  setsid "$@" >>"$C/logs/$name.log" 2>&1 </dev/null 9>&- &
   echo $! >"$(pidfile "$name")"
 
 }
@@ -112,8 +117,8 @@ start() {
 wait_for() {
   local what="$1" secs="$2" log_name="$3"
   shift 3
-  local i
-  for ((i = 0; i < secs * 2; i++)); do
+  local deadline=$((SECONDS + secs))
+  while [ "$SECONDS" -lt "$deadline" ]; do
     if "$@" >/dev/null 2>&1; then return 0; fi
     sleep 0.5
   done
@@ -351,14 +356,14 @@ EOF
 
 P="$C/pki"
 start etcd "$C/etcd" "$ETCD" --name thunderbolt --data-dir "$C/etcd" \
-  --listen-client-urls http://127.0.0.1:2379 --advertise-client-urls http://127.0.0.1:2379 \
-  --listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 \
-  --initial-cluster thunderbolt=http://127.0.0.1:2380 --listen-metrics-urls http://127.0.0.1:2381 \
+  --listen-client-urls http://127.0.0.1:$ETCD_PORT --advertise-client-urls http://127.0.0.1:$ETCD_PORT \
+  --listen-peer-urls http://127.0.0.1:$((ETCD_PORT + 1)) --initial-advertise-peer-urls http://127.0.0.1:$((ETCD_PORT + 1)) \
+  --initial-cluster thunderbolt=http://127.0.0.1:$((ETCD_PORT + 1)) --listen-metrics-urls http://127.0.0.1:$((ETCD_PORT + 2)) \
   --quota-backend-bytes 2147483648 --log-level warn
-wait_for etcd 30 etcd curl -fsS --max-time 2 http://127.0.0.1:2379/health
+wait_for etcd 30 etcd curl -fsS --max-time 2 http://127.0.0.1:$ETCD_PORT/health
 
 start kube-apiserver kube-apiserver "$K8S_BIN/kube-apiserver" \
-  --etcd-servers=http://127.0.0.1:2379 \
+  --etcd-servers=http://127.0.0.1:$ETCD_PORT \
   --bind-address="$NODE_IP" --advertise-address="$NODE_IP" --secure-port="$API_PORT" --insecure-port=0 \
   --tls-cert-file="$P/apiserver.crt" --tls-private-key-file="$P/apiserver.key" --client-ca-file="$P/ca.crt" \
   --token-auth-file="$P/tokens.csv" --authorization-mode=Node,RBAC \
