@@ -146,8 +146,8 @@ def test_describe_shows_the_pipeline(cluster, namespace, capsys, search):
     assert "[>] train    trial 5/6" in out
     assert "[>] best     iris-sn-001 val_accuracy=0.97" in out
     assert "[ ] promote  ModelDeployment iris not created yet" in out
-    # one trial left, parallelTrials 2, mean duration 21.5 s
-    assert "ETA: 21s" in out
+    # one trial left, parallelTrials 2, mean duration of the five trials 22 s
+    assert "ETA: 22s" in out
 
 
 def test_leaderboard_ranks_trials(cluster, namespace, capsys, search):
