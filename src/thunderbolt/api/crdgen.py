@@ -136,7 +136,8 @@ def structural(node: Any, defs: dict[str, Any]) -> Any:
             node["x-kubernetes-preserve-unknown-fields"] = True
     if "const" in node:
         node["enum"] = [node.pop("const")]
-    if node.get("default", 0) is None or node.get("x-kubernetes-preserve-unknown-fields"):
+    # Kubernetes 1.20 rejects an empty-string default as "null"; "" needs no default anyway.
+    if node.get("default", 0) in (None, "") or node.get("x-kubernetes-preserve-unknown-fields"):
         node.pop("default", None)
     for bound in ("exclusiveMinimum", "exclusiveMaximum"):
         if bound in node and not isinstance(node[bound], bool):
