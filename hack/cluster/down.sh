@@ -29,20 +29,32 @@ fi
 
 pid_of() { cat "$C/run/$1.pid" 2>/dev/null; }
 
-# stop NAME MATCH: SIGTERM the pid from NAME's pid file if its cmdline still matches, then SIGKILL.
+# ours NAME MATCH: the pid from NAME's pid file, if that process still runs our command.
+ours() {
+  local pid
+  pid=$(pid_of "$1") || return 1
+  [ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "$2" || return 1
+  echo "$pid"
+}
+
+# stop NAME:MATCH...: SIGTERM them all, wait up to 10 s, then SIGKILL what is left.
 stop() {
-  local name="$1" match="$2" pid i
-  pid=$(pid_of "$name") || return 0
-  if [ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "$match"; then
-    log "stopping $name (pid $pid)"
-    kill -TERM "$pid" 2>/dev/null
-    for ((i = 0; i < 40; i++)); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.25
-    done
-    kill -KILL "$pid" 2>/dev/null
-  fi
-  rm -f "$C/run/$name.pid"
+  local spec name pid pids=() i
+  for spec in "$@"; do
+    name=${spec%%:*}
+    if pid=$(ours "$name" "${spec#*:}"); then
+      log "stopping $name (pid $pid)"
+      kill -TERM "$pid" 2>/dev/null
+      pids+=("$pid")
+    fi
+    rm -f "$C/run/$name.pid"
+  done
+  for ((i = 0; i < 40 && ${#pids[@]} > 0; i++)); do
+    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && break; pid=""; done
+    [ -z "$pid" ] && return 0
+    sleep 0.25
+  done
+  for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null; done
 }
 
 CTR() { ctr --address "$SOCK" -n k8s.io "$@"; }
@@ -50,8 +62,7 @@ tasks_left() { CTR tasks ls -q 2>/dev/null | grep -c . ; }
 
 # 1. Let the kubelet tear pods down properly (CNI DEL, unmounts) while it still runs.
 if [ -x "$C/bin/kubectl" ] && [ -s "$C/kubeconfig" ] && [ -S "$SOCK" ]; then
-  stop kube-controller-manager kube-controller-manager
-  stop kube-scheduler kube-scheduler
+  stop kube-controller-manager:kube-controller-manager kube-scheduler:kube-scheduler
   K=("$C/bin/kubectl" --kubeconfig "$C/kubeconfig" --request-timeout=10s)
   if "${K[@]}" get --raw /readyz >/dev/null 2>&1; then
     log "deleting all pods so the kubelet releases their network and volumes"
@@ -64,12 +75,10 @@ if [ -x "$C/bin/kubectl" ] && [ -s "$C/kubeconfig" ] && [ -S "$SOCK" ]; then
 fi
 
 # 2. Control plane and node agents.
-stop kube-proxy kube-proxy
-stop kubelet kubelet
-stop kube-controller-manager kube-controller-manager
-stop kube-scheduler kube-scheduler
-stop kube-apiserver kube-apiserver
-stop etcd "$C/etcd"
+stop kube-proxy:kube-proxy kubelet:kubelet kube-controller-manager:kube-controller-manager \
+  kube-scheduler:kube-scheduler
+stop kube-apiserver:kube-apiserver
+stop "etcd:$C/etcd"
 
 # 3. Whatever containers are left, then containerd and its shims.
 if [ -S "$SOCK" ]; then
@@ -80,7 +89,7 @@ if [ -S "$SOCK" ]; then
   for t in $(CTR tasks ls -q 2>/dev/null); do CTR tasks delete -f "$t" >/dev/null 2>&1; done
   for c in $(CTR containers ls -q 2>/dev/null); do CTR containers rm "$c" >/dev/null 2>&1; done
 fi
-stop containerd "$C/containerd/config.toml"
+stop "containerd:$C/containerd/config.toml"
 for p in /proc/[0-9]*; do
   # shims started by our containerd carry its unique socket path in their command line
   if tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -q -- "-address $SOCK"; then
@@ -127,5 +136,7 @@ if ip link show "$BRIDGE" >/dev/null 2>&1; then
 fi
 
 # 6. State.
+t=$SECONDS
 rm -rf "$C" "$RUN_DIR"
+[ $((SECONDS - t)) -lt 5 ] || log "removing $C took $((SECONDS - t))s"
 log "cluster down; state removed (cached binaries stay in $K8S_CACHE)"

@@ -14,7 +14,6 @@ import hashlib
 import json
 import os
 import shlex
-import sys
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -166,4 +165,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

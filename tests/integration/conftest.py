@@ -15,6 +15,8 @@ Fixtures:
     namespace    -> str, a fresh namespace per test, deleted afterwards (function)
     base_image   -> str, "localhost/thunderbolt-base:bookworm", present in containerd (session)
     host_ip      -> str, the address pods use to reach servers on the host (session)
+    trainer_image / operator_image -> str, "thunderbolt-trainer:0.1.0" / "thunderbolt-operator:0.1.0"
+                    built from trainer-image/ and operator/ (buildah) and imported (session)
 """
 
 from __future__ import annotations
@@ -38,7 +40,17 @@ REPO = Path(__file__).resolve().parents[2]
 CLUSTER_DIR = REPO / ".cluster"
 LOCAL_CONTEXT = "thunderbolt-local"
 BASE_IMAGE = "localhost/thunderbolt-base:bookworm"
-CLUSTER_FIXTURES = {"cluster", "kube_api", "kubectl", "namespace", "base_image", "host_ip"}
+IMAGE_VERSION = "0.1.0"
+CLUSTER_FIXTURES = {
+    "cluster",
+    "kube_api",
+    "kubectl",
+    "namespace",
+    "base_image",
+    "host_ip",
+    "trainer_image",
+    "operator_image",
+}
 
 
 @dataclass(frozen=True)
@@ -200,3 +212,33 @@ def host_ip(cluster: ClusterInfo) -> str:
             pytest.skip("set THUNDERBOLT_HOST_IP for a named cluster")
         return ip
     return (CLUSTER_DIR / "host-ip").read_text().strip()
+
+
+def _project_image(cluster: ClusterInfo, directory: str, name: str) -> str:
+    """Build (or reuse, by content hash) a project image and import it into containerd."""
+    image = f"{name}:{IMAGE_VERSION}"
+    if not cluster.local:
+        env = f"THUNDERBOLT_{name.removeprefix('thunderbolt-').upper()}_IMAGE"
+        if not os.environ.get(env):
+            pytest.skip(f"set {env} to the image the named cluster should run")
+        return os.environ[env]
+    if not (REPO / directory / "Dockerfile").is_file():
+        pytest.fail(f"{directory}/Dockerfile does not exist", pytrace=False)
+    done = subprocess.run(
+        ["bash", str(REPO / "hack/images/build.sh"), directory, image], cwd=REPO, timeout=3600
+    )
+    if done.returncode != 0:
+        pytest.fail(f"building {image} failed", pytrace=False)
+    return image
+
+
+@pytest.fixture(scope="session")
+def trainer_image(cluster: ClusterInfo) -> str:
+    """thunderbolt-trainer:0.1.0 in the cluster's containerd (pods: imagePullPolicy Never)."""
+    return _project_image(cluster, "trainer-image", "thunderbolt-trainer")
+
+
+@pytest.fixture(scope="session")
+def operator_image(cluster: ClusterInfo) -> str:
+    """thunderbolt-operator:0.1.0 in the cluster's containerd (pods: imagePullPolicy Never)."""
+    return _project_image(cluster, "operator", "thunderbolt-operator")

@@ -39,6 +39,15 @@ RESOURCES = {
 }
 
 
+def core_api(api: client.ApiClient) -> Any:
+    """CoreV1Api, typed Any: these tests pass plain dict manifests, which the client accepts."""
+    return client.CoreV1Api(api)
+
+
+def batch_api(api: client.ApiClient) -> Any:
+    return client.BatchV1Api(api)
+
+
 def container(name: str, image: str, command: list[str], **extra: Any) -> dict[str, Any]:
     return {
         "name": name,
@@ -65,9 +74,7 @@ def pod_manifest(name: str, image: str, command: list[str], **extra: Any) -> dic
     }
 
 
-def wait_pod_done(
-    core: client.CoreV1Api, ns: str, name: str, kubectl: Kubectl, timeout: float = 120
-) -> client.V1Pod:
+def wait_pod_done(core: Any, ns: str, name: str, kubectl: Kubectl, timeout: float = 120) -> Any:
     """Wait until the pod Succeeded or Failed; fail with `kubectl describe` otherwise."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -119,9 +126,9 @@ def test_restricted_job_completes_with_termination_message(
             },
         },
     }
-    client.BatchV1Api(kube_api).create_namespaced_job(namespace, job)
+    batch_api(kube_api).create_namespaced_job(namespace, job)
 
-    batch = client.BatchV1Api(kube_api)
+    batch = batch_api(kube_api)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         status = batch.read_namespaced_job_status("trial", namespace).status
@@ -131,7 +138,7 @@ def test_restricted_job_completes_with_termination_message(
     described = kubectl("-n", namespace, "describe", "job,pod").stdout
     assert status.succeeded == 1, f"job did not succeed:\n{described}"
 
-    core = client.CoreV1Api(kube_api)
+    core = core_api(kube_api)
     (pod,) = core.list_namespaced_pod(namespace, label_selector="job-name=trial").items
     terminated = pod.status.container_statuses[0].state.terminated
     assert terminated.exit_code == 0
@@ -161,7 +168,7 @@ def web_service(
         ports=[{"containerPort": 8080}],
         readinessProbe={"tcpSocket": {"port": 8080}, "periodSeconds": 1},
     )
-    core = client.CoreV1Api(kube_api)
+    core = core_api(kube_api)
     core.create_namespaced_pod(namespace, pod)
     svc = core.create_namespaced_service(
         namespace,
@@ -198,7 +205,7 @@ def fetch_in_pod(
         "        print('retry', exc, file=sys.stderr); time.sleep(1)\n"
         "sys.exit(1)\n"
     )
-    core = client.CoreV1Api(kube_api)
+    core = core_api(kube_api)
     core.create_namespaced_pod(ns, pod_manifest(name, image, ["python3", "-c", script]))
     pod = wait_pod_done(core, ns, name, kubectl)
     out = logs(kubectl, ns, f"pod/{name}")
@@ -275,7 +282,7 @@ def test_pod_reaches_kubernetes_api_service(
     )
     manifest = pod_manifest("in-cluster", base_image, ["python3", "-c", script])
     manifest["spec"]["automountServiceAccountToken"] = True
-    core = client.CoreV1Api(kube_api)
+    core = core_api(kube_api)
     core.create_namespaced_pod(namespace, manifest)
     pod = wait_pod_done(core, namespace, "in-cluster", kubectl)
     out = logs(kubectl, namespace, "pod/in-cluster")
