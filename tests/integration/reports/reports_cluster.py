@@ -32,9 +32,7 @@ REPO = Path(__file__).resolve().parents[3]
 
 
 def template(image: str = "localhost/none:0", epochs: int = 10, **extra: Any) -> TrialTemplate:
-    return TrialTemplate(
-        image=image, dataset=Dataset(uri="builtin://iris"), epochs=epochs, **extra
-    )
+    return TrialTemplate(image=image, dataset=Dataset(uri="builtin://iris"), epochs=epochs, **extra)
 
 
 def create_experiment(

@@ -1,0 +1,90 @@
+"""End to end: an Experiment with a median pruner, trials that report over HTTP from pods.
+
+The operator runs as a real process; each Trial is a real Job whose pod runs the
+stand-in trainer (standin_trial.py, python3 standard library only) from the base image.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from kubernetes import client
+
+from thunderbolt.api.common import Resources
+from thunderbolt.api.experiment import (
+    Algorithm,
+    Dataset,
+    ExperimentSpec,
+    Objective,
+    Parameter,
+    Pruner,
+    TrialTemplate,
+)
+
+pytestmark = [pytest.mark.usefixtures("crds"), pytest.mark.slow]
+GROUP, VERSION = "thunderbolt.io", "v1alpha1"
+SCRIPT = (Path(__file__).parent / "standin_trial.py").read_text()
+
+
+def test_median_pruner_prunes_clearly_worse_trials_end_to_end(
+    kube_api, namespace, operator_process, base_image
+):
+    op = operator_process(namespace)
+    spec = ExperimentSpec(
+        objective=Objective(metric="val_accuracy", direction="maximize"),
+        algorithm=Algorithm(name="random", seed=1),
+        pruner=Pruner(name="median", startupTrials=2, warmupSteps=1),
+        maxTrials=6,
+        parallelTrials=2,
+        maxFailedTrials=0,
+        parameters=[Parameter(name="x", type="float", low=0.0, high=1.0)],
+        trialTemplate=TrialTemplate(
+            image=base_image,
+            imagePullPolicy="IfNotPresent",
+            command=["python3", "-c", SCRIPT],
+            dataset=Dataset(uri="builtin://iris"),
+            epochs=6,
+            resources=Resources(cpu="100m", memory="128Mi"),
+            backoffLimit=0,
+        ),
+    )
+    custom = client.CustomObjectsApi(kube_api)
+    custom.create_namespaced_custom_object(
+        GROUP, VERSION, namespace, "experiments",
+        {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Experiment",
+         "metadata": {"name": "prune"}, "spec": spec.model_dump(mode="json", exclude_none=True)},
+    )  # fmt: skip
+    deadline = time.monotonic() + 420
+    while time.monotonic() < deadline:
+        exp = custom.get_namespaced_custom_object(GROUP, VERSION, namespace, "experiments", "prune")
+        if (exp.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+            break
+        time.sleep(2)
+    status = exp.get("status") or {}
+    trials = custom.list_namespaced_custom_object(GROUP, VERSION, namespace, "trials")["items"]
+    by_number = {t["spec"]["number"]: t for t in trials}
+    phases = {n: (t.get("status") or {}).get("phase") for n, t in sorted(by_number.items())}
+    assert status.get("phase") == "Succeeded", (status, phases, op.log_text()[-3000:])
+    assert phases == {0: "Succeeded", 1: "Succeeded", 2: "Succeeded", 3: "Pruned",
+                      4: "Succeeded", 5: "Pruned"}, phases  # fmt: skip
+    assert status["trials"]["pruned"] == 2 and status["trials"]["succeeded"] == 4
+    assert status["bestTrial"]["number"] == 4  # the best of the good ones
+    for number in (3, 5):
+        pruned = by_number[number]["status"]
+        steps = [p["step"] for p in pruned["intermediate"]]
+        assert steps == list(range(1, len(steps) + 1)) and len(steps) < 6, steps
+        assert pruned.get("reason") == "Pruned"
+    for number in (0, 4):
+        assert [p["step"] for p in by_number[number]["status"]["intermediate"]] == list(range(1, 7))
+    events = client.CoreV1Api(kube_api).list_namespaced_event(namespace).items
+    reasons = {(e.involved_object.name, e.reason) for e in events}
+    pruned_name = by_number[3]["metadata"]["name"]
+    assert {(pruned_name, "TrainingStarted"), (pruned_name, "PruneRequested"),
+            (pruned_name, "TrainingStopped")} <= reasons  # fmt: skip
+    # the report endpoint inside the operator counted what it did
+    assert (
+        op.metric("thunderbolt_prune_decisions_total", pruner="median", decision="prune") or 0
+    ) >= 2
+    assert (op.metric("thunderbolt_reports_total", kind="epoch", result="accepted") or 0) >= 20
