@@ -42,7 +42,7 @@ MODEL_NAME = "bench"
 N_FEATURES, HIDDEN, N_OUT = 32, 64, 3
 
 KSERVE_SERVER = """
-import os, onnxruntime as ort
+import logging, os, onnxruntime as ort
 from kserve import InferOutput, InferResponse, Model, ModelServer
 
 class OnnxModel(Model):
@@ -66,8 +66,12 @@ class OnnxModel(Model):
         return InferResponse(model_name=self.name, infer_outputs=[out], response_id=payload.id)
 
 model = OnnxModel(os.environ["BENCH_MODEL_NAME"], os.environ["BENCH_MODEL_PATH"])
-ModelServer(http_port=int(os.environ["BENCH_PORT"]), enable_grpc=False, workers=1,
-            enable_latency_logging=False).start([model])
+server = ModelServer(http_port=int(os.environ["BENCH_PORT"]), enable_grpc=False, workers=1,
+                     enable_latency_logging=False)
+# Thunderbolt logs nothing per request; silence KServe's per-request access/timing lines too.
+logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+logging.getLogger("kserve.trace").setLevel(logging.WARNING)
+server.start([model])
 """
 
 KSERVE_CLIENT_CHECK = """
@@ -335,14 +339,10 @@ def main() -> int:
     model_path.write_bytes(model)
     body_path = work / "body.json"
     body_path.write_bytes(request_body())
-    results: dict[str, dict[int, dict[str, float]]] = {}
+    results: dict[str, dict[int, dict[str, float]]] = {"onnxruntime in-process": {}}
     notes: list[str] = []
 
-    results["onnxruntime in-process"] = {
-        c: run_floor(model, c, args.warmup, args.duration) for c in levels
-    }
-
-    targets: list[tuple[str, Any]] = [
+    starters: list[tuple[str, Any]] = [
         ("thunderbolt batching", lambda port, log: thunderbolt_server(model_path, port, True, log)),
         (
             "thunderbolt no-batching",
@@ -353,48 +353,60 @@ def main() -> int:
         python = ensure_kserve_venv()
         script = work / "kserve_onnx_server.py"
         script.write_text(KSERVE_SERVER)
-        targets.append(
+        starters.append(
             (
                 "kserve (no batching)",
                 lambda port, log: kserve_server(python, script, model_path, port, log),
             )
         )
 
-    for label, start in targets:
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        with open(work / f"{label.replace(' ', '_')}.log", "wb") as log:
-            proc = start(port, log)
-            try:
-                wait_ready(f"{base}/v2/models/{MODEL_NAME}/ready", proc)
+    # All servers up at once (idle ones cost nothing), then every target at one level back
+    # to back, so a noisy neighbour on the machine skews all targets alike.
+    servers: dict[str, tuple[str, subprocess.Popen[bytes]]] = {}
+    logs = []
+    try:
+        for label, start in starters:
+            port = free_port()
+            logs.append(open(work / f"{label.split()[0]}-{port}.log", "wb"))  # noqa: SIM115
+            servers[label] = (f"http://127.0.0.1:{port}", start(port, logs[-1]))
+        for label, (base, proc) in servers.items():
+            wait_ready(f"{base}/v2/models/{MODEL_NAME}/ready", proc)
+            results[label] = {}
+        for c in levels:
+            results["onnxruntime in-process"][c] = run_floor(model, c, args.warmup, args.duration)
+            for label, (base, _) in servers.items():
                 url = f"{base}/v2/models/{MODEL_NAME}/infer"
-                results[label] = {
-                    c: run_loadgen(url, body_path, c, args.warmup, args.duration) for c in levels
-                }
-                if label.startswith("thunderbolt"):
-                    notes.append(f"{label}: {batch_stats(base)}")
-                if label == "thunderbolt batching" and not args.skip_kserve:
-                    check = subprocess.run(
-                        [str(KSERVE_VENV / "bin" / "python"), "-c", KSERVE_CLIENT_CHECK],
-                        capture_output=True, text=True,
-                        env={**os.environ, "BENCH_URL": base, "BENCH_FEATURES": str(N_FEATURES)},
-                    )  # fmt: skip
-                    verdict = (
-                        "ok" if check.stdout.strip() == "ok" else f"FAILED: {check.stderr[-500:]}"
-                    )
-                    notes.append(
-                        f"KServe InferenceRESTClient (v2, JSON and binary) against thunderbolt: {verdict}"
-                    )
-            finally:
-                stop(proc)
+                results[label][c] = run_loadgen(url, body_path, c, args.warmup, args.duration)
+        for label, (base, _) in servers.items():
+            if label.startswith("thunderbolt"):
+                notes.append(f"{label}: {batch_stats(base)}")
+        if not args.skip_kserve:
+            base = servers["thunderbolt batching"][0]
+            check = subprocess.run(
+                [str(KSERVE_VENV / "bin" / "python"), "-c", KSERVE_CLIENT_CHECK],
+                capture_output=True,
+                text=True,
+                env={**os.environ, "BENCH_URL": base, "BENCH_FEATURES": str(N_FEATURES)},
+            )
+            verdict = "ok" if check.stdout.strip() == "ok" else f"FAILED: {check.stderr[-500:]}"
+            notes.append(
+                f"KServe InferenceRESTClient (v2, JSON and binary) against thunderbolt: {verdict}"
+            )
+    finally:
+        for _, proc in servers.values():
+            stop(proc)
+        for log in logs:
+            log.close()
 
     print_table(results, levels)
     for note in notes:
         print(note)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"results": results, "notes": notes}, indent=2))
+    load = os.getloadavg()[0]
     print(
-        f"cpus: {os.cpu_count()}, load generator shares them; total {time.perf_counter() - began:.0f}s; json: {args.out}"
+        f"cpus: {os.cpu_count()} (load generator shares them; 1-min load average at the end "
+        f"{load:.1f}); total {time.perf_counter() - began:.0f}s; json: {args.out}"
     )
     return 0
 

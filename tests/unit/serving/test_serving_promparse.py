@@ -67,5 +67,6 @@ def test_histogram_quantile_matches_promql_interpolation() -> None:
 
 def test_buckets_are_fine_enough_around_common_slos() -> None:
     assert 0.05 in LATENCY_BUCKETS and 0.1 in LATENCY_BUCKETS
-    steps = [b - a for a, b in zip(LATENCY_BUCKETS, LATENCY_BUCKETS[1:], strict=False) if b <= 0.1]
-    assert max(steps) <= 0.025 + 1e-9
+    steps = list(zip(LATENCY_BUCKETS, LATENCY_BUCKETS[1:], strict=False))
+    assert max(b - a for a, b in steps if b <= 0.02) <= 0.0025 + 1e-9
+    assert max(b - a for a, b in steps if b <= 0.05) <= 0.005 + 1e-9
