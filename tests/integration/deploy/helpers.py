@@ -1,0 +1,44 @@
+"""Helpers of the ModelDeployment integration tests: models in S3, requests, status views."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+import uuid
+from typing import Any
+
+from thunderbolt.artifacts import sha256_digest
+
+BAD_CHECKSUM = "sha256:" + "0" * 64
+
+
+def upload(host_s3: Any, data: bytes) -> tuple[str, str]:
+    key = f"models/{uuid.uuid4().hex}.onnx"
+    host_s3.client().put_object(Bucket="models", Key=key, Body=data)
+    return f"s3://models/{key}", sha256_digest(data)
+
+
+def history(status: dict[str, Any]) -> list[tuple[int, str]]:
+    return [(h["number"], h["outcome"]) for h in status.get("history", [])]
+
+
+def current(status: dict[str, Any]) -> int | None:
+    return (status.get("currentRevision") or {}).get("number")
+
+
+def infer(ip: str, port: int, model: str, timeout: float = 5.0) -> int:
+    """One V2 inference request on a fresh connection; returns the HTTP status (0: no answer)."""
+    body = json.dumps({"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32",
+                                   "data": [0.1, 0.2, 0.3, 0.4]}]}).encode()  # fmt: skip
+    request = urllib.request.Request(
+        f"http://{ip}:{port}/v2/models/{model}/infer", data=body,
+        headers={"Content-Type": "application/json", "Connection": "close"},
+    )  # fmt: skip
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+    except OSError:
+        return 0

@@ -1,0 +1,57 @@
+"""``MlflowSource`` against a real ``mlflow server`` (no cluster needed)."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from tests.fixtures.servers import free_port, mlflow_server  # noqa: F401
+from tests.integration.deploy.test_deploy_mlflow import register
+from tests.unit.serving.onnx_models import linear_model
+from thunderbolt.api.modeldeployment import ModelSource
+from thunderbolt.artifacts import sha256_digest
+from thunderbolt.deploy.sources import MlflowSource, SourceNotReady, SourceRefused
+
+
+def source(name: str, url: str, **ref) -> ModelSource:
+    return ModelSource(mlflowModel={"name": name, "trackingUri": url, **ref})
+
+
+def test_version_and_alias_resolve_to_a_pinned_uri_with_a_verified_checksum(mlflow_server):  # noqa: F811
+    client = mlflow_server.client()
+    name = f"m-{uuid.uuid4().hex[:6]}"
+    data = linear_model(k=2)
+    v1 = register(client, name, data)
+    client.set_registered_model_alias(name, "champion", v1)
+    resolver = MlflowSource()
+    pinned = resolver.resolve(source(name, mlflow_server.url, version=v1))
+    assert pinned.uri == f"models:/{name}/{v1}" and pinned.checksum == sha256_digest(data)
+    assert pinned.source == f"mlflow/{name}/{v1}" and pinned.mlflow_version == v1
+    assert pinned.mlflow_url == f"{mlflow_server.url}/#/models/{name}/versions/{v1}"
+    followed = resolver.resolve(source(name, mlflow_server.url, alias="champion"))
+    assert followed.identity() == pinned.identity()
+    assert followed.note == f"alias champion -> version {v1}"
+
+
+def test_a_tagged_checksum_that_does_not_match_the_artifact_is_refused(mlflow_server):  # noqa: F811
+    client = mlflow_server.client()
+    name = f"m-{uuid.uuid4().hex[:6]}"
+    good = linear_model(k=1)
+    v1 = register(client, name, good, {"thunderbolt.io/checksum": sha256_digest(good)})
+    v2 = register(client, name, linear_model(k=3), {"thunderbolt.io/checksum": sha256_digest(good)})
+    resolver = MlflowSource()
+    assert resolver.resolve(source(name, mlflow_server.url, version=v1)).checksum == sha256_digest(
+        good
+    )
+    with pytest.raises(SourceRefused) as refused:
+        resolver.resolve(source(name, mlflow_server.url, version=v2))
+    assert refused.value.reason == "ChecksumMismatch"
+    assert refused.value.model is not None and refused.value.model.mlflow_version == v2
+
+
+def test_missing_versions_and_unreachable_registries_are_retried_not_refused(mlflow_server):  # noqa: F811
+    with pytest.raises(SourceNotReady):
+        MlflowSource().resolve(source("no-such-model", mlflow_server.url, alias="champion"))
+    with pytest.raises(SourceNotReady):
+        MlflowSource().resolve(source("m", f"http://127.0.0.1:{free_port()}", version="1"))
