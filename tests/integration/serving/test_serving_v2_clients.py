@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pathlib
 from collections.abc import Iterator
 
@@ -150,3 +151,46 @@ def test_version_of_the_other_paths(linear: ServerProcess, tmp_path: pathlib.Pat
     assert linear.post("/v2/models/iris/versions/1/infer", json=body).status_code == 200
     missing = linear.post("/v2/models/iris/versions/7/infer", json=body)
     assert missing.status_code == 404 and "version" in missing.json()["error"]
+
+
+KSERVE_PYTHON = pathlib.Path(__file__).resolve().parents[3] / ".cache/bench-kserve-venv/bin/python"
+KSERVE_CLIENT = """
+import asyncio, json, sys, numpy as np
+from kserve import InferenceRESTClient, InferInput, InferRequest, RESTConfig
+
+async def main():
+    client = InferenceRESTClient(RESTConfig(protocol="v2", retries=1))
+    x = np.arange(8, dtype=np.float32).reshape(2, 4)
+    for binary in (False, True):
+        inp = InferInput("input", [2, 4], "FP32")
+        inp.set_data_from_numpy(x, binary_data=binary)
+        request = InferRequest(model_name="iris", infer_inputs=[inp], request_id="k1")
+        res = await client.infer(sys.argv[1], request, model_name="iris")
+        print(res.id, json.dumps(res.outputs[0].as_numpy().tolist()))
+    await client.close()
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.skipif(
+    not KSERVE_PYTHON.exists(), reason="kserve venv absent: run bench/serving_bench.py once"
+)
+def test_kserve_inference_rest_client(linear: ServerProcess) -> None:
+    import subprocess
+
+    out = subprocess.run(
+        [str(KSERVE_PYTHON), "-c", KSERVE_CLIENT, linear.base],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    x = np.arange(8, dtype=np.float32).reshape(2, 4)
+    expected = ort.InferenceSession(onnx_models.linear_model()).run(None, {"input": x})[0]
+    lines = out.stdout.strip().splitlines()
+    assert len(lines) == 2
+    for line in lines:
+        request_id, _, values = line.partition(" ")
+        assert request_id == "k1"
+        np.testing.assert_allclose(np.array(json.loads(values)), expected, rtol=1e-6)
