@@ -67,6 +67,7 @@ def pod_manifest(name: str, image: str, command: list[str], **extra: Any) -> dic
         "metadata": {"name": name, "labels": {"app": name}},
         "spec": {
             "restartPolicy": "Never",
+            "terminationGracePeriodSeconds": 1,  # python as PID 1 ignores SIGTERM
             "automountServiceAccountToken": False,
             "securityContext": RESTRICTED_POD,
             "containers": [container(name, image, command, **extra)],
@@ -232,7 +233,16 @@ def test_host_reaches_pod_and_cluster_ips(cluster: Any, web_service: tuple[str, 
         pytest.skip("only the local cluster routes pod and Service IPs to this host")
     cluster_ip, pod_ip, token = web_service
     for url in (f"http://{pod_ip}:8080/token", f"http://{cluster_ip}/token"):
-        body = urllib.request.urlopen(url, timeout=10).read().decode()
+        # kube-proxy programs a new endpoint within a sync period: retry briefly
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                body = urllib.request.urlopen(url, timeout=5).read().decode()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
         assert body.strip() == token, url
 
 
