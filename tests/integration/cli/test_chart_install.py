@@ -1,0 +1,122 @@
+"""`helm install` of charts/thunderbolt into the real cluster (Helm's Go SDK via
+helm-python-sdk), then the operator's rights checked by the API server's own RBAC.
+
+CRDs are left to the crds fixture (crds.enabled=false), MLflow without a PVC (the local
+cluster has no storage provisioner). The operator pod itself starts only when the
+operator image is in the node's containerd (`make images`).
+"""
+
+from __future__ import annotations
+
+import pathlib
+import shutil
+import subprocess
+import time
+import uuid
+
+import pytest
+from kubernetes import client
+
+REPO = pathlib.Path(__file__).resolve().parents[3]
+CHART = REPO / "charts" / "thunderbolt"
+
+
+@pytest.fixture
+def release(cluster, kube_api, namespace):
+    """A release in ``namespace`` watching it and a second fresh namespace."""
+    import helm_python as helm
+
+    core = client.CoreV1Api(kube_api)
+    other = f"{namespace[:50]}-w2"
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=other)))
+    name = f"tb{uuid.uuid4().hex[:6]}"
+    cfg = helm.Config(
+        kubeconfig_path=str(cluster.kubeconfig), kube_context=cluster.context, namespace=namespace
+    )
+    values = {
+        "crds": {"enabled": False},
+        "watchNamespaces": [namespace, other],
+        "mlflow": {"persistence": {"enabled": False}},
+    }
+    info = cfg.install(str(CHART), name, values, namespace=namespace, timeout=120)
+    try:
+        yield name, other, info
+    finally:
+        cfg.uninstall(name, timeout=120, ignore_not_found=True)
+        cfg.close()
+        core.delete_namespace(other, propagation_policy="Background")
+
+
+def can_i(kubectl, sa: str, verb: str, resource: str, namespace: str) -> bool:
+    result = kubectl("auth", "can-i", verb, resource, "-n", namespace, "--as", sa)
+    return result.stdout.strip() == "yes"
+
+
+def test_install_and_least_privilege(release, namespace, kubectl, kube_api):
+    name, other, info = release
+    assert info["status"] == "deployed"
+    sa = f"system:serviceaccount:{namespace}:{name}-thunderbolt"
+    for ns in (namespace, other):
+        for verb, resource in [
+            ("create", "trials.thunderbolt.io"),
+            ("patch", "experiments.thunderbolt.io/status"),
+            ("update", "modeldeployments.thunderbolt.io/finalizers"),
+            ("create", "jobs.batch"),
+            ("create", "deployments.apps"),
+            ("create", "services"),
+            ("create", "configmaps"),
+            ("create", "secrets"),
+            ("get", "pods/log"),
+            ("create", "events"),
+        ]:
+            assert can_i(kubectl, sa, verb, resource, ns), f"{verb} {resource} in {ns}"
+        for verb, resource in [
+            ("list", "secrets"),
+            ("watch", "secrets"),
+            ("create", "pods"),
+            ("create", "roles.rbac.authorization.k8s.io"),
+            ("delete", "namespaces"),
+        ]:
+            assert not can_i(kubectl, sa, verb, resource, ns), f"{verb} {resource} in {ns}"
+    # Nothing outside the watched namespaces.
+    assert not can_i(kubectl, sa, "create", "jobs.batch", "default")
+    assert not can_i(kubectl, sa, "list", "trials.thunderbolt.io", "kube-system")
+    apps = client.AppsV1Api(kube_api)
+    deployments = {d.metadata.name for d in apps.list_namespaced_deployment(namespace).items}
+    assert deployments == {f"{name}-thunderbolt", f"{name}-thunderbolt-mlflow"}
+
+
+def _image_present(image: str) -> bool:
+    ctr = shutil.which("ctr")
+    if not ctr:
+        return False
+    listed = subprocess.run(
+        [
+            ctr,
+            "-a",
+            "/run/thunderbolt/containerd/containerd.sock",
+            "-n",
+            "k8s.io",
+            "images",
+            "ls",
+            "-q",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return any(line.rstrip().endswith(image) for line in listed.stdout.splitlines())
+
+
+def test_operator_becomes_ready(release, namespace, kube_api):
+    if not _image_present("thunderbolt-operator:0.1.0"):
+        pytest.skip("thunderbolt-operator:0.1.0 is not in the node's containerd (make images)")
+    name, _, _ = release
+    apps = client.AppsV1Api(kube_api)
+    deadline = time.monotonic() + 180
+    while True:
+        status = apps.read_namespaced_deployment_status(f"{name}-thunderbolt", namespace).status
+        if (status.ready_replicas or 0) >= 1:
+            break
+        assert time.monotonic() < deadline, f"operator not ready: {status}"
+        time.sleep(2)
