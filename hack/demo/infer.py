@@ -24,7 +24,11 @@ def call(url: str, body: dict | None = None) -> dict:
 def main(base: str, model: str) -> int:
     meta = call(f"{base}/v2/models/{model}")
     tensor = meta["inputs"][0]
-    width = tensor["shape"][-1] if isinstance(tensor["shape"][-1], int) and tensor["shape"][-1] > 0 else 4
+    width = (
+        tensor["shape"][-1]
+        if isinstance(tensor["shape"][-1], int) and tensor["shape"][-1] > 0
+        else 4
+    )
     rows = [row[:width] + [0.0] * (width - len(row)) for row in IRIS]
     request = {
         "inputs": [
