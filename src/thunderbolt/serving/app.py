@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import json
 import logging
 import time
@@ -31,6 +32,7 @@ from thunderbolt.serving.protocol import (
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+OFFLOAD_BYTES = 256 * 1024  # bodies/results above this are (de)coded in a worker thread
 
 
 @dataclasses.dataclass
@@ -186,21 +188,23 @@ async def _infer(request: web.Request, state: ServingState) -> web.Response:
                 return _error(413, f"request body larger than {state.max_body_bytes} bytes")
             except ConnectionError:  # the client hung up mid-body; nobody will read an answer
                 return _error(499, "client closed the connection")
-            parsed = parse_infer_request(
-                body,
-                request.headers.get("Inference-Header-Content-Length"),
-                state.model.inputs,
-                state.model.outputs,
+            args = (body, request.headers.get("Inference-Header-Content-Length"))
+            parse = functools.partial(
+                parse_infer_request, *args, state.model.inputs, state.model.outputs
             )
+            # Decoding megabytes of JSON would stall every other request on the event loop.
+            parsed = parse() if len(body) < OFFLOAD_BYTES else await asyncio.to_thread(parse)
         results = await state.batcher.infer(parsed)
     except InferError as exc:
         return _error(exc.status, exc.message)
     except ModelRunError as exc:
         log.warning("inference failed: %s", exc)
         return _error(500, str(exc))
-    out, header_length = encode_infer_response(
-        state.model_name, state.model_version, parsed, results
+    encode = functools.partial(
+        encode_infer_response, state.model_name, state.model_version, parsed, results
     )
+    size = sum(r.nbytes for r in results.values())
+    out, header_length = encode() if size < OFFLOAD_BYTES else await asyncio.to_thread(encode)
     if header_length is None:
         return web.Response(body=out, content_type="application/json")
     return web.Response(

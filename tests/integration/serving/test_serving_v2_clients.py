@@ -194,3 +194,13 @@ def test_kserve_inference_rest_client(linear: ServerProcess) -> None:
         request_id, _, values = line.partition(" ")
         assert request_id == "k1"
         np.testing.assert_allclose(np.array(json.loads(values)), expected, rtol=1e-6)
+
+
+def test_large_json_request_is_decoded_off_the_event_loop(linear: ServerProcess) -> None:
+    x = np.random.default_rng(5).normal(size=(20_000, 4)).astype(np.float32)  # ~1.5 MB of JSON
+    expected = ort.InferenceSession(onnx_models.linear_model()).run(None, {"input": x})[0]
+    inp = httpclient.InferInput("input", list(x.shape), "FP32")
+    inp.set_data_from_numpy(x, binary_data=False)
+    out = httpclient.InferRequestedOutput("output", binary_data=False)
+    result = _client(linear).infer("iris", [inp], outputs=[out])
+    np.testing.assert_allclose(result.as_numpy("output"), expected, rtol=1e-5, atol=1e-5)
