@@ -109,12 +109,13 @@ ModelDeployments, nothing more. No wildcards; the chart tests enforce that.
 - apiGroups: [""]
   resources: [pods]
   verbs: [get, list, watch]
-- apiGroups: [""]
-  resources: [pods/log]
-  verbs: [get]
 - apiGroups: ["", events.k8s.io]
   resources: [events]
   verbs: [create, patch]
+# Exact canary weights when the cluster serves the Gateway API (inert otherwise).
+- apiGroups: [gateway.networking.k8s.io]
+  resources: [httproutes]
+  verbs: [get, list, watch, create, patch, delete]
 {{- if and .Values.ha.enabled (not .Values.clusterWide) }}
 - apiGroups: [kopf.dev]
   resources: [kopfpeerings]

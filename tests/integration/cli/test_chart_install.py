@@ -66,7 +66,6 @@ def test_install_and_least_privilege(release, namespace, kubectl, kube_api):
             ("create", "services"),
             ("create", "configmaps"),
             ("create", "secrets"),
-            ("get", "pods/log"),
             ("create", "events"),
         ]:
             assert can_i(kubectl, sa, verb, resource, ns), f"{verb} {resource} in {ns}"
@@ -74,6 +73,7 @@ def test_install_and_least_privilege(release, namespace, kubectl, kube_api):
             ("list", "secrets"),
             ("watch", "secrets"),
             ("create", "pods"),
+            ("get", "pods/log"),
             ("create", "roles.rbac.authorization.k8s.io"),
             ("delete", "namespaces"),
         ]:

@@ -149,13 +149,14 @@ def test_operator_rights_are_what_it_needs(rendered):
         ("", "secrets", "create"),
         ("", "secrets", "delete"),
         ("", "pods", "list"),
-        ("", "pods/log", "get"),
         ("", "events", "create"),
     ]:
         assert needed in rights
     # Secrets: only what per-trial tokens need; never list or watch all of them.
     assert {v for g, r, v in rights if r == "secrets"} == {"get", "create", "delete"}
-    assert not any(r in {"nodes", "namespaces", "roles", "rolebindings"} for _, r, _ in rights)
+    assert not any(
+        r in {"nodes", "namespaces", "roles", "rolebindings", "pods/log"} for _, r, _ in rights
+    )
 
 
 def test_probes_use_the_health_port_and_metrics_port_is_exposed(rendered):
