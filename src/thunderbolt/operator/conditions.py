@@ -17,9 +17,11 @@ def condition(
         "type": kind,
         "status": "True" if on else "False",
         "reason": reason,
-        "message": (message or "") if on else "",
         "lastTransitionTime": at,
     }
+    # No empty strings: the 1.20 API server validates "" as null and rejects it.
+    if on and message:
+        cond["message"] = message
     if generation is not None:
         cond["observedGeneration"] = generation
     return cond
