@@ -48,7 +48,10 @@ def release(cluster, kube_api, namespace):
 
 
 def can_i(kubectl, sa: str, verb: str, resource: str, namespace: str) -> bool:
-    result = kubectl("auth", "can-i", verb, resource, "-n", namespace, "--as", sa)
+    """`kubectl auth can-i`; "kind/sub" is a subresource (kubectl reads "a/b" as a name)."""
+    resource, _, sub = resource.partition("/")
+    extra = ["--subresource", sub] if sub else []
+    result = kubectl("auth", "can-i", verb, resource, *extra, "-n", namespace, "--as", sa)
     return result.stdout.strip() == "yes"
 
 
@@ -74,6 +77,8 @@ def test_install_and_least_privilege(release, namespace, kubectl, kube_api):
             ("watch", "secrets"),
             ("create", "pods"),
             ("get", "pods/log"),
+            ("patch", "pods/status"),
+            ("update", "trials.thunderbolt.io/scale"),
             ("create", "roles.rbac.authorization.k8s.io"),
             ("delete", "namespaces"),
         ]:
