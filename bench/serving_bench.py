@@ -154,15 +154,16 @@ async def _loadgen(
     import aiohttp
 
     latencies: list[float] = []
-    errors = 0
+    errors = sent = 0
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector) as session:
         start = time.perf_counter()
         measure_from, stop_at = start + warmup, start + warmup + duration
 
         async def worker() -> None:
-            nonlocal errors
+            nonlocal errors, sent
             while (t0 := time.perf_counter()) < stop_at:
+                sent += 1
                 async with session.post(
                     url, data=body, headers={"Content-Type": "application/json"}
                 ) as r:
@@ -176,7 +177,7 @@ async def _loadgen(
                         errors += 1
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return summarize(latencies, duration, errors)
+    return {**summarize(latencies, duration, errors), "sent": sent}
 
 
 def run_loadgen(
@@ -260,6 +261,12 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process, all threads: a figure a busy machine barely skews."""
+    fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def ensure_kserve_venv() -> pathlib.Path:
@@ -374,9 +381,13 @@ def main() -> int:
             results[label] = {}
         for c in levels:
             results["onnxruntime in-process"][c] = run_floor(model, c, args.warmup, args.duration)
-            for label, (base, _) in servers.items():
+            for label, (base, proc) in servers.items():
                 url = f"{base}/v2/models/{MODEL_NAME}/infer"
-                results[label][c] = run_loadgen(url, body_path, c, args.warmup, args.duration)
+                cpu_before = cpu_seconds(proc.pid)
+                result = run_loadgen(url, body_path, c, args.warmup, args.duration)
+                cpu = cpu_seconds(proc.pid) - cpu_before
+                result["server_cpu_ms_per_req"] = 1000.0 * cpu / max(result.pop("sent"), 1)
+                results[label][c] = result
         for label, (base, _) in servers.items():
             if label.startswith("thunderbolt"):
                 notes.append(f"{label}: {batch_stats(base)}")
@@ -412,12 +423,16 @@ def main() -> int:
 
 
 def print_table(results: dict[str, dict[int, dict[str, float]]], levels: list[int]) -> None:
-    print(f"\n{'target':<26} {'conc':>4} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}")
+    print(
+        f"\n{'target':<26} {'conc':>4} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}"
+        f" {'server CPU ms/req':>18}"
+    )
     for label, by_conc in results.items():
         for c in levels:
             r = by_conc[c]
             print(
                 f"{label:<26} {c:>4} {r['rps']:>9.0f} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} {r['errors']:>6.0f}"
+                + (f" {cpu:>18.3f}" if (cpu := r.get("server_cpu_ms_per_req")) is not None else "")
             )
     print("\nratios (req/s a/b, p99 a/b):")
     pairs = [
