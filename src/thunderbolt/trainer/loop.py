@@ -27,6 +27,7 @@ from thunderbolt.trainer.params import HyperParams
 from thunderbolt.trainer.tracking import NullTracker, Tracker
 
 EVAL_BATCH = 8192
+INITIAL_LOSS_ROWS = 2048
 
 
 @dataclasses.dataclass
@@ -104,6 +105,7 @@ class Trainer:
         self.y_train = self._targets(data.y_train)
         self.x_val = torch.as_tensor(data.x_val, device=dev)
         self.y_val = self._targets(data.y_val)
+        self._val_targets: np.ndarray | None = None
 
     def _targets(self, y: np.ndarray) -> torch.Tensor:
         if self.data.task == "classification":
@@ -139,13 +141,13 @@ class Trainer:
             mean /= self.s.world_size
         return float(mean.item())
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def evaluate(self) -> tuple[dict[str, float], np.ndarray]:
         """Validation metrics and the raw outputs (logits / standardized predictions)."""
         self.net.eval()
+        rows = self.x_val.shape[0]
         chunks = [
-            self.net(self.x_val[i : i + EVAL_BATCH]).float()
-            for i in range(0, self.x_val.shape[0], EVAL_BATCH)
+            self.net(self.x_val[i : i + EVAL_BATCH]).float() for i in range(0, rows, EVAL_BATCH)
         ]
         out = torch.cat(chunks)
         result = {"val_loss": float(self.loss_fn(out, self.y_val).item())}
@@ -159,21 +161,30 @@ class Trainer:
             result |= metric_fns.regression(self.data.y_val, predicted)
         return result, raw
 
+    @torch.inference_mode()
+    def untrained_loss(self) -> float:
+        """The yardstick for "the loss exploded", on a slice of the validation rows."""
+        self.net.eval()
+        n = min(self.x_val.shape[0], INITIAL_LOSS_ROWS)
+        return float(self.loss_fn(self.net(self.x_val[:n]).float(), self.y_val[:n]).item())
+
     def _standardized_val_targets(self) -> np.ndarray:
-        if self.data.task == "classification":
-            return self.data.y_val
-        return self.y_val.cpu().numpy()[:, 0]
+        if self._val_targets is None:
+            classes = self.data.task == "classification"
+            self._val_targets = self.data.y_val if classes else self.y_val.cpu().numpy()[:, 0]
+        return self._val_targets
 
     # --- the whole run ---------------------------------------------------------------
     def fit(self) -> Outcome:
         state = self.checkpoints.load() if self.checkpoints else None
         start, best_value, best_epoch, bad_epochs = 1, None, 0, 0
         best_state: dict[str, torch.Tensor] | None = None
+        best_eval: tuple[dict[str, float], np.ndarray] | None = None  # this process's best
         if state is not None:
             start, best_value, best_epoch, bad_epochs, best_state = self._restore(state)
             self.say(f"resumed from checkpoint after epoch {start - 1}")
         else:  # the untrained model's loss is the yardstick for "the loss exploded"
-            self.health.initial_loss = max(self.evaluate()[0]["val_loss"], 1e-8)
+            self.health.initial_loss = max(self.untrained_loss(), 1e-8)
         epochs = self.hp.epochs
         pruned = bool(state and state.get("pruned"))
         stopped_early = self.s.patience is not None and bad_epochs >= self.s.patience
@@ -192,6 +203,7 @@ class Trainer:
             if best_value is None or self._better(value, best_value):
                 best_value, best_epoch, bad_epochs = value, epoch, 0
                 best_state = {k: v.detach().clone() for k, v in self.net.state_dict().items()}
+                best_eval = (dict(values), raw)
             else:
                 bad_epochs += 1
             self.say(_progress(epoch, epochs, values, time.monotonic() - began))
@@ -211,7 +223,9 @@ class Trainer:
                 break
         if best_state is not None:
             self.net.load_state_dict(best_state)
-        final, raw = self.evaluate()
+        # the best epoch's evaluation is the final one, unless it happened before a restart
+        final, raw = best_eval if best_eval is not None else self.evaluate()
+        final.pop("train_loss", None)
         self.health.check_outputs(best_epoch, raw, self._standardized_val_targets(), final=True)
         return Outcome(
             net=self.net,
