@@ -17,7 +17,8 @@ T = TypeVar("T")
 # The stand-in trainer: reads the operator's contract (env + mounted config) and writes
 # a TrainResult to the termination log; what it does depends on the parameters.
 STANDIN = r"""
-import json, os, sys, time
+import json, os, signal, sys, time
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # PID 1 ignores SIGTERM otherwise
 params = json.loads(os.environ["THUNDERBOLT_PARAMETERS"])
 config = json.load(open(os.environ["THUNDERBOLT_CONFIG"]))
 assert config["identity"]["trial"] == os.environ["THUNDERBOLT_TRIAL"]
@@ -175,8 +176,8 @@ class Cluster:
         return wait_for(done, timeout, f"experiment {name} in {phases}")
 
 
-def containerd_has(image: str) -> bool:
-    names = {image, f"docker.io/library/{image}", f"localhost/{image}"}
+def containerd_image(image: str) -> str | None:
+    """The name under which containerd (the cluster's) holds ``image``, if it does."""
     try:
         out = subprocess.run(
             ["ctr", "-a", CONTAINERD_SOCK, "-n", "k8s.io", "images", "ls", "-q"],
@@ -185,8 +186,12 @@ def containerd_has(image: str) -> bool:
             timeout=30,
         )
     except (OSError, subprocess.TimeoutExpired):
-        return False
-    return bool(names & set(out.stdout.split()))
+        return None
+    present = set(out.stdout.split())
+    for name in (image, f"docker.io/library/{image}", f"localhost/{image}"):
+        if name in present:
+            return name
+    return None
 
 
 def best_of(trials: list[dict[str, Any]]) -> dict[str, Any]:
