@@ -3,12 +3,13 @@
 Requests wait at most ``max_delay_s`` after the oldest one arrived, or until their
 group holds ``max_batch_size`` rows, and only while another request is still being
 received (``arrival()``): waiting when nobody else could join adds latency for nothing,
-so a lone request runs at once and batches form exactly when requests overlap. Only requests whose tensors agree on every
-dimension after the first are concatenated (one group per ``batch_key``). One batch
-runs at a time in a worker thread; requests arriving meanwhile queue for the next
-one, so batches grow with load without any extra waiting. When a merged batch fails,
-its requests are retried one by one so a single bad request cannot fail its
-neighbours.
+so a lone request runs at once and batches form exactly when requests overlap.
+
+Only requests whose tensors agree on every dimension after the first are concatenated
+(one group per ``batch_key``). By default one batch runs at a time in a worker thread
+(``concurrent_batches``); requests arriving meanwhile queue up, so batches grow with
+load without any extra waiting. When a merged batch fails, its requests are retried one
+by one so a single bad request cannot fail its neighbours.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ class BatchingConfig:
     enabled: bool = True
     max_batch_size: int = 32
     max_delay_s: float = 0.002
+    concurrent_batches: int = 1  # >1 overlaps batches; on few cores it only adds contention
 
 
 class Batcher:
@@ -74,6 +76,8 @@ class Batcher:
         self._task: asyncio.Task[None] | None = None
         self._arriving = 0
         self._arrived = asyncio.Event()
+        self._slots = asyncio.Semaphore(max(1, config.concurrent_batches))
+        self._running: set[asyncio.Task[None]] = set()
 
     @contextlib.contextmanager
     def arrival(self) -> Iterator[None]:
@@ -111,14 +115,22 @@ class Batcher:
 
     async def _loop(self) -> None:
         while True:
+            await self._slots.acquire()  # while every slot runs, requests pile up: bigger batches
             batch = await self._collect()
-            try:
-                await self._run_batch(batch)
-            except Exception as exc:  # never let one batch stop the loop
-                log.exception("batch failed unexpectedly")
-                for p in batch:
-                    if not p.future.done():
-                        p.future.set_exception(ModelRunError(f"batch failed: {exc}"))
+            task = asyncio.create_task(self._run_batch_in_slot(batch))
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
+
+    async def _run_batch_in_slot(self, batch: list[_Pending]) -> None:
+        try:
+            await self._run_batch(batch)
+        except Exception as exc:  # never let one batch stop the loop
+            log.exception("batch failed unexpectedly")
+            for p in batch:
+                if not p.future.done():
+                    p.future.set_exception(ModelRunError(f"batch failed: {exc}"))
+        finally:
+            self._slots.release()
 
     async def _collect(self) -> list[_Pending]:
         """Gather one batch: a full group, or every group once the oldest request's delay is up."""
