@@ -89,7 +89,8 @@ def read_frame(
         elif fmt == "parquet":
             frame = pd.read_parquet(io.BytesIO(data))
         else:
-            frame = pd.read_json(io.BytesIO(data), lines=True)
+            # JSON lines, or one JSON array of records
+            frame = pd.read_json(io.BytesIO(data), lines=not data.lstrip().startswith(b"["))
     except Exception as exc:  # pandas/pyarrow raise many types for malformed input
         raise DatasetError(f"cannot parse {uri} as {fmt}: {exc}") from exc
     return frame, None

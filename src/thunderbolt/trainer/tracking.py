@@ -117,9 +117,13 @@ class MlflowTracker:
         experiment_id = self._call("experiment lookup", lambda: self._experiment_id(experiment))
         if experiment_id is None:
             return
+        trial_uid = tags.get("thunderbolt.trial_uid", "")
         run = self._call(
             "run creation",
-            lambda: self.client.create_run(experiment_id, run_name=run_name or None, tags=tags),
+            lambda: (
+                self._unfinished_run(experiment_id, trial_uid)
+                or self.client.create_run(experiment_id, run_name=run_name or None, tags=tags)
+            ),
         )
         if run is None:
             return
@@ -128,6 +132,18 @@ class MlflowTracker:
         self.run_url = run_url(self.tracking_uri, experiment_id, run.info.run_id)
         batch = [Param(k, str(v)[:6000]) for k, v in sorted(params.items())]
         self._call("param logging", lambda: self.client.log_batch(run.info.run_id, params=batch))
+
+    def _unfinished_run(self, experiment_id: str, trial_uid: str) -> Any:
+        """The run a restarted pod of the same Trial left RUNNING: continue it, not a new one."""
+        if not trial_uid or "'" in trial_uid:
+            return None
+        found = self.client.search_runs(
+            [experiment_id],
+            filter_string=f"tags.`thunderbolt.trial_uid` = '{trial_uid}' "
+            "and attributes.status = 'RUNNING'",
+            max_results=1,
+        )
+        return found[0] if found else None
 
     def _experiment_id(self, name: str) -> str:
         found = self.client.get_experiment_by_name(name)

@@ -96,6 +96,22 @@ def test_second_trial_adds_a_version_to_the_same_registered_model(
     assert versions == ["1", "2"]
 
 
+def test_restarted_trial_continues_its_unfinished_mlflow_run(
+    mlflow_server: MlflowServer,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    cfg = config(tmp_path, epochs=2, tracking={"trackingUri": mlflow_server.url})
+    client = mlflow_server.client()
+    experiment = client.create_experiment(cfg.identity.experiment)
+    # what a pod killed mid-run leaves behind
+    crashed = client.create_run(experiment, tags={"thunderbolt.trial_uid": cfg.identity.uid})
+    result, code = train(cfg, str(tmp_path / "out"), emit=lambda m: None)
+    assert code == 0 and result.mlflowRunId == crashed.info.run_id
+    assert client.get_run(crashed.info.run_id).info.status == "FINISHED"
+    runs = client.search_runs([experiment])
+    assert len(runs) == 1
+
+
 def test_mlflow_down_still_uploads_the_model_and_reports_tracking_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

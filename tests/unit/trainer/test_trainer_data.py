@@ -58,6 +58,13 @@ def test_csv_parquet_and_json_lines_load_the_same_table(tmp_path):
         assert ds.feature_names == ["f1", "f2"]
 
 
+def test_json_array_of_records_is_read_too(tmp_path):
+    frame = _frame()
+    frame.to_json(tmp_path / "d.json", orient="records")
+    ds = load(DatasetConfig(uri=str(tmp_path / "d.json"), target="label"), "classification", 0)
+    assert ds.num_features == 2 and len(ds.x_train) == 32
+
+
 def test_explicit_format_overrides_a_missing_extension(tmp_path):
     path = tmp_path / "table.data"
     _frame().to_csv(path, index=False)
