@@ -1,4 +1,4 @@
-"""Side-by-side serving benchmark on one ONNX model.
+"""Side-by-side serving benchmark, on a small and a large ONNX MLP.
 
 Targets, all with the same onnxruntime session settings (CPU, 1 intra-op thread):
   * onnxruntime called in-process (the floor: no HTTP, no JSON);
@@ -7,10 +7,12 @@ Targets, all with the same onnxruntime session settings (CPU, 1 intra-op thread)
     installed in its own venv (.cache/bench-kserve-venv) because its pins clash with ours.
 
 Load comes from a separate process (aiohttp, N concurrent connections, closed loop), the
-same JSON V2 request for every HTTP target. Prints a table of requests/s, p50 and p99
-at each concurrency, then ratios. About 2-3 minutes with the defaults.
+same one-row JSON V2 request for every HTTP target. For each model it prints requests/s,
+p50 and p99 at each concurrency, the server's CPU time per request (a figure a busy
+machine skews far less than wall-clock ones), and ratios. About 2-3 minutes.
 
-    .venv/bin/python bench/serving_bench.py [--duration 5] [--concurrency 1,16,64] [--skip-kserve]
+    .venv/bin/python bench/serving_bench.py [--duration 3] [--concurrency 1,16,64]
+        [--models small,large] [--skip-kserve]
 """
 
 from __future__ import annotations
@@ -39,7 +41,10 @@ CACHE = REPO / ".cache"
 KSERVE_VENV = CACHE / "bench-kserve-venv"
 KSERVE_REQUIREMENT = os.environ.get("BENCH_KSERVE_REQUIREMENT", "kserve==0.21.0")
 MODEL_NAME = "bench"
-N_FEATURES, HIDDEN, N_OUT = 32, 64, 3
+N_FEATURES, N_OUT = 32, 3
+# "small": the size the trainer's searches produce (HTTP + JSON dominate a request);
+# "large": ~4.3 M multiply-adds per row, where onnxruntime time matters and batching pays.
+MODELS = {"small": (64,), "large": (1024, 1024, 1024, 1024)}
 
 KSERVE_SERVER = """
 import logging, os, onnxruntime as ort
@@ -94,29 +99,31 @@ asyncio.run(main())
 """
 
 
-def build_model() -> bytes:
-    """A two-layer MLP like the trainer exports (input -> output)."""
+def build_model(hidden: tuple[int, ...]) -> bytes:
+    """An MLP like the trainer exports (``input`` [batch, 32] -> ``output`` [batch, 3])."""
     from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(0)
-    tensors = {
-        "w1": rng.normal(size=(N_FEATURES, HIDDEN)).astype(np.float32),
-        "b1": rng.normal(size=(HIDDEN,)).astype(np.float32),
-        "w2": rng.normal(size=(HIDDEN, N_OUT)).astype(np.float32),
-        "b2": rng.normal(size=(N_OUT,)).astype(np.float32),
-    }
+    widths = [N_FEATURES, *hidden, N_OUT]
+    nodes, inits, x = [], [], "input"
+    for i, (fan_in, fan_out) in enumerate(zip(widths, widths[1:], strict=False)):
+        w = (rng.normal(size=(fan_in, fan_out)) / np.sqrt(fan_in)).astype(np.float32)
+        inits += [
+            numpy_helper.from_array(w, f"w{i}"),
+            numpy_helper.from_array(np.zeros(fan_out, np.float32), f"b{i}"),
+        ]
+        last = i == len(widths) - 2
+        nodes += [helper.make_node("MatMul", [x, f"w{i}"], [f"m{i}"])]
+        nodes += [helper.make_node("Add", [f"m{i}", f"b{i}"], ["output" if last else f"h{i}"])]
+        if not last:
+            nodes += [helper.make_node("Relu", [f"h{i}"], [f"a{i}"])]
+            x = f"a{i}"
     graph = helper.make_graph(
-        [
-            helper.make_node("MatMul", ["input", "w1"], ["h"]),
-            helper.make_node("Add", ["h", "b1"], ["hb"]),
-            helper.make_node("Relu", ["hb"], ["a"]),
-            helper.make_node("MatMul", ["a", "w2"], ["o"]),
-            helper.make_node("Add", ["o", "b2"], ["output"]),
-        ],
+        nodes,
         "bench_mlp",
         [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", N_FEATURES])],
         [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["batch", N_OUT])],
-        initializer=[numpy_helper.from_array(v, k) for k, v in tensors.items()],
+        initializer=inits,
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
     return bytes(model.SerializeToString())
@@ -331,24 +338,54 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--duration", type=float, default=5.0, help="measured seconds per run")
-    parser.add_argument("--warmup", type=float, default=1.0)
+    parser.add_argument("--duration", type=float, default=3.0, help="measured seconds per run")
+    parser.add_argument("--warmup", type=float, default=0.5)
     parser.add_argument("--concurrency", default="1,16,64")
     parser.add_argument("--skip-kserve", action="store_true")
+    parser.add_argument("--models", default="small,large", help="comma list of: small, large")
     parser.add_argument("--out", type=pathlib.Path, default=CACHE / "bench" / "serving_bench.json")
     args = parser.parse_args()
     levels = [int(c) for c in args.concurrency.split(",")]
     began = time.perf_counter()
 
     work = pathlib.Path(tempfile.mkdtemp(prefix="serving-bench-"))
-    model = build_model()
-    model_path = work / "model.onnx"
-    model_path.write_bytes(model)
     body_path = work / "body.json"
     body_path.write_bytes(request_body())
-    results: dict[str, dict[int, dict[str, float]]] = {"onnxruntime in-process": {}}
+    kserve_python = None if args.skip_kserve else ensure_kserve_venv()
+    all_results: dict[str, dict[str, dict[int, dict[str, float]]]] = {}
     notes: list[str] = []
+    for size in args.models.split(","):
+        model = build_model(MODELS[size])
+        model_path = work / f"{size}.onnx"
+        model_path.write_bytes(model)
+        all_results[size] = bench_model(
+            size, model, model_path, body_path, levels, args, kserve_python, notes
+        )
+        print_table(size, all_results[size], levels)
+    for note in notes:
+        print(note)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"results": all_results, "notes": notes}, indent=2))
+    load = os.getloadavg()[0]
+    print(
+        f"cpus: {os.cpu_count()} (load generator shares them; 1-min load average at the end "
+        f"{load:.1f}); total {time.perf_counter() - began:.0f}s; json: {args.out}"
+    )
+    return 0
 
+
+def bench_model(
+    size: str,
+    model: bytes,
+    model_path: pathlib.Path,
+    body_path: pathlib.Path,
+    levels: list[int],
+    args: argparse.Namespace,
+    kserve_python: pathlib.Path | None,
+    notes: list[str],
+) -> dict[str, dict[int, dict[str, float]]]:
+    work = model_path.parent
+    results: dict[str, dict[int, dict[str, float]]] = {"onnxruntime in-process": {}}
     starters: list[tuple[str, Any]] = [
         ("thunderbolt batching", lambda port, log: thunderbolt_server(model_path, port, True, log)),
         (
@@ -356,17 +393,15 @@ def main() -> int:
             lambda port, log: thunderbolt_server(model_path, port, False, log),
         ),
     ]
-    if not args.skip_kserve:
-        python = ensure_kserve_venv()
+    if kserve_python is not None:
         script = work / "kserve_onnx_server.py"
         script.write_text(KSERVE_SERVER)
         starters.append(
             (
                 "kserve (no batching)",
-                lambda port, log: kserve_server(python, script, model_path, port, log),
+                lambda port, log: kserve_server(kserve_python, script, model_path, port, log),
             )
         )
-
     # All servers up at once (idle ones cost nothing), then every target at one level back
     # to back, so a noisy neighbour on the machine skews all targets alike.
     servers: dict[str, tuple[str, subprocess.Popen[bytes]]] = {}
@@ -390,11 +425,11 @@ def main() -> int:
                 results[label][c] = result
         for label, (base, _) in servers.items():
             if label.startswith("thunderbolt"):
-                notes.append(f"{label}: {batch_stats(base)}")
-        if not args.skip_kserve:
+                notes.append(f"{size} model, {label}: {batch_stats(base)}")
+        if kserve_python is not None and size == "small":
             base = servers["thunderbolt batching"][0]
             check = subprocess.run(
-                [str(KSERVE_VENV / "bin" / "python"), "-c", KSERVE_CLIENT_CHECK],
+                [str(kserve_python), "-c", KSERVE_CLIENT_CHECK],
                 capture_output=True,
                 text=True,
                 env={**os.environ, "BENCH_URL": base, "BENCH_FEATURES": str(N_FEATURES)},
@@ -408,21 +443,13 @@ def main() -> int:
             stop(proc)
         for log in logs:
             log.close()
-
-    print_table(results, levels)
-    for note in notes:
-        print(note)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"results": results, "notes": notes}, indent=2))
-    load = os.getloadavg()[0]
-    print(
-        f"cpus: {os.cpu_count()} (load generator shares them; 1-min load average at the end "
-        f"{load:.1f}); total {time.perf_counter() - began:.0f}s; json: {args.out}"
-    )
-    return 0
+    return results
 
 
-def print_table(results: dict[str, dict[int, dict[str, float]]], levels: list[int]) -> None:
+def print_table(
+    size: str, results: dict[str, dict[int, dict[str, float]]], levels: list[int]
+) -> None:
+    print(f"\n== {size} model: MLP 32 -> {' -> '.join(map(str, MODELS[size]))} -> 3 ==")
     print(
         f"\n{'target':<26} {'conc':>4} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}"
         f" {'server CPU ms/req':>18}"
