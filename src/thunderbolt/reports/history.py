@@ -8,8 +8,8 @@ moment ago) reaches the same decision, and writing the result with the Trial's
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from thunderbolt.api.trial import FINISHED_PHASES, MAX_INTERMEDIATE
@@ -21,12 +21,18 @@ Point = tuple[int, float]
 
 @dataclass(frozen=True)
 class Plan:
-    """``status_patch`` is a JSON merge patch for the status subresource (None: no write)."""
+    """What a report adds: new points (the report's own and any backlog not on record)
+    and whether the Trial moves from Pending to Running. ``status_patch`` turns it into
+    a merge patch against whatever the Trial looks like at write time."""
 
     result: Literal["accepted", "duplicate"]
-    status_patch: dict[str, Any] | None = None
+    add: dict[int, float] = field(default_factory=dict)
+    start: bool = False
     value: float | None = None
-    started: bool = False  # this report moved the Trial from Pending to Running
+
+    @property
+    def writes(self) -> bool:
+        return bool(self.add) or self.start
 
 
 def bound_history(points: Sequence[Point], limit: int = MAX_INTERMEDIATE) -> list[Point]:
@@ -72,40 +78,91 @@ def _started(status: dict[str, Any], now: str) -> dict[str, Any]:
     return patch
 
 
-def plan(
+def merge_points(
+    existing: Sequence[Point], add: Mapping[int, float], limit: int = MAX_INTERMEDIATE
+) -> list[Point]:
+    """Union by step (what is on record wins), in step order, bounded."""
+    merged = dict(existing)
+    for step, value in add.items():
+        merged.setdefault(step, value)
+    return bound_history(sorted(merged.items()), limit)
+
+
+def status_patch(
     trial: dict[str, Any],
-    report: StartReport | EpochReport | StopReport,
+    add: Mapping[int, float],
+    start: bool,
     *,
     now: str,
     limit: int = MAX_INTERMEDIATE,
+) -> dict[str, Any] | None:
+    """The merge patch that records ``add``/``start`` on ``trial`` as it is now; None when
+    there is nothing (left) to write or the Trial has finished meanwhile."""
+    status = trial.get("status") or {}
+    phase = status.get("phase") or "Pending"
+    if phase in FINISHED_PHASES:
+        return None
+    patch: dict[str, Any] = {}
+    if start and phase == "Pending":
+        patch.update(_started(status, now))
+    existing = intermediate_points(trial)
+    points = merge_points(existing, add, limit)
+    if points != existing:
+        patch["intermediate"] = [{"step": s, "value": v} for s, v in points]
+        if phase == "Pending":
+            patch.update(_started(status, now))
+    return patch or None
+
+
+def _backlog(report: EpochReport | StopReport, recorded: Mapping[int, float]) -> dict[int, float]:
+    """Points the trainer is not sure were stored (write-behind replicas can crash)."""
+    return {p.step: p.value for p in report.backlog if p.step not in recorded}
+
+
+def plan(
+    trial: dict[str, Any],
+    report: StartReport | EpochReport | StopReport,
 ) -> Plan:
-    """Decide what ``report`` changes; raises a ``Rejected`` when it must change nothing."""
+    """Decide what ``report`` adds to ``trial``; raises a ``Rejected`` when it must change
+    nothing. ``trial`` may include points not yet written (see ``writer``)."""
     status = trial.get("status") or {}
     phase = status.get("phase") or "Pending"
     if phase in FINISHED_PHASES:
         raise TrialFinished(f"trial is {phase}; reports are closed")
     pending = phase == "Pending"
     if isinstance(report, StartReport):
-        if pending:
-            return Plan("accepted", _started(status, now), started=True)
-        return Plan("duplicate")
+        return Plan("accepted", start=True) if pending else Plan("duplicate")
 
     history = intermediate_points(trial)
+    recorded = dict(history)
     last_step = history[-1][0] if history else None
     if isinstance(report, StopReport):
         if last_step is not None and report.step < last_step:
             raise StepBackwards(f"stop at step {report.step} before last epoch {last_step}")
-        return Plan("accepted", value=report.objective)
+        return Plan("accepted", add=_backlog(report, recorded), value=report.objective)
 
     value = epoch_value(trial, report)
+    add = _backlog(report, recorded)
     if last_step is not None and report.step <= last_step:
-        recorded = dict(history).get(report.step)
-        if recorded is None:
+        on_record = recorded.get(report.step)
+        if on_record is None:
             raise StepBackwards(f"step {report.step} is older than the latest step {last_step}")
-        if recorded != value:
-            raise StepConflict(f"step {report.step} is on record with value {recorded}")
-        return Plan("duplicate", value=value)
-    points = bound_history([*history, (report.step, value)], limit)
-    patch: dict[str, Any] = _started(status, now) if pending else {}
-    patch["intermediate"] = [{"step": s, "value": v} for s, v in points]
-    return Plan("accepted", patch, value=value, started=pending)
+        if on_record != value:
+            raise StepConflict(f"step {report.step} is on record with value {on_record}")
+        return Plan("duplicate", add=add, value=value)
+    add[report.step] = value
+    return Plan("accepted", add=add, start=pending, value=value)
+
+
+def overlay(trial: dict[str, Any], add: Mapping[int, float], start: bool) -> dict[str, Any]:
+    """``trial`` as it will be once ``add``/``start`` are written (for deciding and pruning)."""
+    if not add and not start:
+        return trial
+    status = dict(trial.get("status") or {})
+    if add:
+        # Unbounded on purpose: decisions must see every point that is still pending.
+        merged = merge_points(intermediate_points(trial), add, limit=10**9)
+        status["intermediate"] = [{"step": s, "value": v} for s, v in merged]
+    if start and (status.get("phase") or "Pending") == "Pending":
+        status["phase"] = "Running"
+    return {**trial, "status": status}

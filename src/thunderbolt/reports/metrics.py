@@ -29,6 +29,10 @@ STATUS_CONFLICTS = Counter(
     "thunderbolt_report_status_conflicts_total",
     "Status writes retried because the Trial changed underneath (another replica, the operator).",
 )
+WRITE_BEHIND_DROPPED = Counter(
+    "thunderbolt_report_points_dropped_total",
+    "Acknowledged points that could not be written because their Trial was deleted.",
+)
 PRUNE_DECISIONS = Counter(
     "thunderbolt_prune_decisions_total",
     "Pruning decisions answered to epoch reports.",

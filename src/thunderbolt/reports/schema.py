@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 API_PREFIX = "/v1"
 ROUTE = API_PREFIX + "/namespaces/{namespace}/trials/{trial}/reports"
@@ -19,6 +19,7 @@ CONTENT_TYPE = "application/json"
 MAX_BODY_BYTES = 16 * 1024
 MAX_METRICS = 64
 MAX_STEP = 10_000_000
+MAX_BACKLOG = 64
 METRIC_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.:/-]{0,127}$"
 REASON_PATTERN = r"^[A-Za-z][A-Za-z0-9]{0,63}$"
 # Kubernetes object names (DNS-1123 subdomain; Trials are labels in practice).
@@ -32,6 +33,16 @@ Metrics = Annotated[dict[MetricName, float], Field(max_length=MAX_METRICS)]
 
 class _Report(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+class BacklogPoint(_Report):
+    step: Step
+    value: float
+
+
+# Earlier epochs the trainer has not yet seen stored (replies carry ``storedStep``); a
+# replica that acknowledged them and crashed before writing them gets them back here.
+Backlog = Annotated[list[BacklogPoint], Field(max_length=MAX_BACKLOG)]
 
 
 class StartReport(_Report):
@@ -49,6 +60,13 @@ class EpochReport(_Report):
     step: Step
     metrics: Metrics = Field(min_length=1)
     value: float | None = None
+    backlog: Backlog = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _backlog_before_step(self) -> EpochReport:
+        if any(p.step >= self.step for p in self.backlog):
+            raise ValueError("backlog steps must be before the reported step")
+        return self
 
 
 class StopReport(_Report):
@@ -61,6 +79,13 @@ class StopReport(_Report):
     reason: Annotated[str, Field(pattern=REASON_PATTERN)] | None = None
     message: Annotated[str, Field(max_length=1024)] | None = None
     metrics: Metrics = Field(default_factory=dict)
+    backlog: Backlog = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _backlog_not_after_step(self) -> StopReport:
+        if any(p.step > self.step for p in self.backlog):
+            raise ValueError("backlog steps must not be after the stop step")
+        return self
 
 
 Report = Annotated[StartReport | EpochReport | StopReport, Field(discriminator="kind")]
@@ -74,6 +99,8 @@ class ReportReply(BaseModel):
     kind: Literal["start", "epoch", "stop"]
     step: int
     prune: bool = False
+    # The latest step known to be on the Trial: the trainer may forget its backlog up to here.
+    storedStep: int | None = None
 
 
 class ErrorReply(BaseModel):

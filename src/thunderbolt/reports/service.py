@@ -52,7 +52,8 @@ from thunderbolt.reports.schema import (
     StartReport,
     StopReport,
 )
-from thunderbolt.reports.store import Conflict, Gone, StoreError, TrialStore
+from thunderbolt.reports.store import StoreError, TrialStore
+from thunderbolt.reports.writer import TrialWriter, WriteFailed
 
 log = logging.getLogger(__name__)
 K = TypeVar("K", bound=Hashable)
@@ -65,7 +66,9 @@ class ServiceConfig:
     rate: float = 20.0  # reports per second per Trial (per replica)
     burst: float = 40.0
     write_attempts: int = 10  # optimistic status writes before answering 503
-    trial_ttl: float = 10.0  # how long a Trial read may be reused before re-reading
+    # 0: acknowledge after the Trial is written; > 0: acknowledge after validation and
+    # write a Trial's points together within this many seconds (see ``writer``).
+    write_delay: float = 0.0
     experiment_ttl: float = 30.0
     peers_ttl: float = 2.0  # the Experiment's Trials, for pruning
     epoch_event_every: int = 10
@@ -146,8 +149,11 @@ class ReportService:
         self.verifier = TokenVerifier(store.get_secret, clock=clock)
         self.limiter = RateLimiter(self.config.rate, self.config.burst, clock=clock)
         self.events = events.EventSink(store)
-        self._trials: TtlCache[tuple[str, str], dict[str, Any]] = TtlCache(
-            self.config.trial_ttl, clock
+        self.writer = TrialWriter(
+            store,
+            delay=self.config.write_delay,
+            attempts=self.config.write_attempts,
+            now=utc_now,
         )
         self._experiments: TtlCache[tuple[str, str], dict[str, Any] | None] = TtlCache(
             self.config.experiment_ttl, clock
@@ -161,6 +167,7 @@ class ReportService:
         self.events.start()
 
     async def stop(self) -> None:
+        await self.writer.flush_all()
         await self.events.stop()
 
     async def handle(
@@ -229,9 +236,9 @@ class ReportService:
         except StoreError as exc:
             raise Unavailable(str(exc)) from None
         if obj is None:
-            self._trials.drop(key)
+            self.writer.forget(key)
             raise NotFound("no such trial")
-        self._trials.put(key, obj)
+        self.writer.remember(key, obj)
         return obj
 
     def _lock(self, key: tuple[str, str]) -> asyncio.Lock:
@@ -242,42 +249,43 @@ class ReportService:
             lock = self._locks[key] = asyncio.Lock()
         return lock
 
-    async def _persist(
+    async def _decide(
         self, key: tuple[str, str], credential: Credential, report: AnyReport
     ) -> tuple[dict[str, Any], Plan]:
-        """Plan against the freshest Trial we have and write with its resourceVersion."""
-        obj = self._trials.peek(key)
+        """Plan against what this replica knows; re-read before any rejection."""
+        obj = self.writer.known(key)
         fresh = obj is None
         if obj is None:
             obj = await self._read_trial(key)
-        for _ in range(self.config.write_attempts):
+        while True:
             try:
                 if credential.owner_uid and obj["metadata"].get("uid") != credential.owner_uid:
                     raise Forbidden("the token belongs to an earlier trial of this name")
-                decided = plan(obj, report, now=utc_now())
+                return obj, plan(self.writer.view(key, obj), report)
             except Rejected:
                 if fresh:
                     raise
-                obj, fresh = await self._read_trial(key), True  # never reject from a cache
-                continue
-            if decided.status_patch is None:
-                return obj, decided
-            try:
-                rv = obj["metadata"]["resourceVersion"]
-                obj = await self.store.patch_trial_status(*key, decided.status_patch, rv)
-            except Conflict:
-                metrics.STATUS_CONFLICTS.inc()
                 obj, fresh = await self._read_trial(key), True
-                continue
-            except Gone:
-                self._trials.drop(key)
+
+    async def _persist(
+        self, key: tuple[str, str], credential: Credential, report: AnyReport
+    ) -> tuple[dict[str, Any], Plan]:
+        """Record the report; returns the Trial as this replica now sees it, and the plan."""
+        obj, decided = await self._decide(key, credential, report)
+        write_behind = self.config.write_delay > 0
+        try:
+            if write_behind:
+                if decided.writes:
+                    self.writer.enqueue(key, decided.add, decided.start)
+                if isinstance(report, StopReport):  # the last word: everything goes now
+                    await self.writer.flush(key)
+            elif decided.writes:
+                obj = await self.writer.write(key, obj, decided.add, decided.start)
+        except WriteFailed as exc:
+            if exc.gone:
                 raise NotFound("no such trial") from None
-            except StoreError as exc:
-                self._trials.drop(key)
-                raise Unavailable(str(exc)) from None
-            self._trials.put(key, obj)
-            return obj, decided
-        raise Unavailable("the trial is changing too fast; retry")
+            raise Unavailable(str(exc)) from None
+        return self.writer.view(key, self.writer.known(key) or obj), decided
 
     async def _ingest(
         self, namespace: str, trial: str, credential: Credential, report: AnyReport
@@ -291,7 +299,13 @@ class ReportService:
             with metrics.PHASE_SECONDS.labels("prune").time():
                 prune = await self._decide_prune(namespace, obj)
         self._announce(obj, report, decided, prune)
-        return ReportReply(result=decided.result, kind=report.kind, step=report.step, prune=prune)
+        return ReportReply(
+            result=decided.result,
+            kind=report.kind,
+            step=report.step,
+            prune=prune,
+            storedStep=self.writer.stored_step(key),
+        )
 
     async def _snapshot(self, namespace: str, experiment: str) -> PruneSnapshot | None:
         """The Experiment's pruner over its Trials, rebuilt at most every ``peers_ttl``."""
@@ -338,7 +352,7 @@ class ReportService:
         meta = obj["metadata"]
         ns, name = meta["namespace"], meta["name"]
         experiment = str((obj.get("spec") or {}).get("experiment") or "")
-        if decided.started:
+        if decided.start:
             self.events.emit(events.build_event(obj, "TrainingStarted", "training started", step=0))
         if decided.result != "accepted":
             return

@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 
 # Statuses worth another try: rate-limited, or the operator/API server briefly away.
 RETRYABLE = frozenset({408, 429, 500, 502, 503, 504})
+# Epoch values kept until a reply says they are stored on the Trial (wire limit: 64).
+MAX_BACKLOG = 64
 
 
 def report_url(base: str, namespace: str, trial: str) -> str:
@@ -72,6 +74,10 @@ class HttpReporter:
         self._failures = 0  # consecutive reports that never got through
         self._last_step = 0
         self._token: str | None = None
+        # step -> value sent but not yet confirmed stored (replies carry ``storedStep``):
+        # re-sent with later reports, so an operator replica that acknowledged and then
+        # crashed, or was unreachable, does not cost the Trial its curve.
+        self._unstored: dict[int, float] = {}
 
     # --- TrainingReporter -----------------------------------------------------------
     def start(self) -> None:
@@ -83,8 +89,28 @@ class HttpReporter:
         value = body["metrics"].get(self.objective_metric)
         if value is None:
             return False  # no finite objective this epoch: nothing the pruner could use
+        body["backlog"] = self._backlog(before=step)
         reply = self._send(body)
+        self._unstored[int(step)] = float(value)
+        self._settle(reply)
+        while len(self._unstored) > MAX_BACKLOG:
+            del self._unstored[min(self._unstored)]
         return bool(reply and reply.get("prune") is True)
+
+    def _backlog(self, before: int) -> list[dict[str, Any]]:
+        points = [{"step": s, "value": v} for s, v in sorted(self._unstored.items()) if s < before]
+        return points[-MAX_BACKLOG:]
+
+    def _settle(self, reply: dict[str, Any] | None) -> None:
+        """Forget what the operator says is stored (or will never take)."""
+        if reply is None:
+            return
+        if reply.get("error") == "trial_finished":
+            self._unstored.clear()
+            return
+        stored = reply.get("storedStep")
+        if isinstance(stored, int) and not isinstance(stored, bool):
+            self._unstored = {s: v for s, v in self._unstored.items() if s > stored}
 
     def stop(self, result: TrainResult) -> None:
         body: dict[str, Any] = {
@@ -99,7 +125,10 @@ class HttpReporter:
             body["reason"] = result.reason[:64]
         if result.message:
             body["message"] = result.message[:1024]
-        self._send(body)
+        backlog = self._backlog(before=body["step"] + 1)
+        if backlog:
+            body["backlog"] = backlog
+        self._settle(self._send(body))
 
     # --- transport ------------------------------------------------------------------
     def _read_token(self, refresh: bool = False) -> str | None:
@@ -140,7 +169,7 @@ class HttpReporter:
                 # A definite "no" (stale step, finished trial): retrying cannot help.
                 log.info("report %s rejected: %s %s", body["kind"], status, reply)
                 self._failures = 0
-                return None
+                return {"error": reply.get("error", str(status)), "prune": False}
         self._failures += 1
         return None
 

@@ -178,3 +178,27 @@ def test_report_url_accepts_base_or_full_url():
     )
     full = "http://op:8081/v1/namespaces/ns/trials/t/reports"
     assert report_url(full, "x", "y") == full
+
+
+def test_reporter_resends_what_a_crashed_write_behind_replica_acknowledged(tmp_path):
+    w = World(config=ServiceConfig(rate=1000, burst=1000, write_delay=3600))
+    w.add_experiment(experiment())
+    w.add_trial(trial("exp-3", number=3))
+    a = Running(w)  # acknowledges, would write an hour later: it "crashes" before that
+    b = Running(w)
+    token_file = tmp_path / "token"
+    token_file.write_text(w.tokens["exp-3"])
+    reporter = HttpReporter(config_for(a.base, token_file))
+    try:
+        reporter.start()
+        for step in range(1, 6):
+            reporter.epoch(step, {"val_accuracy": step / 10})
+        assert "intermediate" not in w.get("exp-3")["status"]
+        reporter.url = report_url(b.base, NS, "exp-3")  # the trainer's retry lands on B
+        reporter.epoch(6, {"val_accuracy": 0.6})
+        reporter.stop(TrainResult(status="Succeeded", objective=0.6, epochs=6))
+        points = w.get("exp-3")["status"]["intermediate"]
+        assert points == [{"step": s, "value": s / 10} for s in range(1, 7)]
+        assert reporter._unstored == {}
+    finally:
+        b.close()
