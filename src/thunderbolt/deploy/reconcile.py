@@ -40,6 +40,15 @@ log = logging.getLogger(__name__)
 RETRY_UNRESOLVED_S = 10.0
 
 
+def drop_empty(value: Any) -> Any:
+    """Leave out empty strings: the local 1.20 API server reads ``""`` as null and rejects it."""
+    if isinstance(value, dict):
+        return {k: drop_empty(v) for k, v in value.items() if v != ""}
+    if isinstance(value, list):
+        return [drop_empty(v) for v in value]
+    return value
+
+
 @dataclasses.dataclass
 class ObjectState:
     resolved_key: str | None = None
@@ -152,7 +161,7 @@ class Controller:
             if spec.strategy.type == "BlueGreen"
             else None
         )
-        new_status = result.status.model_dump(mode="json", exclude_none=True)
+        new_status = drop_empty(result.status.model_dump(mode="json", exclude_none=True))
         if new_status != obj.get("status"):
             if not self.kube.replace_status(obj, new_status):
                 return None  # someone wrote in between: the next tick starts over

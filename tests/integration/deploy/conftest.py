@@ -198,6 +198,16 @@ class Deployments:
     def selector(self, service: str) -> dict[str, str]:
         return dict(self.core.read_namespaced_service(service, self.namespace).spec.selector or {})
 
+    def wait_selected(self, service: str, revision: int, timeout: float = 30) -> None:
+        """The operator records a switch in the status first, then moves the Service."""
+        deadline = time.monotonic() + timeout
+        while self.selector(service).get("thunderbolt.io/revision") != str(revision):
+            if time.monotonic() > deadline:
+                pytest.fail(
+                    f"Service {service} does not select revision {revision}: {self.selector(service)}"
+                )
+            time.sleep(0.5)
+
     def cluster_ip(self, service: str) -> str:
         return str(self.core.read_namespaced_service(service, self.namespace).spec.cluster_ip)
 

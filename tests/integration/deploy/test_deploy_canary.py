@@ -44,7 +44,7 @@ def test_canary_failing_analysis_is_rolled_back_and_stable_keeps_serving(deploym
     degraded = next(c for c in status["conditions"] if c["type"] == "Degraded")
     assert degraded["status"] == "True"
     deployments.wait("cn", lambda s: deployments.revision_deployments("cn") == {1})
-    assert deployments.selector("cn")["thunderbolt.io/revision"] == "1"
+    deployments.wait_selected("cn", 1)
     after = [infer(ip, 8080, "iris") for _ in range(20)]
     assert set(after) == {200}, after
     # The failed model is not retried while the spec still names it.
@@ -76,4 +76,4 @@ def test_healthy_canary_steps_through_and_is_promoted(deployments, host_s3):
                               timeout=240, every=traffic)  # fmt: skip
     assert {50, 100} <= weights
     assert history(status) == [(1, "Superseded"), (2, "Promoted")]
-    assert deployments.selector("ok")["thunderbolt.io/revision"] == "2"
+    deployments.wait_selected("ok", 2)

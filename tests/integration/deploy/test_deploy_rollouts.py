@@ -44,7 +44,7 @@ def test_rolling_switches_after_readiness_wrong_checksum_never_serves_and_rollba
     deployments.patch("iris", {"model": {"uri": m2[0], "checksum": m2[1]}})
     status = deployments.wait("iris", lambda s: current(s) == 3 and s.get("phase") == "Available")
     assert history(status) == [(1, "Superseded"), (2, "Superseded"), (3, "Promoted")]
-    assert deployments.selector("iris")["thunderbolt.io/revision"] == "3"
+    deployments.wait_selected("iris", 3)
     deployments.wait("iris", lambda s: deployments.revision_deployments("iris") == {3})
     assert infer(ip, 8080, "iris") == 200
 
@@ -54,7 +54,7 @@ def test_rolling_switches_after_readiness_wrong_checksum_never_serves_and_rollba
     assert status["currentRevision"]["modelUri"] == m1[0]
     assert status["currentRevision"]["source"] == "rollback/1"
     assert history(status) == [(2, "Superseded"), (3, "RolledBack"), (4, "Promoted")]
-    assert deployments.selector("iris")["thunderbolt.io/revision"] == "4"
+    deployments.wait_selected("iris", 4)
     assert infer(ip, 8080, "iris") == 200
 
 
@@ -83,6 +83,6 @@ def test_blue_green_previews_the_new_revision_and_switches_only_when_ready(deplo
 
     status = deployments.wait("bg", lambda s: current(s) == 2, every=observe)
     assert "2" in seen_preview_first
-    assert deployments.selector("bg")["thunderbolt.io/revision"] == "2"
+    deployments.wait_selected("bg", 2)
     assert deployments.selector("bg-preview")["thunderbolt.io/revision"] == "2"
     assert history(status) == [(1, "Superseded"), (2, "Promoted")]
