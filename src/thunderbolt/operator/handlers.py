@@ -106,9 +106,12 @@ def _sync_trial(namespace: str, labels: Any, memo: Any) -> None:
         metrics.ERRORS.labels("trial").inc()
         log.exception("status sync of trial %s/%s failed", namespace, name)
         return
+    if finished is None:
+        return
     experiment = (labels or {}).get(EXPERIMENT_LABEL)
-    if finished and experiment:
-        _reconcile_quietly(namespace, experiment, memo)
+    if experiment:
+        _reconcile_quietly(namespace, experiment, memo)  # the successor first, then Events
+    trials.announce(finished)
 
 
 @kopf.on.event("batch", "v1", "jobs", labels={TRIAL_LABEL: kopf.PRESENT})

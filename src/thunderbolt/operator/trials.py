@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib
 import logging
 import threading
+from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
@@ -87,21 +88,29 @@ def ensure_children(trial: dict[str, Any], settings: OperatorSettings) -> None:
         )
 
 
-def sync(namespace: str, name: str) -> bool:
-    """Bring the Trial's status in line with its Job; True when it finished just now."""
+@dataclass(frozen=True)
+class Finished:
+    """A Trial that finished just now: announce it (after the successor is on its way)."""
+
+    trial: dict[str, Any]
+    status: dict[str, Any]
+
+
+def sync(namespace: str, name: str) -> Finished | None:
+    """Bring the Trial's status in line with its Job; says when it finished just now."""
     with _lock(f"{namespace}/{name}"), metrics.RECONCILE_SECONDS.labels("trial").time():
         for _ in range(STATUS_CONFLICT_RETRIES):
             trial = kube.get_custom("trials", namespace, name)
             if trial is None or is_finished(trial):
-                return False
+                return None
             job = kube.get_job(namespace, name)
             if job is None:
-                return False  # not created yet; the create/resume handler makes it
+                return None  # not created yet; the create/resume handler makes it
             pods = kube.list_pods(namespace, name)
             outcome = derive(trial, job, pods)
             patch = status_patch(trial.get("status") or {}, outcome.status)
             if not patch:
-                return False
+                return None
             try:
                 kube.patch_status(
                     "trials", namespace, name, patch, trial["metadata"]["resourceVersion"]
@@ -112,13 +121,13 @@ def sync(namespace: str, name: str) -> bool:
                 raise
             if outcome.stop_job:
                 kube.delete_job(namespace, name)
-            if outcome.finished:
-                _announce(trial, outcome.status)
-            return outcome.finished
-        return False
+            return Finished(trial, outcome.status) if outcome.finished else None
+        return None
 
 
-def _announce(trial: dict[str, Any], status: dict[str, Any]) -> None:
+def announce(finished: Finished) -> None:
+    """Events on the Trial and its Experiment saying how the Trial ended."""
+    trial, status = finished.trial, finished.status
     name = trial["metadata"]["name"]
     phase = status["phase"]
     text = f"trial {name} {phase.lower()}"
