@@ -66,6 +66,16 @@ def rollback_target(status: ModelDeploymentStatus, number: int) -> ResolvedModel
     current = status.currentRevision
     if current is not None and current.number == number:
         return ResolvedModel.from_revision(current, current.source or f"{ROLLBACK_PREFIX}{number}")
+    # Once the rollback is done, N itself may have been trimmed from the history: the
+    # revision that carries N's model (source rollback/N) answers for it.
+    source = f"{ROLLBACK_PREFIX}{number}"
+    for carrier in [current, *reversed(status.history)]:
+        if (
+            carrier is not None
+            and carrier.source == source
+            and getattr(carrier, "outcome", "Promoted") in ("Active", "Promoted")
+        ):
+            return ResolvedModel.from_revision(carrier, source)
     item = find(status, number)
     if item is None:
         raise RevisionNotFound(f"revision {number} is not in the history (limit reached?)")

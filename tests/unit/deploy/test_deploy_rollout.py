@@ -303,3 +303,21 @@ def test_trim_never_drops_kept_entries():
     sim.broken.add(2)
     sim.tick(model(2))
     assert [h.number for h in sim.status.history] == [1, 2]  # serving + rolling out
+
+
+def test_a_finished_rollback_stays_put_when_its_target_left_the_history():
+    sim = Sim(revisionHistoryLimit=3)
+    serve_first(sim)
+    for n in (2, 3):
+        sim.tick(model(n))
+        sim.tick(model(n))
+    target = rv.rollback_target(sim.status, 1)
+    sim.tick(target)
+    sim.tick(target)
+    assert sim.status.currentRevision.number == 4
+    assert [h.number for h in sim.status.history] == [2, 3, 4]  # r1 trimmed
+    again = rv.rollback_target(sim.status, 1)
+    assert again.identity() == model(1).identity()
+    sim.tick(again)
+    assert sim.status.phase == "Available"
+    assert sim.outcomes() == [(2, "Superseded"), (3, "RolledBack"), (4, "Promoted")]
