@@ -94,7 +94,7 @@ def objects(namespace: str, trials: int, pruner: str, epochs: int) -> list[tuple
 
 
 # --- the endpoint process ------------------------------------------------------------
-def serve_memory(port: int, trials: int, pruner: str, epochs: int) -> None:
+def serve_memory(port: int, trials: int, pruner: str, epochs: int, write_delay: float) -> None:
     """Endpoint over a MemoryStore (run in a child process by ``--store memory``)."""
     from thunderbolt.reports.server import ReportServer
     from thunderbolt.reports.service import ServiceConfig
@@ -110,7 +110,7 @@ def serve_memory(port: int, trials: int, pruner: str, epochs: int) -> None:
 
     async def run() -> None:
         server = ReportServer(
-            store, host="127.0.0.1", port=port, config=ServiceConfig(rate=1e6, burst=1e6),
+            store, host="127.0.0.1", port=port, config=ServiceConfig(rate=1e6, burst=1e6, write_delay=write_delay),
             expose_metrics=True,
         )  # fmt: skip
         await server.start()
@@ -118,6 +118,29 @@ def serve_memory(port: int, trials: int, pruner: str, epochs: int) -> None:
         await asyncio.Event().wait()
 
     asyncio.run(run())
+
+
+def serve_hello(port: int) -> None:
+    """The noise floor: an aiohttp app that answers every report with a constant reply."""
+    from aiohttp import web
+
+    from thunderbolt.reports.schema import ROUTE
+
+    async def reply(request: web.Request) -> web.Response:
+        await request.read()
+        return web.json_response({"result": "accepted", "kind": "epoch", "step": 0, "prune": False})
+
+    async def ok(request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    async def metrics(request: web.Request) -> web.Response:
+        return web.Response(text="")
+
+    app = web.Application()
+    app.router.add_post(ROUTE, reply)
+    app.router.add_get("/healthz", ok)
+    app.router.add_get("/metrics", metrics)
+    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
 
 
 class KubeFixture:
@@ -151,13 +174,16 @@ class KubeFixture:
 
 
 def start_endpoint(args: argparse.Namespace, port: int) -> subprocess.Popen[bytes]:
-    if args.store == "memory":
+    if args.store == "hello":
+        cmd = [sys.executable, __file__, "--serve-hello", "--port", str(port)]
+    elif args.store == "memory":
         cmd = [sys.executable, __file__, "--serve-memory", "--port", str(port),
-               "--trials", str(args.trials), "--pruner", args.pruner, "--epochs", str(args.epochs)]  # fmt: skip
+               "--trials", str(args.trials), "--pruner", args.pruner, "--epochs", str(args.epochs),
+               "--write-delay", str(args.write_delay)]  # fmt: skip
     else:
         cmd = [sys.executable, "-m", "thunderbolt.reports", "--host", "127.0.0.1",
                "--port", str(port), "--kubeconfig", args.kubeconfig, "--rate", "1000000",
-               "--burst", "1000000"]  # fmt: skip
+               "--burst", "1000000", "--write-delay", str(args.write_delay)]  # fmt: skip
         if args.context:
             cmd += ["--context", args.context]
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
@@ -208,6 +234,29 @@ async def trainer(
         due += interval
 
 
+def cpu_seconds(pid: int) -> float:
+    """User+system CPU time of a process (Linux /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def pids_named(*names: str) -> dict[str, int]:
+    """Local control-plane processes by command name (to show their share of the work)."""
+    found: dict[str, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                comm = (entry / "comm").read_text().strip()
+            except OSError:
+                continue
+            if comm in names and comm not in found:
+                found[comm] = int(entry.name)
+    return found
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     if not ordered:
@@ -243,7 +292,7 @@ def histogram_summary(text: str, name: str, label: str) -> dict[str, dict[str, f
     return out
 
 
-async def bench(args: argparse.Namespace, base: str, namespace: str) -> dict[str, Any]:
+async def bench(args: argparse.Namespace, base: str, namespace: str, pid: int) -> dict[str, Any]:
     connector = aiohttp.TCPConnector(limit=0)
     timeout = aiohttp.ClientTimeout(total=10)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
@@ -254,15 +303,30 @@ async def bench(args: argparse.Namespace, base: str, namespace: str) -> dict[str
         start = time.perf_counter() + 0.2
         warm_until = start + args.warmup
         stop = warm_until + args.duration
+        watched = {"endpoint": pid, **pids_named("kube-apiserver", "etcd")}
+        cpu: dict[str, float] = {}
+
+        async def sample_cpu() -> None:
+            await asyncio.sleep(max(0.0, warm_until - time.perf_counter()))
+            before = {k: cpu_seconds(p) for k, p in watched.items()}
+            load_before = os.getloadavg()[0]
+            await asyncio.sleep(max(0.0, stop - time.perf_counter()))
+            for k, p in watched.items():
+                cpu[k] = cpu_seconds(p) - before[k]
+            cpu["loadavg"] = (load_before + os.getloadavg()[0]) / 2
+
+        sampler = asyncio.get_running_loop().create_task(sample_cpu())
         await asyncio.gather(*(
             trainer(session, base, namespace, i, interval, start, stop, warm_until, latencies, codes)
             for i in range(args.trials)
         ))  # fmt: skip
+        await sampler
         async with session.get(base + "/metrics") as response:
             metrics_text = await response.text()
     ms = [x * 1000 for x in latencies]
     return {
         "store": args.store,
+        "write_delay": args.write_delay,
         "pruner": args.pruner,
         "trials": args.trials,
         "target_rate": args.rate,
@@ -279,6 +343,10 @@ async def bench(args: argparse.Namespace, base: str, namespace: str) -> dict[str
         "server_total": histogram_summary(
             metrics_text, "thunderbolt_report_ingest_seconds", "kind"
         ),
+        "cpu_ms_per_report": {
+            k: round(v * 1000 / max(1, len(ms)), 3) for k, v in cpu.items() if k != "loadavg"
+        },
+        "loadavg": round(cpu.get("loadavg", float("nan")), 1),
     }
 
 
@@ -286,7 +354,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--store", choices=["memory", "kube"], default="memory")
+    parser.add_argument(
+        "--store", choices=["memory", "kube", "hello"], default="memory",
+        help="memory: Trials in the endpoint's memory; kube: real Trials on the cluster; "
+        "hello: a constant-reply aiohttp app (the machine's noise floor)",
+    )  # fmt: skip
     parser.add_argument("--rate", type=float, default=200.0, help="reports per second, total")
     parser.add_argument("--trials", type=int, default=40, help="concurrent trainers (Trials)")
     parser.add_argument("--duration", type=float, default=20.0, help="measured seconds")
@@ -297,10 +369,18 @@ def main() -> int:
     parser.add_argument("--context", default=None)
     parser.add_argument("--json", action="store_true", help="print one JSON object only")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument(
+        "--write-delay", type=float, default=0.2,
+        help="endpoint write-behind delay in seconds (0: acknowledge after the Trial is written)",
+    )  # fmt: skip
     parser.add_argument("--serve-memory", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--serve-hello", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.serve_hello:
+        serve_hello(args.port)
+        return 0
     if args.serve_memory:
-        serve_memory(args.port, args.trials, args.pruner, args.epochs)
+        serve_memory(args.port, args.trials, args.pruner, args.epochs, args.write_delay)
         return 0
     fixture = None
     namespace = NS
@@ -310,7 +390,7 @@ def main() -> int:
     port = args.port or free_port("127.0.0.1")
     proc = start_endpoint(args, port)
     try:
-        result = asyncio.run(bench(args, f"http://127.0.0.1:{port}", namespace))
+        result = asyncio.run(bench(args, f"http://127.0.0.1:{port}", namespace, proc.pid))
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -322,14 +402,20 @@ def main() -> int:
     if args.json:
         print(json.dumps(result))
         return 0
-    print(f"report ingest, store={result['store']}, pruner={result['pruner']}, "
+    print(f"report ingest, store={result['store']}, write_delay={args.write_delay}s, pruner={result['pruner']}, "
           f"{result['trials']} trainers, target {result['target_rate']:.0f}/s")  # fmt: skip
     print(f"  reports {result['reports']} in {args.duration:.0f}s = {result['achieved_rate']}/s, "
           f"status codes {result['status_codes']}")  # fmt: skip
     print(f"  latency p50 {result['p50_ms']} ms  p95 {result['p95_ms']} ms  "
           f"p99 {result['p99_ms']} ms  max {result['max_ms']} ms")  # fmt: skip
+    for kind, row in result["server_total"].items():
+        print(
+            f"  server total ({kind}) mean {row['mean_ms']:.2f} ms  p95 <= {row['p95_le_ms']:.1f} ms"
+        )
     for phase, row in result["server_phases"].items():
         print(f"  server {phase:8s} mean {row['mean_ms']:.2f} ms  p95 <= {row['p95_le_ms']:.1f} ms")
+    shares = ", ".join(f"{k} {v} ms" for k, v in result["cpu_ms_per_report"].items())
+    print(f"  CPU per report: {shares}; machine load average {result['loadavg']}")
     return 0
 
 

@@ -2,16 +2,20 @@
 
 Listed in ``thunderbolt.operator.main.HANDLER_MODULES``. With several replicas (kopf
 peering) every replica serves reports: the Trial is the state, not the replica.
+``THUNDERBOLT_REPORT_WRITE_DELAY`` (seconds, default 0.2; 0 = write before answering)
+sets the write-behind delay.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import kopf
 
 from thunderbolt.operator.settings import OperatorSettings, current
-from thunderbolt.reports.server import ReportServer
+from thunderbolt.reports.server import DEFAULT_WRITE_DELAY, ReportServer
+from thunderbolt.reports.service import ServiceConfig
 from thunderbolt.reports.store import KubeStore
 
 
@@ -23,7 +27,13 @@ def _settings(memo: Any) -> OperatorSettings:
 @kopf.on.startup()
 async def start_report_endpoint(memo: kopf.Memo, logger: Any, **_: Any) -> None:
     settings = _settings(memo)
-    server = ReportServer(KubeStore(), host=settings.bind_address, port=settings.report_port)
+    delay = float(os.environ.get("THUNDERBOLT_REPORT_WRITE_DELAY") or DEFAULT_WRITE_DELAY)
+    server = ReportServer(
+        KubeStore(),
+        host=settings.bind_address,
+        port=settings.report_port,
+        config=ServiceConfig(write_delay=delay),
+    )
     port = await server.start()
     memo.report_server = server
     logger.info(f"report endpoint listening on {settings.bind_address}:{port}")

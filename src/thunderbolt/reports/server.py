@@ -22,6 +22,9 @@ from thunderbolt.reports.store import TrialStore
 
 log = logging.getLogger(__name__)
 SERVICE_KEY: web.AppKey[ReportService] = web.AppKey("service", ReportService)
+# What the operator and ``python -m thunderbolt.reports`` use unless told otherwise
+# (THUNDERBOLT_REPORT_WRITE_DELAY / --write-delay); see ``writer`` for the trade-off.
+DEFAULT_WRITE_DELAY = 0.2
 
 
 def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> web.Response:
@@ -141,6 +144,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--context", help="kubeconfig context (default: its current one)")
     parser.add_argument("--rate", type=float, default=ServiceConfig.rate)
     parser.add_argument("--burst", type=float, default=ServiceConfig.burst)
+    parser.add_argument(
+        "--write-delay",
+        type=float,
+        default=DEFAULT_WRITE_DELAY,
+        help="seconds a report may wait to be written (0: acknowledge after writing)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     from kubernetes import config as kube_config
@@ -160,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
             KubeStore(),
             host=args.host,
             port=args.port,
-            config=ServiceConfig(rate=args.rate, burst=args.burst),
+            config=ServiceConfig(rate=args.rate, burst=args.burst, write_delay=args.write_delay),
             expose_metrics=True,
         )
         port = await server.start()

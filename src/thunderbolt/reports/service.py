@@ -52,7 +52,7 @@ from thunderbolt.reports.schema import (
     StartReport,
     StopReport,
 )
-from thunderbolt.reports.store import StoreError, TrialStore
+from thunderbolt.reports.store import Conflict, StoreError, TrialStore
 from thunderbolt.reports.writer import TrialWriter, WriteFailed
 
 log = logging.getLogger(__name__)
@@ -96,13 +96,24 @@ class TtlCache(Generic[K, V]):
     def drop(self, key: K) -> None:
         self._values.pop(key, None)
 
-    async def get(self, key: K, load: Callable[[], Awaitable[V]]) -> V:
-        hit = self.peek(key)
+    async def get(self, key: K, load: Callable[[], Awaitable[V]], *, stale_ok: bool = False) -> V:
+        """The cached value; ``stale_ok``: an expired one too, refreshed in the background
+        (so one unlucky request does not pay for the reload)."""
+        hit = self._values.get(key)
         if hit is not None:
-            return hit
+            if self._clock() - hit[1] <= self.ttl:
+                return hit[0]
+            if stale_ok:
+                if key not in self._loading:
+                    task = asyncio.get_running_loop().create_task(self._load(key, load))
+                    task.add_done_callback(_quiet)
+                return hit[0]
         pending = self._loading.get(key)
         if pending is not None:
             return await asyncio.shield(pending)
+        return await self._load(key, load)
+
+    async def _load(self, key: K, load: Callable[[], Awaitable[V]]) -> V:
         future: asyncio.Future[V] = asyncio.get_running_loop().create_future()
         self._loading[key] = future
         try:
@@ -116,6 +127,11 @@ class TtlCache(Generic[K, V]):
         self.put(key, value)
         future.set_result(value)
         return value
+
+
+def _quiet(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("background cache refresh failed: %s", task.exception())
 
 
 def utc_now() -> str:
@@ -250,13 +266,18 @@ class ReportService:
         return lock
 
     async def _decide(
-        self, key: tuple[str, str], credential: Credential, report: AnyReport
+        self,
+        key: tuple[str, str],
+        credential: Credential,
+        report: AnyReport,
+        obj: dict[str, Any] | None = None,
     ) -> tuple[dict[str, Any], Plan]:
-        """Plan against what this replica knows; re-read before any rejection."""
-        obj = self.writer.known(key)
-        fresh = obj is None
+        """Plan against ``obj`` (default: what this replica knows); a rejection is only
+        ever made from a fresh read."""
+        fresh = obj is not None
+        obj = obj or self.writer.known(key)
         if obj is None:
-            obj = await self._read_trial(key)
+            obj, fresh = await self._read_trial(key), True
         while True:
             try:
                 if credential.owner_uid and obj["metadata"].get("uid") != credential.owner_uid:
@@ -271,21 +292,30 @@ class ReportService:
         self, key: tuple[str, str], credential: Credential, report: AnyReport
     ) -> tuple[dict[str, Any], Plan]:
         """Record the report; returns the Trial as this replica now sees it, and the plan."""
-        obj, decided = await self._decide(key, credential, report)
-        write_behind = self.config.write_delay > 0
         try:
-            if write_behind:
+            if self.config.write_delay > 0:
+                obj, decided = await self._decide(key, credential, report)
                 if decided.writes:
                     self.writer.enqueue(key, decided.add, decided.start)
                 if isinstance(report, StopReport):  # the last word: everything goes now
                     await self.writer.flush(key)
-            elif decided.writes:
-                obj = await self.writer.write(key, obj, decided.add, decided.start)
+                return self.writer.view(key, self.writer.known(key) or obj), decided
+            fresh: dict[str, Any] | None = None
+            for _ in range(self.config.write_attempts):
+                obj, decided = await self._decide(key, credential, report, fresh)
+                if not decided.writes:
+                    return obj, decided
+                try:
+                    return await self.writer.write_once(
+                        key, obj, decided.add, decided.start
+                    ), decided
+                except Conflict:  # changed since: decide again on what is there now
+                    fresh = await self._read_trial(key)
         except WriteFailed as exc:
             if exc.gone:
                 raise NotFound("no such trial") from None
             raise Unavailable(str(exc)) from None
-        return self.writer.view(key, self.writer.known(key) or obj), decided
+        raise Unavailable("the trial is changing too fast; retry")
 
     async def _ingest(
         self, namespace: str, trial: str, credential: Credential, report: AnyReport
@@ -330,7 +360,7 @@ class ReportService:
                 trials=[record_from_trial(p) for p in peers],
             )
 
-        return await self._snapshots.get((namespace, experiment), load)
+        return await self._snapshots.get((namespace, experiment), load, stale_ok=True)
 
     async def _decide_prune(self, namespace: str, obj: dict[str, Any]) -> bool:
         """Ask the Experiment's pruner; any failure here answers "keep training"."""

@@ -98,6 +98,7 @@ class MemoryStore:
             return copy.deepcopy(obj) if obj else None
 
     async def get_trial(self, namespace: str, name: str) -> dict[str, Any] | None:
+        await asyncio.sleep(0)  # an I/O point, as with a real API server: others interleave
         return self._get(TRIALS, namespace, name)
 
     async def get_experiment(self, namespace: str, name: str) -> dict[str, Any] | None:
@@ -119,6 +120,7 @@ class MemoryStore:
     async def patch_trial_status(
         self, namespace: str, name: str, status: dict[str, Any], resource_version: str
     ) -> dict[str, Any]:
+        await asyncio.sleep(0)
         with self._lock:
             obj = self._objects.get((TRIALS, namespace, name))
             if obj is None:

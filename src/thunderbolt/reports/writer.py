@@ -85,32 +85,41 @@ class TrialWriter:
         return points[-1][0] if points else None
 
     # --- writing ----------------------------------------------------------------------
+    async def write_once(
+        self, key: Key, obj: dict[str, Any], add: dict[int, float], start: bool
+    ) -> dict[str, Any]:
+        """One optimistic write computed from ``obj``; raises ``Conflict`` when the Trial
+        changed since (the caller re-reads and decides again)."""
+        patch = status_patch(obj, add, start, now=self._now())
+        if patch is None:
+            return obj
+        try:
+            rv = obj["metadata"]["resourceVersion"]
+            obj = await self.store.patch_trial_status(*key, patch, rv)
+        except Conflict:
+            metrics.STATUS_CONFLICTS.inc()
+            raise
+        except Gone:
+            self.forget(key)
+            raise WriteFailed("trial is gone", gone=True) from None
+        except StoreError as exc:
+            self.forget(key)
+            raise WriteFailed(str(exc)) from None
+        self.remember(key, obj)
+        return obj
+
     async def write(
         self, key: Key, obj: dict[str, Any], add: dict[int, float], start: bool
     ) -> dict[str, Any]:
-        """Write now (optimistic, retried on 409); returns the Trial as written."""
+        """Write now, re-reading on 409 (a union by step, so retrying is always safe)."""
         for _ in range(self.attempts):
-            patch = status_patch(obj, add, start, now=self._now())
-            if patch is None:
-                return obj
             try:
-                rv = obj["metadata"]["resourceVersion"]
-                obj = await self.store.patch_trial_status(*key, patch, rv)
+                return await self.write_once(key, obj, add, start)
             except Conflict:
-                metrics.STATUS_CONFLICTS.inc()
-                obj = await self._read(key)
-                continue
-            except Gone:
-                self.forget(key)
-                raise WriteFailed("trial is gone", gone=True) from None
-            except StoreError as exc:
-                self.forget(key)
-                raise WriteFailed(str(exc)) from None
-            self.remember(key, obj)
-            return obj
+                obj = await self.read(key)
         raise WriteFailed("the trial is changing too fast")
 
-    async def _read(self, key: Key) -> dict[str, Any]:
+    async def read(self, key: Key) -> dict[str, Any]:
         try:
             obj = await self.store.get_trial(*key)
         except StoreError as exc:
@@ -151,7 +160,7 @@ class TrialWriter:
             return False
         add, start = dict(pending.add), pending.start
         try:
-            obj = self._known.get(key) or await self._read(key)
+            obj = self._known.get(key) or await self.read(key)
             await self.write(key, obj, add, start)
         except WriteFailed as exc:
             log.warning("report write-behind for %s/%s failed: %s", *key, exc)

@@ -130,8 +130,10 @@ class Endpoint:
     """``python -m thunderbolt.reports`` as a separate process, like one operator replica."""
 
     def __init__(self, kubeconfig: Path, context: str, *, port: int = 0, host: str = "127.0.0.1",
-                 rate: float = 1000.0, log_dir: Path | None = None) -> None:  # fmt: skip
+                 rate: float = 1000.0, write_delay: float = 0.0,
+                 log_dir: Path | None = None) -> None:  # fmt: skip
         self.kubeconfig, self.context, self.host, self.rate = kubeconfig, context, host, rate
+        self.write_delay = write_delay
         self.port = port
         self.log_dir = log_dir
         self.proc: subprocess.Popen[str] | None = None
@@ -152,6 +154,7 @@ class Endpoint:
             sys.executable, "-m", "thunderbolt.reports", "--host", self.host,
             "--port", str(self.port), "--kubeconfig", str(self.kubeconfig),
             "--context", self.context, "--rate", str(self.rate), "--burst", str(self.rate),
+            "--write-delay", str(self.write_delay),
         ]  # fmt: skip
         log = open(self.log_dir / f"endpoint-{self.port}.log", "a") if self.log_dir else None  # noqa: SIM115
         self.proc = subprocess.Popen(

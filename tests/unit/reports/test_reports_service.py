@@ -342,3 +342,29 @@ def test_metrics_count_results_by_kind(world):
         {"namespace": NS, "experiment": "exp", "trial": "exp-0"},
     )
     assert gauge is not None and math.isclose(gauge, 0.7)
+
+
+def test_the_same_report_at_two_replicas_at_once_is_accepted_once():
+    w = World(config=ServiceConfig(rate=1000, burst=1000))
+    w.add_experiment(experiment())
+    w.add_trial(trial("exp-0", phase="Running"))
+    from thunderbolt.reports.service import ReportService
+
+    a, b = w.svc(), ReportService(w.store, w.config)
+    token = w.tokens["exp-0"]
+
+    async def both(step: int) -> list[str]:
+        body = json.dumps(epoch(step, step / 10)).encode()
+        replies = await asyncio.gather(*(
+            s.handle(NS, "exp-0", authorization=f"Bearer {token}",
+                     content_type="application/json", body=body)
+            for s in (a, b)
+        ))  # fmt: skip
+        return sorted(reply["result"] for _, reply, _ in replies)
+
+    async def go() -> None:
+        for step in range(1, 11):
+            assert await both(step) == ["accepted", "duplicate"], step
+
+    run(go())
+    assert [p["step"] for p in w.get("exp-0")["status"]["intermediate"]] == list(range(1, 11))
