@@ -34,7 +34,7 @@ verify: crds ## fail when generated files differ from what is committed
 test-unit: install ## unit tests (no cluster)
 	$(PY) -m pytest tests/unit -q
 
-test-integration: install cluster ## integration tests on the real local cluster
+test-integration: install images ## integration tests on the real local cluster (starts it, builds images)
 	$(PY) -m pytest tests/integration -q
 
 test: lint typecheck verify test-unit test-integration ## everything CI runs
