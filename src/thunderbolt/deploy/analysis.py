@@ -36,7 +36,7 @@ class Verdict:
 
 def judge(sample: Snapshot, limits: Analysis) -> Verdict:
     seen = f"{sample.requests:.0f} requests"
-    if sample.requests < max(1, limits.minRequests):
+    if sample.requests < limits.minRequests:  # minRequests 0: judge whatever came, even nothing
         return Verdict(None, "NotEnoughRequests", f"{seen}, need {limits.minRequests}")
     rate = sample.error_rate()
     if rate > limits.maxErrorRate:

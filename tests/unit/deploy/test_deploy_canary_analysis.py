@@ -107,3 +107,9 @@ def test_slow_canary_fails_on_p99():
 def test_other_models_series_are_ignored():
     verdict = judge(parse([metrics_text(40, 40, 0.2, model="other")], "iris"), LIMITS)
     assert verdict.passed is None
+
+
+def test_min_requests_zero_judges_even_an_idle_canary():
+    idle = parse([metrics_text(0, 0, 0.001)], "iris")
+    assert judge(idle, Analysis(minRequests=0)).passed is True
+    assert judge(idle, Analysis(minRequests=1)).passed is None
