@@ -52,7 +52,7 @@ class ServerProcess:
     def post(self, path: str, **kwargs: object) -> requests.Response:
         return requests.post(self.base + path, timeout=30, **kwargs)  # type: ignore[arg-type]
 
-    def wait_listening(self, timeout: float = 30.0) -> None:
+    def wait_listening(self, timeout: float = 90.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -64,7 +64,7 @@ class ServerProcess:
                 time.sleep(0.05)
         raise AssertionError(f"server not listening after {timeout}s:\n{self.logs()}")
 
-    def wait_ready(self, timeout: float = 60.0) -> None:
+    def wait_ready(self, timeout: float = 90.0) -> None:
         self.wait_listening(timeout)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

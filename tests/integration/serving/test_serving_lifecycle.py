@@ -18,7 +18,7 @@ def test_checksum_mismatch_is_never_ready_and_exits_nonzero(tmp_path: pathlib.Pa
     uri, _ = onnx_models.write_model(onnx_models.linear_model(), tmp_path)
     wrong = sha256_digest(b"some other model")
     proc = ServerProcess(
-        "--model-uri", uri, "--checksum", wrong, "--model-name", "iris", "--fail-linger", "3",
+        "--model-uri", uri, "--checksum", wrong, "--model-name", "iris", "--fail-linger", "5",
         log_dir=tmp_path,
     )  # fmt: skip
     proc.wait_listening()
@@ -50,7 +50,7 @@ def test_checksum_mismatch_is_never_ready_and_exits_nonzero(tmp_path: pathlib.Pa
 def test_missing_model_exits_nonzero_with_the_reason(tmp_path: pathlib.Path) -> None:
     uri = (tmp_path / "absent.onnx").as_uri()
     proc = ServerProcess("--model-uri", uri, "--model-name", "iris", log_dir=tmp_path)
-    assert proc.proc.wait(30) == 1
+    assert proc.proc.wait(120) == 1
     assert "cannot read" in proc.logs()
     proc.stop()
 
@@ -60,7 +60,7 @@ def test_not_onnx_exits_nonzero(tmp_path: pathlib.Path) -> None:
     proc = ServerProcess(
         "--model-uri", uri, "--checksum", checksum, "--model-name", "iris", log_dir=tmp_path
     )
-    assert proc.proc.wait(30) == 1
+    assert proc.proc.wait(120) == 1
     assert "cannot load the model" in proc.logs()
     proc.stop()
 
@@ -80,7 +80,7 @@ def test_sigterm_finishes_the_in_flight_request(tmp_path: pathlib.Path, batching
         target=lambda: answer.append(proc.post("/v2/models/slow/infer", json=body))
     )
     sender.start()
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 60
     while (
         'thunderbolt_inference_batch_size_count{model="slow"} 1.0' not in proc.get("/metrics").text
     ):
@@ -88,10 +88,15 @@ def test_sigterm_finishes_the_in_flight_request(tmp_path: pathlib.Path, batching
         time.sleep(0.02)
     assert not answer, "the model is too fast for this test: raise slow_model iterations"
     proc.terminate()
-    time.sleep(0.2)
-    with pytest.raises(requests.ConnectionError):  # the listener is closed while draining
-        proc.get("/v2/health/live")
-    sender.join(30)
+    closed_by = time.monotonic() + 30
+    while True:  # the listener closes while the request is still draining
+        try:
+            proc.get("/v2/health/live")
+        except requests.ConnectionError:
+            break
+        assert time.monotonic() < closed_by, "listener still open after SIGTERM"
+        time.sleep(0.05)
+    sender.join(120)
     assert proc.stop() == 0
     assert answer and answer[0].status_code == 200
     assert answer[0].json()["id"] == "slow-1"
