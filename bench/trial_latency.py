@@ -113,6 +113,15 @@ def watch_jobs(api: client.ApiClient, ns: str, tl: Timeline, stop: threading.Eve
             w.stop()
 
 
+def service_account_ready(core: client.CoreV1Api, ns: str) -> bool:
+    try:
+        return bool(core.read_namespaced_service_account("default", ns).secrets)
+    except client.ApiException as exc:
+        if exc.status == 404:
+            return False
+        raise
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
@@ -132,7 +141,7 @@ def main() -> int:
     ns = f"bench-latency-{uuid.uuid4().hex[:6]}"
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
     deadline = time.monotonic() + 60
-    while not core.read_namespaced_service_account("default", ns).secrets:
+    while not service_account_ready(core, ns):
         if time.monotonic() > deadline:
             raise SystemExit("default ServiceAccount not ready")
         time.sleep(0.2)
@@ -158,6 +167,13 @@ def main() -> int:
                 raise SystemExit(f"timed out; operator log: {log}")
             time.sleep(0.5)
         stop.set()
+        reconcile = {
+            kind: (
+                op.metric("thunderbolt_reconcile_duration_seconds_sum", kind=kind) or 0.0,
+                op.metric("thunderbolt_reconcile_duration_seconds_count", kind=kind) or 1.0,
+            )
+            for kind in ("experiment", "trial")
+        }
     finally:
         op.stop()
         core.delete_namespace(ns, propagation_policy="Background")
@@ -176,6 +192,9 @@ def main() -> int:
             f" p95={percentile(values, 95) * 1000:.0f} ms"
             f" mean={statistics.mean(values) * 1000:.0f} ms max={max(values) * 1000:.0f} ms"
         )
+    for kind, (total, count) in reconcile.items():
+        print(f"operator {kind} reconcile: {count:.0f} runs, mean {total / count * 1000:.0f} ms")
+    print(f"operator log: {log}")
     return 0
 
 

@@ -7,8 +7,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from kubernetes.client.exceptions import ApiException
+
 from thunderbolt.api.experiment import ExperimentSpec
-from thunderbolt.operator import aggregate, kube, metrics
+from thunderbolt.operator import aggregate, kube, metrics, trials
 from thunderbolt.operator.builders import build_trial
 from thunderbolt.operator.search import STUDIES, StudyCache, TrialRecord, search_space_size
 from thunderbolt.operator.settings import OperatorSettings
@@ -46,7 +48,11 @@ def _announce_end(experiment: dict[str, Any], plan: aggregate.Plan) -> None:
 
 
 def _create_trials(
-    experiment: dict[str, Any], spec: ExperimentSpec, plan: aggregate.Plan, studies: StudyCache
+    experiment: dict[str, Any],
+    spec: ExperimentSpec,
+    plan: aggregate.Plan,
+    studies: StudyCache,
+    settings: OperatorSettings,
 ) -> int:
     """Create the planned Trials in order; stops at the first that already exists."""
     meta = experiment["metadata"]
@@ -55,10 +61,16 @@ def _create_trials(
     for number in plan.create:
         with metrics.SUGGEST_SECONDS.labels(spec.algorithm.name).time():
             params = search.suggest(number)
-        trial = build_trial(experiment, spec, number, params)
-        if not kube.create(trial):
+        trial = kube.create_custom("trials", build_trial(experiment, spec, number, params))
+        if trial is None:
             break  # created by an earlier attempt; the next reconcile lists it
         created += 1
+        try:
+            # Start its Job now rather than after a watch round-trip; the Trial's own
+            # create handler does the same again (409s) and retries if this fails.
+            trials.ensure_children(trial, settings)
+        except ApiException as exc:
+            log.warning("children of %s left to its handler: %s", trial["metadata"]["name"], exc)
         metrics.TRIALS_CREATED.labels(meta["namespace"], meta["name"]).inc()
         kube.post_event(
             experiment,
@@ -89,20 +101,20 @@ def reconcile(
             _write_status(experiment, aggregate.invalid_status(experiment, str(exc), now))
             return None
 
-        trials = kube.list_trials(namespace, name, uid)
+        existing = kube.list_trials(namespace, name, uid)
         search, built = studies.get(uid, spec, study_name(experiment))
-        told = search.observe(TrialRecord.from_trial(t) for t in trials)
+        told = search.observe(TrialRecord.from_trial(t) for t in existing)
         if built:
-            log.info("%s/%s: study rebuilt from %d trials", namespace, name, len(trials))
+            log.info("%s/%s: study rebuilt from %d trials", namespace, name, len(existing))
         elif told:
             log.info("%s/%s: told trials %s", namespace, name, told)
         grid = search_space_size(spec)
-        plan = aggregate.plan(experiment, spec, trials, now, grid)
+        plan = aggregate.plan(experiment, spec, existing, now, grid)
         if plan.create:
-            created = _create_trials(experiment, spec, plan, studies)
+            created = _create_trials(experiment, spec, plan, studies, settings)
             if created < len(plan.create):
-                trials = kube.list_trials(namespace, name, uid)
-                plan = aggregate.plan(experiment, spec, trials, now, grid)
+                existing = kube.list_trials(namespace, name, uid)
+                plan = aggregate.plan(experiment, spec, existing, now, grid)
                 plan = aggregate.Plan(plan.phase, plan.reason, plan.message, [], plan.status)
         _write_status(experiment, plan.status)
         _announce_end(experiment, plan)

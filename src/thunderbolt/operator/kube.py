@@ -93,6 +93,20 @@ def patch_status(
     )
 
 
+def create_custom(plural: str, obj: dict[str, Any]) -> dict[str, Any] | None:
+    """Create a custom object and return it as stored (uid set); None on 409."""
+    try:
+        return _raw(
+            custom().create_namespaced_custom_object(
+                GROUP, VERSION, obj["metadata"]["namespace"], plural, obj, _preload_content=False
+            )
+        )
+    except ApiException as exc:
+        if exc.status == 409:
+            return None
+        raise
+
+
 def create(obj: dict[str, Any]) -> bool:
     """Create ``obj``; True if created now, False if it already existed (409)."""
     kind, ns = obj["kind"], obj["metadata"]["namespace"]
