@@ -8,6 +8,7 @@ readable message that becomes the ``Failed`` condition.
 
 from __future__ import annotations
 
+import importlib.util
 from typing import Any
 
 from pydantic import ValidationError
@@ -49,6 +50,11 @@ def validate_experiment(name: str, spec: dict[str, Any]) -> ExperimentSpec:
         parsed = parse_spec(spec)
     except ValidationError as exc:
         raise SpecError(format_errors(exc)) from None
+    if parsed.algorithm.name == "gp" and importlib.util.find_spec("torch") is None:
+        raise SpecError(
+            "spec.algorithm: the gp sampler needs PyTorch in the operator "
+            "(build the operator image with TORCH_VERSION); use tpe, random, grid or cmaes"
+        )
     try:
         from thunderbolt.operator.search import make_sampler
 
