@@ -260,6 +260,6 @@ def test_median_pruner_answers_prune_from_real_trials(
     assert answers["bad"] == [False, True, True, True]  # steps 0-1 are warm-up
     # a repeated report gets the same answer (the decision is derived, not remembered)
     assert post(bad_url, epoch(4, 0.1), token=bad_token)[1] == {
-        "result": "duplicate", "kind": "epoch", "step": 4, "prune": True,
+        "result": "duplicate", "kind": "epoch", "step": 4, "prune": True, "storedStep": 4,
     }  # fmt: skip
     json.dumps(answers)
