@@ -120,6 +120,9 @@ class Trainer:
         order = torch.randperm(
             n, generator=torch.Generator().manual_seed(self.s.seed * 100_003 + epoch)
         )
+        if self.s.world_size > 1:  # equal shards, or DDP ranks wait on each other forever
+            padded = -(-n // self.s.world_size) * self.s.world_size
+            order = torch.cat([order, order[: padded - n]])
         order = order[self.s.rank :: self.s.world_size].to(self.s.device)
         torch.manual_seed(self.s.seed * 7_919 + epoch)  # dropout masks of this epoch
         total = torch.zeros((), device=self.s.device)
@@ -209,7 +212,9 @@ class Trainer:
             self.say(_progress(epoch, epochs, values, time.monotonic() - began))
             self.tracker.log_metrics(values, step=epoch)
             pruned = self._agree(self.reporter.epoch(epoch, values) if self.s.rank == 0 else False)
-            stopped_early = self.s.patience is not None and bad_epochs >= self.s.patience
+            stopped_early = self._agree(
+                self.s.patience is not None and bad_epochs >= self.s.patience
+            )
             if self.checkpoints is not None and self.s.rank == 0:
                 saved = self._state(epoch, best_value, best_epoch, bad_epochs, best_state)
                 self.checkpoints.save(saved | {"pruned": pruned})

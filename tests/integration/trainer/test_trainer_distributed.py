@@ -21,6 +21,9 @@ def test_two_processes_train_one_model_and_rank_zero_publishes_it(tmp_path: Path
             "parameters": {"learning_rate": 0.02, "spectral_norm": True},
             "dataset": {"uri": "builtin://breast_cancer"},
             "epochs": 3,
+            # 455 training rows: shards of 228 and 227 rows, 2 and 1 batches unless the
+            # trainer evens them out (DDP ranks with different step counts hang)
+            "batchSize": 227,
             "objective": {"metric": "val_accuracy", "direction": "maximize"},
         }
     )
@@ -39,6 +42,6 @@ def test_two_processes_train_one_model_and_rank_zero_publishes_it(tmp_path: Path
     assert "device cpu (1 threads) x2" in done.stdout
     assert done.stdout.count("epoch 3/3") == 1  # only rank 0 prints
     result = json.loads((out / "result.json").read_text())
-    assert result["extra"]["worldSize"] == 2 and result["metrics"]["val_accuracy"] > 0.8
+    assert result["extra"]["worldSize"] == 2 and result["metrics"]["val_accuracy"] > 0.6
     session = ort.InferenceSession(str(out / "model.onnx"))
     assert session.get_inputs()[0].shape[1] == 30
