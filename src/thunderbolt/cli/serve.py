@@ -12,6 +12,7 @@ import asyncio
 import logging
 import os
 import re
+import signal
 from typing import Any
 
 _CHECKSUM = re.compile(r"^sha256:[0-9a-fA-F]{64}$")
@@ -132,4 +133,6 @@ def run(args: argparse.Namespace) -> int:
         intra_op_threads=args.intra_op_threads,
         s3_endpoint_url=args.s3_endpoint_url,
     )
-    return asyncio.run(serve(opts))
+    code = asyncio.run(serve(opts))
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a late SIGTERM must not turn exit 0 into -15
+    return code

@@ -29,6 +29,7 @@ class ServerProcess:
         self.url = f"127.0.0.1:{self.port}"
         self.base = f"http://{self.url}"
         self.log_path = log_dir / f"server-{self.port}.log"
+        self._terminated = False
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             [
@@ -82,7 +83,10 @@ class ServerProcess:
         return self.log_path.read_text(errors="replace")
 
     def terminate(self) -> None:
-        if self.proc.poll() is None:
+        """One SIGTERM only: a second one could hit the interpreter's exit after the
+        server removed its handler, and the default action would turn exit 0 into -15."""
+        if self.proc.poll() is None and not self._terminated:
+            self._terminated = True
             self.proc.send_signal(signal.SIGTERM)
 
     def stop(self, timeout: float = 30.0) -> int:
