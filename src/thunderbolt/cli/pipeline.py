@@ -146,6 +146,8 @@ def promote_stage(
         state = "active"
     else:
         state = "done" if ended else "active"
+    if not ended and state == "active":
+        state = "pending"  # promotion happens once the search has ended
     revision = current.get("number")
     detail = f"ModelDeployment {target}: {md_phase}"
     if revision is not None:

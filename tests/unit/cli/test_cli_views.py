@@ -227,3 +227,11 @@ def test_describe_views_render_every_section():
     assert "Job:         iris-sn-001" in trial_view(t)
     md = modeldeployment({"phase": "Available", "history": [{"number": 1, "outcome": "Active"}]})
     assert "REVISION" in modeldeployment_view(md)
+
+
+def test_promote_waits_for_the_search_to_end():
+    best = trial(2, objective=0.97)
+    running = experiment({"phase": "Running", "bestTrial": summary(best)})
+    md = modeldeployment({"phase": "Pending"})
+    assert stages(running, [best], md)[-1].state == "pending"
+    assert stages(running, [best], modeldeployment({"phase": "Degraded"}))[-1].state == "failed"
