@@ -105,28 +105,32 @@ class TtlCache(Generic[K, V]):
                 return hit[0]
             if stale_ok:
                 if key not in self._loading:
-                    task = asyncio.get_running_loop().create_task(self._load(key, load))
-                    task.add_done_callback(_quiet)
+                    self._start(key, load).add_done_callback(_quiet)
                 return hit[0]
         pending = self._loading.get(key)
         if pending is not None:
             return await asyncio.shield(pending)
-        return await self._load(key, load)
+        return await self._start(key, load)
 
-    async def _load(self, key: K, load: Callable[[], Awaitable[V]]) -> V:
+    def _start(self, key: K, load: Callable[[], Awaitable[V]]) -> asyncio.Task[V]:
+        """Begin a load; registered at once, so nobody starts a second one meanwhile."""
         future: asyncio.Future[V] = asyncio.get_running_loop().create_future()
         self._loading[key] = future
-        try:
-            value = await load()
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # retrieved: no "never retrieved" warning without waiters
-            raise
-        finally:
-            self._loading.pop(key, None)
-        self.put(key, value)
-        future.set_result(value)
-        return value
+
+        async def run() -> V:
+            try:
+                value = await load()
+            except BaseException as exc:
+                future.set_exception(exc)
+                future.exception()  # retrieved: no "never retrieved" warning without waiters
+                raise
+            finally:
+                self._loading.pop(key, None)
+            self.put(key, value)
+            future.set_result(value)
+            return value
+
+        return asyncio.get_running_loop().create_task(run())
 
 
 def _quiet(task: asyncio.Task[Any]) -> None:
