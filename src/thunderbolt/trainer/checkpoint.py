@@ -51,7 +51,10 @@ class Checkpoints:
             return None
         try:
             data = self._store.get_bytes(self.uri)
-            state: dict[str, Any] = torch.load(io.BytesIO(data), weights_only=True)
+            # on CPU first: a pod restarted without its GPU can still resume
+            state: dict[str, Any] = torch.load(
+                io.BytesIO(data), map_location="cpu", weights_only=True
+            )
         except (ArtifactError, RuntimeError, EOFError, OSError) as exc:
             log.warning("ignoring unreadable checkpoint %s: %s", self.uri, exc)
             return None

@@ -231,7 +231,8 @@ class Trainer:
         # the best epoch's evaluation is the final one, unless it happened before a restart
         final, raw = best_eval if best_eval is not None else self.evaluate()
         final.pop("train_loss", None)
-        self.health.check_outputs(best_epoch, raw, self._standardized_val_targets(), final=True)
+        if not pruned:  # a pruned run ends Pruned, whatever its predictions look like
+            self.health.check_outputs(best_epoch, raw, self._standardized_val_targets(), final=True)
         return Outcome(
             net=self.net,
             metrics=final,

@@ -184,3 +184,12 @@ def test_termination_message_sheds_detail_to_fit_4096_bytes():
     assert len(text.encode()) <= 4096
     doc = json.loads(text)
     assert doc["reason"] == "DatasetError" and doc["message"].startswith("xxx")
+
+
+def test_pruned_run_is_pruned_even_when_its_predictions_look_collapsed(make_config, tmp_path):
+    n = 60
+    path = tmp_path / "constant.csv"
+    pd.DataFrame({"a": np.zeros(n), "y": np.arange(n) % 2}).to_csv(path, index=False)
+    config = make_config(dataset={"uri": path.as_uri(), "target": "y"}, epochs=10)
+    result, code, _ = run(config, tmp_path, reporter=PruneAfter(1))
+    assert code == 0 and result.status == "Pruned" and result.epochs == 1
