@@ -382,12 +382,17 @@ class ReportService:
         return decision
 
     def _announce(self, obj: dict[str, Any], report: AnyReport, decided: Plan, prune: bool) -> None:
-        """Events and gauges for what this report changed (nothing for duplicates)."""
+        """Events and gauges for what this report changed (duplicates change nothing)."""
         meta = obj["metadata"]
         ns, name = meta["namespace"], meta["name"]
         experiment = str((obj.get("spec") or {}).get("experiment") or "")
         if decided.start:
             self.events.emit(events.build_event(obj, "TrainingStarted", "training started", step=0))
+        if prune and decided.value is not None:
+            # also for a repeated report: the verdict may differ from the first answer's,
+            # and the Event's name makes it appear once per step
+            message = f"pruner asked to stop at epoch {report.step} (value {decided.value:.6g})"
+            self.events.emit(events.build_event(obj, "PruneRequested", message, step=report.step))
         if decided.result != "accepted":
             return
         if isinstance(report, EpochReport) and decided.value is not None:
@@ -397,11 +402,6 @@ class ReportService:
                 message = f"epoch {report.step}: value={decided.value:.6g} ({shown})"
                 self.events.emit(
                     events.build_event(obj, "EpochReported", message, step=report.step)
-                )
-            if prune:
-                message = f"pruner asked to stop at epoch {report.step} (value {decided.value:.6g})"
-                self.events.emit(
-                    events.build_event(obj, "PruneRequested", message, step=report.step)
                 )
         elif isinstance(report, StopReport):
             metrics.forget_trial(ns, experiment, name)
