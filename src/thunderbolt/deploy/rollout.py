@@ -137,7 +137,8 @@ class _Step:
 
     def promote(self, item: HistoryEntry, how: str) -> None:
         old = self.stable
-        rv.set_outcome(self.history, item.number, "Promoted", how, self.now_s)
+        why = f"{item.reason}; promoted: {how}" if item.reason else f"promoted: {how}"
+        rv.set_outcome(self.history, item.number, "Promoted", why, self.now_s)
         if old is not None:
             if rv.is_rollback(item):
                 note = f"rolled back to revision {item.source.removeprefix(rv.ROLLBACK_PREFIX)}"  # type: ignore[union-attr]

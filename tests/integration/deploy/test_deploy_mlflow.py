@@ -64,7 +64,7 @@ def test_alias_move_rolls_out_a_new_revision_and_an_unverifiable_version_is_refu
     assert status["currentRevision"]["mlflowModelVersion"] == v2
     assert status["currentRevision"]["modelChecksum"] == sha256_digest(v2_data)
     entry = status["history"][-1]
-    assert entry["reason"] == f"alias champion -> version {v2}" and entry["deployedAt"]
+    assert entry["reason"].startswith(f"alias champion -> version {v2};") and entry["deployedAt"]
     assert history(status) == [(1, "Superseded"), (2, "Promoted")]
 
     # A version whose tagged checksum does not match its artifact is refused; v2 keeps serving.
