@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import pathlib
 import time
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
@@ -83,6 +84,7 @@ class MlflowTracker:
         # MLflow's own HTTP retries back off for minutes; ours are bounded instead.
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+        load_credential_files()
         from mlflow.tracking import MlflowClient
 
         self.tracking_uri = tracking_uri
@@ -204,6 +206,24 @@ class MlflowTracker:
             return
         run_id = self.run_id
         self._call("run completion", lambda: self.client.set_terminated(run_id, status=status))
+
+
+CREDENTIAL_VARS = ("MLFLOW_TRACKING_TOKEN", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")
+
+
+def load_credential_files() -> None:
+    """``MLFLOW_TRACKING_TOKEN_FILE=/path`` (a mounted Secret) -> ``MLFLOW_TRACKING_TOKEN``.
+
+    MLflow reads credentials only from env vars; Secrets mounted as files rotate without
+    a pod restart and stay out of ``kubectl describe``. An explicit env var wins.
+    """
+    for name in CREDENTIAL_VARS:
+        path = os.environ.get(f"{name}_FILE")
+        if path and not os.environ.get(name):
+            try:
+                os.environ[name] = pathlib.Path(path).read_text().strip()
+            except OSError as exc:
+                log.warning("cannot read %s_FILE (%s): %s", name, path, exc.strerror or exc)
 
 
 def run_url(tracking_uri: str, experiment_id: str, run_id: str) -> str | None:
