@@ -12,6 +12,7 @@ import urllib.request
 
 # Three iris flowers (sepal length/width, petal length/width in cm): setosa, versicolor, virginica.
 IRIS = [[5.1, 3.5, 1.4, 0.2], [6.0, 2.9, 4.5, 1.5], [6.9, 3.1, 5.4, 2.1]]
+SPECIES = ["setosa", "versicolor", "virginica"]
 
 
 def call(url: str, body: dict | None = None) -> dict:
@@ -44,6 +45,12 @@ def main(base: str, model: str) -> int:
     print(json.dumps(request))
     result = call(f"{base}/v2/models/{model}/infer", request)
     print(json.dumps(result, indent=2))
+    output = result["outputs"][0]
+    if len(output["shape"]) == 2 and output["shape"][1] == len(SPECIES):
+        k = output["shape"][1]
+        scores = [output["data"][i * k : (i + 1) * k] for i in range(output["shape"][0])]
+        predicted = [SPECIES[max(range(k), key=row.__getitem__)] for row in scores]
+        print(f"predicted: {', '.join(predicted)} (expected: {', '.join(SPECIES)})")
     return 0
 
 
