@@ -68,7 +68,7 @@ def test_sigkilled_operator_runs_exactly_max_trials_with_one_job_each(
         op.start()
     # 6+. At random moments until the search is over.
     rng = random.Random(7)
-    while kube.phase("chaos") not in ("Succeeded", "Failed") and len(kills) < 9:
+    while kube.phase("chaos") not in ("Succeeded", "Failed") and len(kills) < 7:
         time.sleep(rng.uniform(0.5, 3.0))
         kill("at a random moment")
         op.start()
