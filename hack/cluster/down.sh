@@ -33,7 +33,7 @@ pid_of() { cat "$C/run/$1.pid" 2>/dev/null; }
 ours() {
   local pid
   pid=$(pid_of "$1") || return 1
-  [ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "$2" || return 1
+  [ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] && grep -q -- "$2" <<<"$(tr '\0' ' ' <"/proc/$pid/cmdline")" || return 1
   echo "$pid"
 }
 
@@ -92,7 +92,7 @@ fi
 stop "containerd:$C/containerd/config.toml"
 for p in /proc/[0-9]*; do
   # shims started by our containerd carry its unique socket path in their command line
-  if tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -q -- "-address $SOCK"; then
+  if grep -q -- "-address $SOCK" <<<"$(tr '\0' ' ' 2>/dev/null <"$p/cmdline")"; then
     log "stopping leftover shim ${p#/proc/}"
     kill -KILL "${p#/proc/}" 2>/dev/null
   fi

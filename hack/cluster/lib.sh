@@ -20,7 +20,7 @@ APT_UPDATED=""
 apt_install() {
   local missing=() p
   for p in "$@"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" = "install ok installed" ] || missing+=("$p")
   done
   [ ${#missing[@]} -eq 0 ] && return 0
   is_debian || die "missing packages: ${missing[*]} (install them, or their equivalents, and retry)"
@@ -49,7 +49,7 @@ apt_install() {
 ensure_deb_src() {
   if grep -rqsE '^(deb-src|Types:.*deb-src)' /etc/apt/sources.list /etc/apt/sources.list.d/ \
     && grep -rqsE 'bookworm' /etc/apt/sources.list /etc/apt/sources.list.d/; then
-    if apt-get source --print-uris -qq kubernetes 2>/dev/null | grep -q "kubernetes_"; then
+    if grep -q "kubernetes_" <<<"$(apt-get source --print-uris -qq kubernetes 2>/dev/null)"; then
       return 0
     fi
   fi

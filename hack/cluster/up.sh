@@ -100,7 +100,7 @@ alive() {
   local pid
   pid=$(cat "$(pidfile "$1")" 2>/dev/null) || return 1
   [ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "$2"
+  grep -q -- "$2" <<<"$(tr '\0' ' ' <"/proc/$pid/cmdline")"
 }
 
 # start NAME MATCH CMD...: start CMD detached unless NAME is alive; log to .cluster/logs.
@@ -295,7 +295,7 @@ ensure_bridge() {
     log "creating bridge $BRIDGE ($GATEWAY/16)"
     ip link add "$BRIDGE" type bridge
   fi
-  ip -4 addr show dev "$BRIDGE" | grep -q "inet $GATEWAY/" || ip addr add "$GATEWAY/16" dev "$BRIDGE"
+  grep -q "inet $GATEWAY/" <<<"$(ip -4 addr show dev "$BRIDGE")" || ip addr add "$GATEWAY/16" dev "$BRIDGE"
   ip link set "$BRIDGE" up
   sysctl -qw net.ipv4.ip_forward=1
   if [ -e /proc/sys/net/bridge/bridge-nf-call-iptables ]; then
@@ -315,7 +315,8 @@ node_ready() {
   [ "$(KCTL get node "$NODE_NAME" -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" = True ]
 }
 default_sa() { KCTL -n default get serviceaccount default >/dev/null 2>&1; }
-pause_present() { ctr --address "$SOCK" -n k8s.io images ls -q | grep -qxF "$PAUSE_IMAGE"; }
+# (grep reads a captured string: with pipefail, `ctr | grep -q` fails when ctr gets SIGPIPE)
+pause_present() { grep -qxF "$PAUSE_IMAGE" <<<"$(ctr --address "$SOCK" -n k8s.io images ls -q)"; }
 
 # Fast path: everything up and healthy -> done in about a second.
 all_alive() {

@@ -13,6 +13,9 @@ mkdir -p "$IMG_CACHE"
 ROOTFS_TAR="$IMG_CACHE/bookworm-minbase-python3.tar"
 ARCHIVE="$IMG_CACHE/thunderbolt-base-bookworm.docker.tar"
 ensure_build_tools
+mkdir -p "$IMG_CACHE/locks"
+exec 8>"$IMG_CACHE/locks/base.lock"
+flock -w 1800 8 || die "timed out waiting for another base image build"
 
 if [ ! -s "$ROOTFS_TAR" ]; then
   apt_install debootstrap

@@ -52,6 +52,11 @@ mkdir -p "$IMG_CACHE/archives" "$IMG_CACHE/stamps"
 ARCHIVE="$IMG_CACHE/archives/$SAFE.docker.tar"
 STAMP="$IMG_CACHE/stamps/$SAFE"
 
+# One build of a given image at a time (test fixtures and `make images` may race).
+mkdir -p "$IMG_CACHE/locks"
+exec 8>"$IMG_CACHE/locks/$SAFE.lock"
+flock -w 3600 8 || die "timed out waiting for another build of $REF"
+
 base_id=""
 for a in "${ARGS[@]}"; do
   case "$a" in BASE_IMAGE=*) base_id=$(buildah inspect --type image --format '{{.FromImageID}}' "${a#*=}" 2>/dev/null || true) ;; esac
@@ -93,7 +98,8 @@ for a in "${ARGS[@]}"; do BARGS+=(--build-arg "$a"); done
 
 log "building $REF from $DF_DIR/Dockerfile (context $CONTEXT)"
 t0=$(date +%s)
-buildah bud --network host --pull=never --layers=false -f "$DF_DIR/Dockerfile" -t "$REF" \
+# --layers: steps before a changed COPY (venv, torch) come from buildah's layer cache
+buildah bud --network host --pull=never --layers -f "$DF_DIR/Dockerfile" -t "$REF" \
   "${BARGS[@]}" "${VOLS[@]}" "$CONTEXT" >&2
 log "built $REF in $(($(date +%s) - t0))s; exporting docker-archive"
 rm -f "$ARCHIVE" "$ARCHIVE.part"
@@ -105,6 +111,4 @@ if [ "$IMPORT" = 1 ]; then
 else
   printf '%s\n\n' "$HASH" >"$STAMP"
 fi
-# drop dangling intermediate images so buildah's storage does not grow without bound
-buildah rmi --prune >/dev/null 2>&1 || true
 log "$REF ready ($(du -h "$ARCHIVE" | cut -f1) archive) in $(($(date +%s) - t0))s"

@@ -14,7 +14,8 @@ ensure_build_tools() { apt_install buildah debootstrap runc containerd; }
 # in_containerd IMAGE: true when containerd (k8s.io namespace) already has IMAGE.
 in_containerd() {
   [ -S "$CONTAINERD_SOCK" ] || return 1
-  ctr --address "$CONTAINERD_SOCK" -n k8s.io images ls -q 2>/dev/null | grep -qxF "$1"
+  # capture first: with pipefail, `ctr | grep -q` fails whenever ctr gets SIGPIPE
+  grep -qxF "$1" <<<"$(ctr --address "$CONTAINERD_SOCK" -n k8s.io images ls -q 2>/dev/null)"
 }
 
 # normalize IMAGE: containerd stores short names fully qualified (docker.io/library/x:y).
