@@ -168,6 +168,8 @@ def publish(
         result.mlflowModelVersion = tracker.register(
             config.tracking.registeredModelName, MLFLOW_ARTIFACT_DIR
         )
+    result.mlflowRunId, result.mlflowRunUrl = tracker.run_id, tracker.run_url
+    result.trackingError = tracker.error
     prefix = artifact_prefix(config)
     if config.artifacts is not None and config.artifacts.uri == "mlflow":
         if tracked_uri is not None:
@@ -181,7 +183,6 @@ def publish(
         try:
             store.put_bytes(model_uri, model_path.read_bytes())
             result.modelUri = model_uri
-            result.trackingError = tracker.error
             store.put_bytes(
                 join(prefix, "result.json"),
                 result.model_dump_json(indent=2, exclude_none=True).encode(),
