@@ -176,6 +176,16 @@ class Cluster:
         return wait_for(done, timeout, f"experiment {name} in {phases}")
 
 
+def service_account_ready(core: client.CoreV1Api, namespace: str) -> bool:
+    """Pods are refused until the namespace's default ServiceAccount has its token."""
+    try:
+        return bool(core.read_namespaced_service_account("default", namespace).secrets)
+    except client.ApiException as exc:
+        if exc.status == 404:
+            return False
+        raise
+
+
 def containerd_image(image: str) -> str | None:
     """The name under which containerd (the cluster's) holds ``image``, if it does."""
     try:

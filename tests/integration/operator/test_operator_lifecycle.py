@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from operator_helpers import Cluster, dump, experiment, wait_for
+from kubernetes import client
+from operator_helpers import Cluster, dump, experiment, service_account_ready, wait_for
 
 
 @pytest.fixture
@@ -65,3 +66,25 @@ def test_deleting_an_experiment_removes_its_trials_jobs_and_pods(
         return not kube.trials("gone") and not kube.jobs() and not kube.pods() and not configmaps
 
     wait_for(all_gone, 120, "garbage collection of trials, jobs, pods and configmaps")
+
+
+def test_operators_side_by_side_each_handle_only_their_namespace(
+    kube, kube_api, namespace, base_image, operator_process
+):
+    core = client.CoreV1Api(kube_api)
+    other = f"{namespace[:50]}-b"
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=other)))
+    try:
+        wait_for(lambda: service_account_ready(core, other), 60, f"ServiceAccount in {other}")
+        first = operator_process(namespace)
+        second = operator_process(other)
+        assert len({first.metrics_port, second.metrics_port, first.health_port}) == 3
+        kube_b = Cluster(kube_api, other)
+        kube.apply(experiment("side", base_image, max_trials=1, parallel=1))
+        kube_b.apply(experiment("side", base_image, max_trials=1, parallel=1))
+        for k in (kube, kube_b):
+            assert k.wait_phase("side", {"Succeeded"}, timeout=120)["status"]["progress"] == "1/1"
+        assert other not in first.log_text()
+        assert namespace not in second.log_text().replace(other, "")
+    finally:
+        core.delete_namespace(other, propagation_policy="Background")
