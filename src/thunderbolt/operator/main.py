@@ -97,6 +97,9 @@ def register_lifecycle(settings: OperatorSettings) -> None:
         # Kopf waits this long for more events on an object before handling it; the
         # default 0.1 s is most of a Trial -> successor hand-over on a quiet cluster.
         settings.batching.batch_window = 0.02
+        # Scoped to named namespaces, a Role is enough: no cluster-wide list/watch of
+        # namespaces and CRDs (the CRDs must exist when the operator starts).
+        settings.scanning.disabled = bool(operator_settings.namespaces)
 
     operator_settings = settings
 
