@@ -10,5 +10,6 @@ Layout, thin handler over pure modules (crate-operator style):
 - ``rollout``   -- one reconcile step: status + observed children -> a plan (pure)
 - ``promotion`` -- should an Experiment's best trial replace what is serving (pure)
 - ``kube``      -- the few idempotent API calls that carry a plan out
-- ``handlers``  -- Kopf timers that tie these together
+- ``reconcile`` -- one tick: read, resolve, analyse, plan, write status, then children
+- ``handlers``  -- Kopf timers that call ``reconcile``
 """

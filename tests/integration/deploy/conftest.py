@@ -208,6 +208,12 @@ class Deployments:
                 )
             time.sleep(0.5)
 
+    def event_reasons(self, name: str) -> set[str]:
+        found = self.core.list_namespaced_event(
+            self.namespace, field_selector=f"involvedObject.name={name}"
+        )
+        return {e.reason for e in found.items}
+
     def cluster_ip(self, service: str) -> str:
         return str(self.core.read_namespaced_service(service, self.namespace).spec.cluster_ip)
 
