@@ -38,6 +38,7 @@ from thunderbolt.deploy.sources import (
 Post = Callable[[str, str, str], None]  # (type, reason, message) -> a Kubernetes Event
 log = logging.getLogger(__name__)
 RETRY_UNRESOLVED_S = 10.0
+FORGET_AFTER_S = 600.0
 
 
 def drop_empty(value: Any) -> Any:
@@ -56,6 +57,7 @@ class ObjectState:
     resolved_at: float = 0.0
     verdict: tuple[int, Verdict, float] | None = None
     last_promotion_note: str | None = None
+    seen: float = 0.0
 
 
 class Controller:
@@ -66,7 +68,13 @@ class Controller:
         self.states: dict[str, ObjectState] = {}
 
     def state(self, uid: str) -> ObjectState:
-        return self.states.setdefault(uid, ObjectState())
+        """Caches of one object; those of objects not seen for a while (deleted) are dropped."""
+        now = time.monotonic()
+        if len(self.states) > 64:
+            self.states = {k: v for k, v in self.states.items() if now - v.seen < FORGET_AFTER_S}
+        state = self.states.setdefault(uid, ObjectState())
+        state.seen = now
+        return state
 
     def desired(self, obj: dict[str, Any], spec: ModelDeploymentSpec,
                 status: ModelDeploymentStatus, state: ObjectState) -> Desired:  # fmt: skip
