@@ -77,8 +77,15 @@ class ServiceConfig:
 class TtlCache(Generic[K, V]):
     """A small TTL cache where concurrent misses for one key share a single load."""
 
-    def __init__(self, ttl: float, clock: Callable[[], float], max_entries: int = 10_000) -> None:
-        self.ttl, self._clock, self._max = ttl, clock, max_entries
+    def __init__(
+        self,
+        ttl: float,
+        clock: Callable[[], float],
+        max_entries: int = 10_000,
+        *,
+        max_stale: float = 0.0,
+    ) -> None:
+        self.ttl, self._clock, self._max, self.max_stale = ttl, clock, max_entries, max_stale
         self._values: dict[K, tuple[V, float]] = {}
         self._loading: dict[K, asyncio.Future[V]] = {}
 
@@ -97,13 +104,15 @@ class TtlCache(Generic[K, V]):
         self._values.pop(key, None)
 
     async def get(self, key: K, load: Callable[[], Awaitable[V]], *, stale_ok: bool = False) -> V:
-        """The cached value; ``stale_ok``: an expired one too, refreshed in the background
-        (so one unlucky request does not pay for the reload)."""
+        """The cached value; ``stale_ok``: one expired for at most ``max_stale`` seconds
+        too, refreshed in the background (under steady traffic no request waits for a
+        reload; after a quiet spell the first one does, so decisions never use old data)."""
         hit = self._values.get(key)
         if hit is not None:
-            if self._clock() - hit[1] <= self.ttl:
+            age = self._clock() - hit[1]
+            if age <= self.ttl:
                 return hit[0]
-            if stale_ok:
+            if stale_ok and age <= self.ttl + self.max_stale:
                 if key not in self._loading:
                     self._start(key, load).add_done_callback(_quiet)
                 return hit[0]
@@ -179,7 +188,7 @@ class ReportService:
             self.config.experiment_ttl, clock
         )
         self._snapshots: TtlCache[tuple[str, str], PruneSnapshot | None] = TtlCache(
-            self.config.peers_ttl, clock
+            self.config.peers_ttl, clock, max_stale=self.config.peers_ttl
         )
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
 
@@ -386,7 +395,9 @@ class ReportService:
         meta = obj["metadata"]
         ns, name = meta["namespace"], meta["name"]
         experiment = str((obj.get("spec") or {}).get("experiment") or "")
-        if decided.start:
+        if decided.start or isinstance(report, StartReport):
+            # the operator may have seen the pod run first (phase already Running): the
+            # trainer's word still deserves its Event (named once per Trial)
             self.events.emit(events.build_event(obj, "TrainingStarted", "training started", step=0))
         if prune and decided.value is not None:
             # also for a repeated report: the verdict may differ from the first answer's,

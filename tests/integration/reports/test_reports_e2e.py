@@ -89,3 +89,89 @@ def test_median_pruner_prunes_clearly_worse_trials_end_to_end(
         op.metric("thunderbolt_prune_decisions_total", pruner="median", decision="prune") or 0
     ) >= 2
     assert (op.metric("thunderbolt_reports_total", kind="epoch", result="accepted") or 0) >= 20
+
+
+def _containerd_image(image: str) -> str | None:
+    import subprocess
+
+    try:
+        out = subprocess.run(
+            ["ctr", "-a", "/run/thunderbolt/containerd/containerd.sock", "-n", "k8s.io", "images", "ls", "-q"],
+            capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    present = set(out.stdout.split())
+    return next((n for n in (image, f"docker.io/library/{image}") if n in present), None)
+
+
+def test_real_trainer_reports_epochs_and_honours_pruning(kube_api, namespace, operator_process):
+    """The real trainer image reports through HttpReporter (skipped without the image)."""
+    image = _containerd_image("thunderbolt-trainer:0.1.0")
+    if image is None:
+        pytest.skip("thunderbolt-trainer:0.1.0 is not in the cluster's containerd (make images)")
+    operator_process(namespace)
+    epochs = 12
+    spec = {
+        "objective": {"metric": "val_accuracy", "direction": "maximize"},
+        "algorithm": {"name": "grid", "seed": 5},
+        "pruner": {"name": "median", "startupTrials": 1, "warmupSteps": 1},
+        "maxTrials": 4,
+        "parallelTrials": 1,
+        # the trainer's health check may fail a hopeless run (Collapsed) before the pruner
+        # has seen enough of it; that is the trainer's call, not a reporting problem
+        "maxFailedTrials": 4,
+        "parameters": [
+            # a learning rate that cannot learn iris in 12 epochs next to one that can
+            {"name": "learning_rate", "type": "categorical", "choices": [0.05, 0.000001]},
+            {"name": "hidden_dim", "type": "categorical", "choices": [16, 32]},
+        ],
+        "trialTemplate": {
+            "image": image,
+            "imagePullPolicy": "Never",
+            "dataset": {"uri": "builtin://iris"},
+            "epochs": epochs,
+            "batchSize": 16,
+            "resources": {"cpu": "1", "memory": "1Gi"},
+            "backoffLimit": 0,
+            "activeDeadlineSeconds": 600,
+        },
+    }
+    custom = client.CustomObjectsApi(kube_api)
+    custom.create_namespaced_custom_object(
+        GROUP, VERSION, namespace, "experiments",
+        {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Experiment", "metadata": {"name": "real"},
+         "spec": spec},
+    )  # fmt: skip
+    deadline = time.monotonic() + 540
+    while time.monotonic() < deadline:
+        exp = custom.get_namespaced_custom_object(GROUP, VERSION, namespace, "experiments", "real")
+        if (exp.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+            break
+        time.sleep(3)
+    trials = custom.list_namespaced_custom_object(GROUP, VERSION, namespace, "trials")["items"]
+    statuses = {t["metadata"]["name"]: t.get("status") or {} for t in trials}
+    summary = {
+        n: (s.get("phase"), s.get("reason"), (s.get("message") or "")[:300],
+            [p["step"] for p in s.get("intermediate") or []])
+        for n, s in statuses.items()
+    }  # fmt: skip
+    assert exp["status"]["phase"] == "Succeeded", (exp["status"].get("message"), summary)
+    assert len(trials) == 4
+    for name, status in statuses.items():
+        steps = [p["step"] for p in status.get("intermediate") or []]
+        assert status["phase"] in ("Succeeded", "Pruned", "Failed"), (name, status)
+        if status["phase"] == "Failed":
+            assert status.get("reason") == "Collapsed", summary
+        elif status["phase"] == "Succeeded":
+            assert steps == list(range(1, epochs + 1)), (name, steps)  # every epoch arrived
+        else:
+            assert status.get("reason") == "Pruned", status
+            assert steps == list(range(1, len(steps) + 1)) and len(steps) < epochs, steps
+    counts = exp["status"]["trials"]
+    pruned = sum(s["phase"] == "Pruned" for s in statuses.values())
+    assert counts["pruned"] == pruned >= 1, summary  # lr 1e-6 is clearly worse from epoch 1
+    events = client.CoreV1Api(kube_api).list_namespaced_event(namespace).items
+    reasons = {(e.involved_object.name, e.reason) for e in events}
+    for name in statuses:
+        assert {(name, "TrainingStarted"), (name, "TrainingStopped")} <= reasons, name
