@@ -211,7 +211,12 @@ class MlflowSource(Source):
         return uri
 
     def resolve(self, model: ModelSource) -> ResolvedModel:
-        from mlflow.tracking import MlflowClient
+        try:
+            from mlflow.tracking import MlflowClient
+        except ImportError as exc:  # an operator installed without the "operator" extra
+            raise SourceRefused(
+                "MlflowUnavailable", f"the operator cannot import mlflow: {exc}"
+            ) from exc
 
         ref = model.mlflowModel
         if ref is None:
