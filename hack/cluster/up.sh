@@ -297,9 +297,9 @@ ensure_bridge() {
   fi
   grep -q "inet $GATEWAY/" <<<"$(ip -4 addr show dev "$BRIDGE")" || ip addr add "$GATEWAY/16" dev "$BRIDGE"
   ip link set "$BRIDGE" up
-  sysctl -qw net.ipv4.ip_forward=1
+  echo 1 >/proc/sys/net/ipv4/ip_forward
   if [ -e /proc/sys/net/bridge/bridge-nf-call-iptables ]; then
-    sysctl -qw net.bridge.bridge-nf-call-iptables=1
+    echo 1 >/proc/sys/net/bridge/bridge-nf-call-iptables
   else
     modprobe br_netfilter 2>/dev/null || log "WARNING: br_netfilter unavailable: pod-to-Service traffic may fail"
   fi
