@@ -9,6 +9,6 @@ _image_args := $(foreach a,$(IMAGE_BUILD_ARGS),--build-arg $(a))
 image-base: cluster ## localhost/thunderbolt-base:bookworm (debootstrap + buildah), imported
 	bash hack/images/base.sh
 
-images: image-base ## build thunderbolt-trainer/-operator:$(IMAGE_VERSION) (when their Dockerfiles exist) and import them
+images: image-base ## build thunderbolt-trainer and thunderbolt-operator images (when their Dockerfiles exist) and import them
 	@if [ -f trainer-image/Dockerfile ]; then bash hack/images/build.sh trainer-image thunderbolt-trainer:$(IMAGE_VERSION) $(_image_args); else echo "no trainer-image/Dockerfile yet: skipped"; fi
 	@if [ -f operator/Dockerfile ]; then bash hack/images/build.sh operator thunderbolt-operator:$(IMAGE_VERSION) $(_image_args); else echo "no operator/Dockerfile yet: skipped"; fi
