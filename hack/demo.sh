@@ -19,8 +19,14 @@ done
 
 if [ "${DEMO_FRESH:-1}" = 1 ]; then
   log "removing an earlier run of the demo (set DEMO_FRESH=0 to keep it)"
-  "${KUBECTL[@]}" -n "$DEMO_NAMESPACE" delete experiment iris-sn --ignore-not-found --wait=true >/dev/null
-  "${KUBECTL[@]}" -n "$DEMO_NAMESPACE" delete modeldeployment iris --ignore-not-found --wait=true >/dev/null
+  # Foreground: wait until the Trials, Jobs and serving Deployments are gone too, so the
+  # new run cannot see (or serve) the old run's trials.
+  "${KUBECTL[@]}" -n "$DEMO_NAMESPACE" delete experiment iris-sn --ignore-not-found \
+    --cascade=foreground --wait=true --timeout=180s >/dev/null
+  "${KUBECTL[@]}" -n "$DEMO_NAMESPACE" delete modeldeployment iris --ignore-not-found \
+    --cascade=foreground --wait=true --timeout=180s >/dev/null
+  "${KUBECTL[@]}" -n "$DEMO_NAMESPACE" delete trials -l thunderbolt.io/experiment=iris-sn \
+    --ignore-not-found --wait=true --timeout=180s >/dev/null
 fi
 
 log "applying the serving target and the search"
