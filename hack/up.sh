@@ -3,7 +3,7 @@
 #
 #   1. the local cluster (make cluster) and the images (make images)
 #   2. the CRDs
-#   3. host processes, each with a pid file in .cluster/run-demo and a log in .cluster/logs:
+#   3. host processes, each with a pid file in .cache/demo-run and a log in .cluster/logs:
 #      MLflow (sqlite + --serve-artifacts, :5000), an S3 endpoint (moto_server, :9000,
 #      bucket "thunderbolt"), and the operator watching the demo namespace
 #   4. the demo namespace with the S3 credentials Secret (a shared-credentials file)
@@ -37,6 +37,11 @@ done
 log "namespace $DEMO_NAMESPACE"
 "${KUBECTL[@]}" get namespace "$DEMO_NAMESPACE" >/dev/null 2>&1 \
   || "${KUBECTL[@]}" create namespace "$DEMO_NAMESPACE" >/dev/null
+
+# A cluster rebuilt since (new kubeconfig) or a store wiped by `make cluster-down` means
+# the running processes serve the old state: restart them.
+if alive mlflow && [ ! -e "$C/mlflow/mlflow.db" ]; then stop mlflow; fi
+if alive operator && stale operator "$KUBECONFIG_FILE"; then stop operator; fi
 
 if alive mlflow; then
   log "MLflow already running (pid $(cat "$RUN/mlflow.pid"))"

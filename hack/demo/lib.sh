@@ -15,7 +15,9 @@ S3_SECRET="${S3_SECRET:-s3-credentials}"
 S3_ACCESS_KEY="thunderbolt-demo"
 S3_SECRET_KEY="thunderbolt-demo-secret"
 OPERATOR_PORTS=(--metrics-port 8080 --report-port 8081 --health-port 8082)
-RUN="$C/run-demo"
+# Pid files live outside .cluster/: `make cluster-down` deletes .cluster/, and the host
+# processes must still be found (and stopped) after that.
+RUN="$REPO_ROOT/.cache/demo-run"
 LOGS="$C/logs"
 
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -30,6 +32,11 @@ host_ip() {
 alive() {
   local pidfile="$RUN/$1.pid"
   [ -s "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null
+}
+
+# stale NAME FILE: FILE changed after the process recorded for NAME started (or is gone).
+stale() {
+  [ ! -e "$2" ] || [ "$2" -nt "$RUN/$1.pid" ]
 }
 
 # start NAME LOGFILE CMD...: start CMD in the background (own session), record its pid.
