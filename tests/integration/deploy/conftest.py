@@ -3,8 +3,8 @@
 Everything is real: moto_server and ``mlflow server`` run on the host bound to the CNI
 gateway address (pods reach them there), the operator is ``thunderbolt operator`` in a
 subprocess on the host (it reaches pod IPs and ClusterIPs directly), and the pods run the
-serving image: ``thunderbolt-trainer:0.1.0`` when containerd has it, otherwise a serve-only
-stand-in built from ``image/Dockerfile`` with the same ``thunderbolt serve`` from src/.
+real serving image, ``thunderbolt-trainer:0.1.0`` (``THUNDERBOLT_TEST_SERVING_IMAGE``
+overrides it, e.g. for a cluster that cannot build images).
 """
 
 from __future__ import annotations
@@ -25,44 +25,18 @@ from tests.fixtures.crds import crds  # noqa: F401
 from tests.fixtures.operator import operator_process  # noqa: F401
 from tests.fixtures.servers import S3_CREDENTIALS, S3Server, _stop, _wait_http, free_port
 
-REPO = Path(__file__).resolve().parents[3]
-REAL_IMAGE = "thunderbolt-trainer:0.1.0"
-STANDIN_IMAGE = "localhost/thunderbolt-serve-test:dev"
-CONTAINERD_SOCK = "/run/thunderbolt/containerd/containerd.sock"
 GROUP, VERSION, PLURAL = "thunderbolt.io", "v1alpha1", "modeldeployments"
 
 
-def _containerd_has(image: str) -> bool:
-    names = {image, f"docker.io/library/{image}", f"localhost/{image}"}
-    try:
-        out = subprocess.run(
-            ["ctr", "-a", CONTAINERD_SOCK, "-n", "k8s.io", "images", "ls", "-q"],
-            capture_output=True, text=True, timeout=30,
-        )  # fmt: skip
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return bool(names & set(out.stdout.split()))
-
-
 @pytest.fixture(scope="session")
-def serving_image(cluster) -> str:
-    """The image the ModelDeployment pods run; builds the stand-in when the real one is absent."""
+def serving_image(request: pytest.FixtureRequest) -> str:
+    """The image ModelDeployment pods run: the project's trainer image (it serves too),
+    built and imported by the shared ``trainer_image`` fixture unless overridden."""
     override = os.environ.get("THUNDERBOLT_TEST_SERVING_IMAGE")
     if override:
         return override
-    if _containerd_has(REAL_IMAGE):
-        return REAL_IMAGE
-    if not cluster.local:
-        pytest.skip(f"{REAL_IMAGE} not available; set THUNDERBOLT_TEST_SERVING_IMAGE")
-    done = subprocess.run(
-        ["bash", str(REPO / "hack/images/build.sh"), str(Path(__file__).parent / "image"), STANDIN_IMAGE],
-        cwd=REPO, capture_output=True, text=True, timeout=1800,
-    )  # fmt: skip
-    if done.returncode != 0 or not _containerd_has(STANDIN_IMAGE):
-        pytest.skip(
-            f"no serving image: {REAL_IMAGE} absent and the stand-in build failed: {done.stderr[-1500:]}"
-        )
-    return STANDIN_IMAGE
+    image: str = request.getfixturevalue("trainer_image")
+    return image
 
 
 @pytest.fixture(scope="session")
