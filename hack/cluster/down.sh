@@ -27,6 +27,8 @@ if [ ! -d "$C" ] && [ ! -d "$RUN_DIR" ] && ! ip link show "$BRIDGE" >/dev/null 2
   exit 0
 fi
 
+COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler containerd kubelet kube-proxy)
+
 pid_of() { cat "$C/run/$1.pid" 2>/dev/null; }
 
 # ours NAME MATCH: the pid from NAME's pid file, if that process still runs our command.
@@ -135,8 +137,12 @@ if ip link show "$BRIDGE" >/dev/null 2>&1; then
   ip link del "$BRIDGE"
 fi
 
-# 6. State.
+# 6. State: only what up.sh made. Others keep their own files in .cluster/ (demo pid files,
+# MLflow data); those stay, and .cluster/ goes only when nothing else is left in it.
 t=$SECONDS
-rm -rf "$C" "$RUN_DIR"
-[ $((SECONDS - t)) -lt 5 ] || log "removing $C took $((SECONDS - t))s"
+for comp in "${COMPONENTS[@]}"; do rm -f "$C/run/$comp.pid" "$C/logs/$comp.log"; done
+rm -rf "${C:?}"/{pki,kubeconfigs,bin,etcd,kubelet,cni,containerd} "${C:?}"/{kubeconfig,env,host-ip,.fixture.lock} "$RUN_DIR"
+rmdir "$C/run" "$C/logs" "$C" 2>/dev/null
+[ $((SECONDS - t)) -lt 5 ] || log "removing the state in $C took $((SECONDS - t))s"
+if [ -d "$C" ]; then log "left in $C (not ours): $(find "$C" -mindepth 1 -maxdepth 1 -printf '%f ')"; fi
 log "cluster down; state removed (cached binaries stay in $K8S_CACHE)"
