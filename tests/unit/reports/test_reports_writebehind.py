@@ -111,6 +111,7 @@ def test_shutdown_flushes_pending_points():
     w = make(delay=3600)
 
     async def go() -> None:
+        await w.svc().start()
         for step in (1, 2, 3):
             await w.apost("exp-0", epoch(step, step / 10))
         await w.svc().stop()
