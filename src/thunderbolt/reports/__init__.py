@@ -9,6 +9,9 @@ Layers, each in its own module so the pure parts are testable without a cluster:
 * ``pruning``     — Optuna pruner decisions from Trial statuses (pure).
 * ``ratelimit``   — per-Trial token buckets.
 * ``store``       — Trial reads and optimistic status patches (Kubernetes or in memory).
+* ``writer``      — status writes: optimistic, write-through or write-behind.
+* ``cache``       — TTL caches that only ever save API reads.
+* ``events``, ``metrics`` — Kubernetes Events (off the request path) and Prometheus.
 * ``service``     — one report end to end: auth, limits, persist, prune, events, metrics.
 * ``server``      — the aiohttp endpoint; ``handlers`` starts it inside the operator.
 """
