@@ -51,7 +51,9 @@ def _poster(body: Any) -> Any:
 
 @kopf.timer(b.GROUP, b.VERSION, b.PLURAL, id="rollout", interval=TICK_SECONDS, backoff=5.0)
 def rollout(name: str, namespace: Any, body: kopf.Body, **_: Any) -> None:
-    controller().tick(name, namespace, _poster(body))
+    ctrl = controller()
+    if ctrl.due(dict(body)):
+        ctrl.tick(name, namespace, _poster(body))
 
 
 def _has_promote(spec: kopf.Spec, **_: Any) -> bool:

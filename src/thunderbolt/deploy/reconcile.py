@@ -38,6 +38,9 @@ from thunderbolt.deploy.sources import (
 Post = Callable[[str, str, str], None]  # (type, reason, message) -> a Kubernetes Event
 log = logging.getLogger(__name__)
 RETRY_UNRESOLVED_S = 10.0
+# A deployment at rest (nothing rolling out, generation observed) is re-checked this often;
+# anything in flight is ticked every time the timer fires.
+STEADY_RESYNC_S = 30.0
 FORGET_AFTER_S = 600.0
 
 
@@ -50,6 +53,18 @@ def drop_empty(value: Any) -> Any:
     return value
 
 
+def at_rest(body: dict[str, Any]) -> bool:
+    """Nothing for a tick to move: no canary, no revision rolling out, spec observed,
+    serving (or held Degraded). Read from the watch cache, so deciding costs no API call."""
+    status = body.get("status") or {}
+    generation = (body.get("metadata") or {}).get("generation")
+    if status.get("phase") not in ("Available", "Degraded") or status.get("canary"):
+        return False
+    if status.get("observedGeneration") != generation:
+        return False
+    return not any(h.get("outcome") == "Active" for h in status.get("history") or [])
+
+
 @dataclasses.dataclass
 class ObjectState:
     resolved_key: str | None = None
@@ -58,6 +73,7 @@ class ObjectState:
     verdict: tuple[int, Verdict, float] | None = None
     last_promotion_note: str | None = None
     seen: float = 0.0
+    last_tick: float = 0.0
 
 
 class Controller:
@@ -135,6 +151,16 @@ class Controller:
         state.verdict = (canary.revision, verdict, now)
         return verdict
 
+    def due(self, body: dict[str, Any]) -> bool:
+        """Whether the timer should run a full tick now (see ``at_rest``)."""
+        meta, spec = body.get("metadata") or {}, body.get("spec") or {}
+        state = self.state(str(meta.get("uid")))
+        now = time.monotonic()
+        poll = ((spec.get("model") or {}).get("mlflowModel") or {}).get("pollSeconds")
+        if poll is not None and now - state.resolved_at >= float(poll):
+            return True  # an alias (or version) to look up again
+        return not at_rest(body) or now - state.last_tick >= STEADY_RESYNC_S
+
     def tick(
         self, name: str, namespace: str, post: Post, now: dt.datetime | None = None
     ) -> Plan | None:
@@ -143,6 +169,7 @@ class Controller:
             return None
         meta = obj["metadata"]
         state = self.state(meta["uid"])
+        state.last_tick = time.monotonic()
         try:
             spec = parse_spec(obj.get("spec") or {})
         except ValidationError as exc:
