@@ -87,30 +87,48 @@ class Timeline:
             table.setdefault(number, now)
 
 
+def _watch_forever(stream: Any, handle: Any, stop: threading.Event) -> None:
+    """Re-open a watch whenever it ends or fails, until ``stop`` (events are idempotent)."""
+    while not stop.is_set():
+        w = watch.Watch()
+        try:
+            for event in stream(w):
+                handle(event["object"])
+                if stop.is_set():
+                    w.stop()
+        except Exception as exc:  # a dropped watch must not end the measurement
+            print(f"watch restarted: {type(exc).__name__}: {exc}", file=sys.stderr)
+            time.sleep(0.2)
+
+
 def watch_trials(api: client.ApiClient, ns: str, tl: Timeline, stop: threading.Event) -> None:
     custom = client.CustomObjectsApi(api)
-    w = watch.Watch()
-    for event in w.stream(
-        custom.list_namespaced_custom_object, GROUP, VERSION, ns, "trials", timeout_seconds=600
-    ):
-        obj = event["object"]
+
+    def handle(obj: dict[str, Any]) -> None:
         if (obj.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
             tl.first(tl.trial_done, int(obj["spec"]["number"]))
-        if stop.is_set():
-            w.stop()
+
+    _watch_forever(
+        lambda w: w.stream(
+            custom.list_namespaced_custom_object, GROUP, VERSION, ns, "trials", timeout_seconds=60
+        ),
+        handle,
+        stop,
+    )
 
 
 def watch_jobs(api: client.ApiClient, ns: str, tl: Timeline, stop: threading.Event) -> None:
     batch = client.BatchV1Api(api)
-    w = watch.Watch()
-    for event in w.stream(batch.list_namespaced_job, ns, timeout_seconds=600):
-        job = event["object"]
-        number = int(job.metadata.labels.get("thunderbolt.io/trial-number", -1))
+
+    def handle(job: Any) -> None:
+        number = int((job.metadata.labels or {}).get("thunderbolt.io/trial-number", -1))
         tl.first(tl.job_created, number)
         if job.status and (job.status.succeeded or job.status.failed):
             tl.first(tl.job_done, number)
-        if stop.is_set():
-            w.stop()
+
+    _watch_forever(
+        lambda w: w.stream(batch.list_namespaced_job, ns, timeout_seconds=60), handle, stop
+    )
 
 
 def service_account_ready(core: client.CoreV1Api, ns: str) -> bool:
@@ -161,10 +179,13 @@ def main() -> int:
         client.CustomObjectsApi(api).create_namespaced_custom_object(
             GROUP, VERSION, ns, "experiments", experiment(args.trials, args.sampler)
         )
-        deadline = time.monotonic() + 30 * args.trials + 120
+        deadline = time.monotonic() + 20 * args.trials + 120
         while len(tl.job_created) < args.trials or len(tl.trial_done) < args.trials:
             if time.monotonic() > deadline:
-                raise SystemExit(f"timed out; operator log: {log}")
+                raise SystemExit(
+                    f"timed out: {len(tl.trial_done)} trials done, {len(tl.job_created)} jobs"
+                    f" seen; operator log: {log}"
+                )
             time.sleep(0.5)
         stop.set()
         reconcile = {
