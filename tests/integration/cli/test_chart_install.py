@@ -125,3 +125,47 @@ def test_operator_becomes_ready(release, namespace, kube_api):
             break
         assert time.monotonic() < deadline, f"operator not ready: {status}"
         time.sleep(2)
+
+
+def test_mlflow_becomes_ready(release, namespace, kube_api, cluster):
+    if not _image_present("thunderbolt-trainer:0.1.0"):
+        pytest.skip("thunderbolt-trainer:0.1.0 (which carries mlflow) is not in containerd")
+    name, _, _ = release
+    apps = client.AppsV1Api(kube_api)
+    deadline = time.monotonic() + 300
+    while True:
+        status = apps.read_namespaced_deployment_status(
+            f"{name}-thunderbolt-mlflow", namespace
+        ).status
+        if (status.ready_replicas or 0) >= 1:
+            break
+        assert time.monotonic() < deadline, f"mlflow not ready: {status}"
+        time.sleep(3)
+    if not cluster.local:
+        return
+    # Reachable by its Service name (the Host header pods send); MLflow refuses other hosts.
+    service = client.CoreV1Api(kube_api).read_namespaced_service(
+        f"{name}-thunderbolt-mlflow", namespace
+    )
+    url = f"http://{service.spec.cluster_ip}:5000/api/2.0/mlflow/experiments/search?max_results=1"
+    host = f"{name}-thunderbolt-mlflow.{namespace}.svc:5000"
+    assert _status(url, host) == 200
+    assert _status(url, "evil.example.com") in (400, 403)
+
+
+def _status(url: str, host: str) -> int:
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(url, headers={"Host": host})
+    deadline = time.monotonic() + 60
+    while True:  # kube-proxy may need a moment to program the new Service
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return int(response.status)
+        except urllib.error.HTTPError as exc:
+            return int(exc.code)
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1)
