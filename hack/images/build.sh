@@ -46,6 +46,14 @@ if [ "$has_base_arg" = 0 ]; then
   buildah inspect --type image "$BASE_IMAGE" >/dev/null 2>&1 || bash "$HERE/base.sh" --no-import
 fi
 
+# The host pip setup mounted into the build already finds the CPU torch wheel; the
+# Dockerfiles' default torch index (download.pytorch.org) is unreachable on machines
+# limited to PyPI and would only cost retries. LOCAL_TORCH_INDEX_URL overrides.
+case " ${ARGS[*]} " in
+  *" TORCH_INDEX_URL="*) ;;
+  *) ARGS+=("TORCH_INDEX_URL=${LOCAL_TORCH_INDEX_URL:-https://pypi.org/simple}") ;;
+esac
+
 REF=$(normalize "$IMAGE")
 SAFE=$(printf '%s' "$REF" | tr '/:@' '___')
 mkdir -p "$IMG_CACHE/archives" "$IMG_CACHE/stamps"
