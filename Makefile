@@ -26,9 +26,10 @@ typecheck: install ## mypy on src/
 
 crds: install ## regenerate crds/ and the chart's CRDs from the pydantic models
 	$(PY) -m thunderbolt.api.crdgen --out crds --chart charts/thunderbolt
+	$(PY) hack/gen_crd_reference.py
 
 verify: crds ## fail when generated files differ from what is committed
-	@git diff --exit-code -- crds charts/thunderbolt/templates/crds || { echo "generated CRDs drifted: run 'make crds' and commit"; exit 1; }
+	@git diff --exit-code -- crds charts/thunderbolt/templates/crds docs/crd-reference.md || { echo "generated CRDs drifted: run 'make crds' and commit"; exit 1; }
 	@test -z "$$(git ls-files --others --exclude-standard crds charts/thunderbolt/templates/crds)" || { echo "untracked generated files: run 'make crds' and commit"; exit 1; }
 
 test-unit: install ## unit tests (no cluster)

@@ -75,9 +75,10 @@ def endpoint(service: str, namespace: str, port: int, model: str) -> str:
 
 
 def base_labels(owner: Owner) -> dict[str, str]:
+    # Never app.kubernetes.io/instance: it is Argo CD's tracking label, and an Application
+    # of the same name would then claim (and prune) these operator-made children.
     return {
         "app.kubernetes.io/name": "thunderbolt-server",
-        "app.kubernetes.io/instance": owner.name,
         "app.kubernetes.io/managed-by": "thunderbolt",
         LABEL_MD: owner.name,
     }

@@ -76,11 +76,6 @@ def test_operator_trial_children_carry_no_tracking_metadata():
         assert_untracked(child)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="deploy.builders.base_labels sets app.kubernetes.io/instance=<ModelDeployment name>, "
-    "Argo CD's default tracking label: remove this marker once it uses another label",
-)
 def test_deploy_children_carry_no_tracking_metadata():
     builders = pytest.importorskip("thunderbolt.deploy.builders")
     from thunderbolt.api.modeldeployment import ModelDeploymentSpec, Revision
