@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -33,8 +34,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    from thunderbolt.operator.main import run as run_operator
+def settings_from_args(args: argparse.Namespace, env: dict[str, str] | None = None) -> Any:
+    """Environment first, then the flags that were given."""
     from thunderbolt.operator.settings import load_settings
 
     overrides = {
@@ -46,9 +47,15 @@ def run(args: argparse.Namespace) -> int:
         "kube_context": args.context,
         "report_url": args.report_url,
     }
-    settings = load_settings(overrides)
+    return load_settings(overrides, env=env)
+
+
+def run(args: argparse.Namespace) -> int:
     import logging
 
+    from thunderbolt.operator.main import run as run_operator
+
+    settings = settings_from_args(args)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
