@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import random
 from typing import Any
 
 from thunderbolt.operator.settings import OperatorSettings, set_current
@@ -100,6 +101,10 @@ def register_lifecycle(settings: OperatorSettings) -> None:
         # Scoped to named namespaces, a Role is enough: no cluster-wide list/watch of
         # namespaces and CRDs (the CRDs must exist when the operator starts).
         settings.scanning.disabled = bool(operator_settings.namespaces)
+        if operator_settings.peering:
+            # Kopf lets every peer of equal priority run at once; a distinct random
+            # priority per replica leaves exactly one active and the others on standby.
+            settings.peering.priority = random.SystemRandom().randint(1, 2**30)
 
     operator_settings = settings
 

@@ -342,16 +342,6 @@ class Search:
             self._running[number] = trial.number
             return dict(trial.params)
 
-    def should_prune(self, number: int, intermediate: Iterable[tuple[int, float]]) -> bool:
-        """The pruner's verdict for a running trial given its intermediate values so far."""
-        with self._lock:
-            if number not in self._running:
-                return False
-            self._report(number, intermediate)
-            frozen = self._frozen(number)
-            with _quiet():
-                return optuna.trial.Trial(self.study, frozen._trial_id).should_prune()
-
 
 class StudyCache:
     """Searches by Experiment uid, plus one lock per Experiment for its reconciles."""
@@ -386,5 +376,6 @@ class StudyCache:
             self._searches.pop(uid, None)
 
 
-# The operator process's cache; the reports module asks it for pruning verdicts.
+# The operator process's cache. Pruning verdicts come from thunderbolt.reports.pruning,
+# which derives them from the Trials alone so that any replica gives the same answer.
 STUDIES = StudyCache()

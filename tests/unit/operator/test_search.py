@@ -144,21 +144,6 @@ def test_grid_visits_every_point_once_even_across_a_rebuild():
     assert len(seen) == size
 
 
-def test_median_pruner_prunes_a_trial_below_the_median():
-    s = spec_for("random", pruner={"name": "median", "startupTrials": 2, "warmupSteps": 0})
-    search = Search(s, "p")
-    records = []
-    for number in range(3):
-        params = search.suggest(number)
-        steps = tuple((step, 0.8 + 0.01 * step) for step in range(3))
-        records.append(TrialRecord(number, params, "Succeeded", 0.82, steps))
-    search.observe(records)
-    search.suggest(3)
-    assert search.should_prune(3, [(0, 0.1), (1, 0.1)])
-    search.suggest(4)
-    assert not search.should_prune(4, [(0, 0.9), (1, 0.95)])
-
-
 def test_rdb_storage_does_not_tell_stored_trials_twice(tmp_path):
     url = f"sqlite:///{tmp_path}/study.db"
     s = spec_for("random", **{"algorithm.storage": url})
