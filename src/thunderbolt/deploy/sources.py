@@ -27,7 +27,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from thunderbolt.api.modeldeployment import MlflowModelRef, ModelSource, Revision
-from thunderbolt.artifacts import sha256_digest
+from thunderbolt.artifacts import ArtifactError, sha256_digest
 
 # Tags a registered version (or its run) may carry with the ONNX file's sha256.
 CHECKSUM_TAGS = (
@@ -159,17 +159,13 @@ class TrialSource(Source):
 
 
 def read_onnx(path: pathlib.Path) -> bytes:
-    """The one ONNX file in a downloaded MLflow model (a file, or a directory with MLmodel)."""
-    if path.is_file():
-        return path.read_bytes()
-    candidates = sorted(path.rglob("*.onnx"))
-    preferred = [c for c in candidates if c.name == "model.onnx"]
-    if len(preferred) == 1 or len(candidates) == 1:
-        return (preferred or candidates)[0].read_bytes()
-    raise SourceRefused(
-        "NoSingleOnnxFile",
-        f"expected one .onnx file in the model's artifacts, found {[c.name for c in candidates]}",
-    )
+    """The one ONNX file in a downloaded MLflow model, found as the server finds it."""
+    from thunderbolt.serving.source import read_onnx_file
+
+    try:
+        return read_onnx_file(path, str(path))
+    except ArtifactError as exc:
+        raise SourceRefused("NoSingleOnnxFile", str(exc)) from exc
 
 
 def model_version_url(tracking_uri: str | None, name: str, version: str) -> str | None:

@@ -47,7 +47,8 @@ def parse_mlflow_ref(uri: str) -> tuple[str, str | None, str | None]:
     raise ArtifactError(f"expected models:/<name>/<version> or models:/<name>@<alias>, got {uri}")
 
 
-def _read_onnx(path: pathlib.Path, uri: str) -> bytes:
+def read_onnx_file(path: pathlib.Path, uri: str) -> bytes:
+    """The one ONNX file of a downloaded MLflow model (a file, or a directory; model.onnx wins)."""
     if path.is_file():
         return path.read_bytes()
     candidates = sorted(path.rglob("*.onnx"))
@@ -72,7 +73,7 @@ def _fetch_mlflow(uri: str) -> FetchedModel:
         download_uri = client.get_model_version_download_uri(name, mv.version)
         with tempfile.TemporaryDirectory(prefix="thunderbolt-model-") as tmp:
             local = mlflow.artifacts.download_artifacts(artifact_uri=download_uri, dst_path=tmp)
-            data = _read_onnx(pathlib.Path(local), uri)
+            data = read_onnx_file(pathlib.Path(local), uri)
     except ArtifactError:
         raise
     except Exception as exc:  # MlflowException, boto errors, OSError: the URI is what matters

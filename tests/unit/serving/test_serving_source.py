@@ -7,7 +7,7 @@ import pathlib
 import pytest
 
 from thunderbolt.artifacts import ArtifactError
-from thunderbolt.serving.source import _read_onnx, fetch_model, parse_mlflow_ref, redact
+from thunderbolt.serving.source import fetch_model, parse_mlflow_ref, read_onnx_file, redact
 
 
 @pytest.mark.parametrize(
@@ -40,13 +40,13 @@ def test_onnx_file_found_inside_an_artifact_directory(tmp_path: pathlib.Path) ->
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "net.onnx").write_bytes(b"one")
     (tmp_path / "MLmodel").write_text("flavors: {}")
-    assert _read_onnx(tmp_path, "u") == b"one"
+    assert read_onnx_file(tmp_path, "u") == b"one"
     (tmp_path / "model.onnx").write_bytes(b"preferred")
-    assert _read_onnx(tmp_path, "u") == b"preferred"
+    assert read_onnx_file(tmp_path, "u") == b"preferred"
     (tmp_path / "model.onnx").unlink()
     (tmp_path / "other.onnx").write_bytes(b"two")
     with pytest.raises(ArtifactError, match="expected one .onnx"):
-        _read_onnx(tmp_path, "u")
+        read_onnx_file(tmp_path, "u")
 
 
 def test_file_uri_is_fetched_and_unknown_schemes_are_refused(tmp_path: pathlib.Path) -> None:
