@@ -175,10 +175,12 @@ def connect(args: argparse.Namespace) -> Kube:
     namespace = getattr(args, "namespace", None)
     if have_file:
         try:
-            api_client = config.new_client_from_config(config_file=kubeconfig, context=context)
+            # The paths are passed explicitly: the client library reads $KUBECONFIG only
+            # once, at import, so a later change of it would otherwise be ignored.
+            api_client = config.new_client_from_config(config_file=paths, context=context)
         except config.ConfigException as exc:
             raise CliError(f"kubeconfig: {exc}") from exc
-        namespace = namespace or _context_namespace(kubeconfig, context)
+        namespace = namespace or _context_namespace(paths, context)
     else:
         try:
             config.load_incluster_config()
