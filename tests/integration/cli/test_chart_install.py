@@ -17,12 +17,14 @@ import uuid
 import pytest
 from kubernetes import client
 
+from tests.fixtures.crds import crds  # noqa: F401  (fixture)
+
 REPO = pathlib.Path(__file__).resolve().parents[3]
 CHART = REPO / "charts" / "thunderbolt"
 
 
 @pytest.fixture
-def release(cluster, kube_api, namespace):
+def release(cluster, kube_api, namespace, crds):  # noqa: F811  (crds: the fixture)
     """A release in ``namespace`` watching it and a second fresh namespace."""
     import helm_python as helm
 

@@ -87,7 +87,7 @@ def test_healthy_canary_steps_through_and_is_promoted(deployments, host_s3):
 
 
 def test_slow_canary_is_rolled_back_on_p99_latency(deployments, host_s3):
-    good, slow = upload(host_s3, linear_model(k=1)), upload(host_s3, slow_model(iterations=60))
+    good, slow = upload(host_s3, linear_model(k=1)), upload(host_s3, slow_model(iterations=300))
     strategy = {**CANARY, "analysis": {"maxErrorRate": 0.5, "maxLatencyP99Ms": 40, "minRequests": 5,
                                        "intervalSeconds": 2}}  # fmt: skip
     deployments.create("slow", {
