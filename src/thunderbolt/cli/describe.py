@@ -12,7 +12,7 @@ import datetime as dt
 import time
 from typing import Any
 
-from thunderbolt.cli.kube import ALIASES, CliError, Kube, add_kube_args, connect, friendly
+from thunderbolt.cli.kube import CliError, Kube, add_kube_args, connect, friendly, plural_of
 from thunderbolt.cli.leaderboard import leaderboard_table, trials_of
 from thunderbolt.cli.pipeline import pipeline_view, stages
 from thunderbolt.cli.tables import duration, number, params_text, table
@@ -185,9 +185,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from thunderbolt.cli.tables import now_utc
 
-    plural = ALIASES.get(args.kind.lower())
-    if plural is None:
-        raise CliError(f"unknown kind {args.kind!r}: use experiment, trial or modeldeployment")
+    plural = plural_of(args.kind, "experiment, trial or modeldeployment")
     kube = connect(args)
     if not args.watch:
         print(snapshot(kube, plural, args.name, now_utc(), args.brief)[0])

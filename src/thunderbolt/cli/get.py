@@ -7,7 +7,7 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
-from thunderbolt.cli.kube import ALIASES, CliError, add_kube_args, connect, friendly
+from thunderbolt.cli.kube import add_kube_args, connect, friendly, plural_of
 from thunderbolt.cli.tables import age, number, table
 
 
@@ -109,9 +109,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from thunderbolt.cli.tables import now_utc
 
-    plural = ALIASES.get(args.kind.lower())
-    if plural is None:
-        raise CliError(f"unknown kind {args.kind!r}: use experiments, trials or modeldeployments")
+    plural = plural_of(args.kind, "experiments, trials or modeldeployments")
     kube = connect(args)
     selector = args.selector
     if args.experiment:

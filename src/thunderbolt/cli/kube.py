@@ -44,6 +44,14 @@ class CliError(RuntimeError):
     """A user-facing failure: printed without a traceback, exit status 1."""
 
 
+def plural_of(kind: str, examples: str) -> str:
+    """The plural resource name for what the user typed, or a CliError naming the choices."""
+    plural = ALIASES.get(kind.lower())
+    if plural is None:
+        raise CliError(f"unknown kind {kind!r}: use {examples}")
+    return plural
+
+
 def api_errors() -> tuple[type[Exception], ...]:
     """What a failed API call raises: an HTTP status, or no connection at all."""
     import urllib3
