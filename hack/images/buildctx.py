@@ -13,6 +13,7 @@ import fnmatch
 import hashlib
 import json
 import os
+import re
 import shlex
 from pathlib import Path
 from urllib.parse import urlparse
@@ -23,14 +24,28 @@ PIP_FILES = [
     Path.home() / ".pip" / "pip.conf",
     Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config")) / "pip" / "pip.conf",
 ]
-ENV_KEYS = {
-    "PIP_INDEX_URL": "index-url",
-    "PIP_EXTRA_INDEX_URL": "extra-index-url",
-    "PIP_FIND_LINKS": "find-links",
-    "PIP_TRUSTED_HOST": "trusted-host",
-    "PIP_CERT": "cert",
-    "PIP_DEFAULT_TIMEOUT": "timeout",
+# PIP_* variables that are about this host's process or install location, not about
+# where packages come from; everything else pip reads from PIP_<OPTION> reaches the build.
+ENV_SKIP = {
+    "config-file",
+    "target",
+    "prefix",
+    "root",
+    "user",
+    "src",
+    "log",
+    "log-file",
+    "cache-dir",
+    "no-cache-dir",
+    "require-virtualenv",
+    "python",
+    "break-system-packages",
 }
+# Options whose values name one nested file per line in requirement/constraint files.
+_NESTED = re.compile(
+    r"^\s*(-r|-c|-f|-i|--requirement|--constraint|--find-links|--index-url|--extra-index-url)"
+    r"(?:\s+|=)(\S+)"
+)
 
 
 def merged_pip_config() -> configparser.ConfigParser:
@@ -44,9 +59,10 @@ def merged_pip_config() -> configparser.ConfigParser:
             cfg.read(f)
     if not cfg.has_section("global"):
         cfg.add_section("global")
-    for env, key in ENV_KEYS.items():
-        if os.environ.get(env):
-            cfg.set("global", key, os.environ[env])
+    for env, value in sorted(os.environ.items()):
+        key = env.removeprefix("PIP_").lower().replace("_", "-")
+        if env.startswith("PIP_") and value and key not in ENV_SKIP:
+            cfg.set("global", key, value)
     # A mounted CA bundle is where the host has it; default to the system bundle.
     if not cfg.get("global", "cert", fallback=""):
         for cand in (os.environ.get("SSL_CERT_FILE"), "/etc/ssl/certs/ca-certificates.crt"):
@@ -56,19 +72,57 @@ def merged_pip_config() -> configparser.ConfigParser:
     return cfg
 
 
+def _local_path(item: str, base: Path | None = None) -> Path | None:
+    """The host path a pip value names (plain path or file:// URL), if it exists."""
+    p = urlparse(item).path if item.startswith("file:") else item
+    path = Path(p)
+    if not path.is_absolute():
+        if base is None or "://" in item:
+            return None
+        path = base / path
+    return path if path.exists() else None
+
+
+def _nested_paths(req_file: Path, seen: set[Path]) -> list[Path]:
+    """Files and folders that a requirement/constraint file names (-r, -c, -f, -i lines)."""
+    if req_file in seen or not req_file.is_file():
+        return []
+    seen.add(req_file)
+    out: list[Path] = []
+    for line in req_file.read_text(errors="replace").splitlines():
+        m = _NESTED.match(line)
+        if not m:
+            continue
+        nested = _local_path(m.group(2), req_file.parent)
+        if nested is not None:
+            out.append(nested)
+            if m.group(1) in ("-r", "-c", "--requirement", "--constraint"):
+                out.extend(_nested_paths(nested, seen))
+    return out
+
+
 def local_paths(cfg: configparser.ConfigParser) -> list[str]:
-    """Host paths the build must see read-only: CA bundle, wheel dirs, file:// indexes."""
-    paths: set[str] = set()
+    """Host paths the build must see read-only, at the same place.
+
+    Every value of every option is checked, so whatever pip accepts as a path (constraint,
+    requirement, find-links, file:// indexes, cert, client-cert, ...) reaches the build;
+    requirement and constraint files are followed for the files they name in turn.
+    """
+    found: list[Path] = []
+    seen: set[Path] = set()
     for section in cfg.sections():
-        for key in ("find-links", "index-url", "extra-index-url", "cert"):
-            for item in cfg.get(section, key, fallback="").split():
-                p = urlparse(item).path if item.startswith("file:") else item
-                if not p.startswith("/") or not Path(p).exists():
+        for _key, value in cfg.items(section):
+            for item in value.split():
+                path = _local_path(item)
+                if path is None:
                     continue
-                if key.endswith("index-url"):
+                if path.name == "simple" and path.is_dir():
                     # simple/<project>/index.html links up to ../../files: mount the parent
-                    p = str(Path(p).parent) if Path(p).name == "simple" else p
-                paths.add(str(Path(p).resolve()))
+                    path = path.parent
+                found.append(path)
+                if path.is_file():
+                    found.extend(_nested_paths(path, seen))
+    paths = {str(p.resolve()) for p in found}
     # drop paths nested in another mounted path
     return sorted(p for p in paths if not any(p != q and p.startswith(q + "/") for q in paths))
 
