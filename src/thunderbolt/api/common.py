@@ -2,13 +2,37 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-# Kubernetes quantities ("500m", "2Gi", "1.5"), kept as strings as the API server does.
-QUANTITY_PATTERN = r"^([+]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$"
+# Kubernetes quantities ("500m", "2Gi", "1.5", "1e3"), kept as strings as the API server
+# does: one number, then at most one binary, decimal or exponent suffix ("1.2.3" and "5MGT"
+# would pass the schema and fail Job creation with 422 forever).
+QUANTITY_PATTERN = r"^[+]?([0-9]+([.][0-9]*)?|[.][0-9]+)([KMGTPE]i|[numkMGTPE]|[eE][-+]?[0-9]+)?$"
 DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+# DNS-1123 subdomain: PriorityClass, Secret and ConfigMap names, label key prefixes.
+DNS_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+# Label keys ([prefix/]name, name at most 63) and values (at most 63, may be empty).
+LABEL_KEY_PATTERN = (
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+)
+LABEL_VALUE_PATTERN = r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
+# Container image references as the distribution spec defines them:
+# [registry[:port]/]path[:tag][@digest]; "My Image:LATEST!" is not one.
+IMAGE_PATTERN = (
+    r"^([a-zA-Z0-9]([-a-zA-Z0-9]*[a-zA-Z0-9])?([.][a-zA-Z0-9]([-a-zA-Z0-9]*[a-zA-Z0-9])?)*"
+    r"(:[0-9]+)?/)?"
+    r"[a-z0-9]+(([.]|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+(([.]|_|__|-+)[a-z0-9]+)*)*"
+    r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?"
+    r"(@[A-Za-z][A-Za-z0-9]*([-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?$"
+)
+# An S3 URI names a bucket and a key or prefix: "s3://" alone is no place. (S3-compatible
+# stores accept shorter bucket names than AWS's 3-63, so only the characters are checked.)
+S3_BUCKET = r"s3://[a-z0-9][-a-z0-9._]{0,62}"
+S3_URI_PATTERN = S3_BUCKET + r"/[^\s]+"
 # Parameter names become label keys (thunderbolt.io/param.<name>) and env-safe JSON keys.
 PARAM_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 CHECKSUM_PATTERN = r"^sha256:[a-f0-9]{64}$"
@@ -42,6 +66,40 @@ class Resources(ApiModel):
     gpus: int = Field(default=0, ge=0, le=16)
     cpu: str = Field(default="1", max_length=32, pattern=QUANTITY_PATTERN)
     memory: str = Field(default="1Gi", max_length=32, pattern=QUANTITY_PATTERN)
+
+
+def label_selector_field(description: str) -> Any:
+    """A label map (nodeSelector-like): values checked by the schema, keys by CEL/pydantic."""
+    return Field(
+        default_factory=dict,
+        description=description,
+        json_schema_extra={
+            "maxProperties": 32,
+            "additionalProperties": {
+                "type": "string",
+                "maxLength": 63,
+                "pattern": LABEL_VALUE_PATTERN,
+            },
+            "x-kubernetes-validations": [
+                {
+                    "rule": f"self.all(k, k.matches('{LABEL_KEY_PATTERN}'))",
+                    "message": "keys must be label keys: [prefix/]name, name at most 63 "
+                    "characters of [A-Za-z0-9_.-] starting and ending alphanumeric",
+                }
+            ],
+        },
+    )
+
+
+def check_labels(labels: dict[str, str], where: str) -> dict[str, str]:
+    """The pydantic twin of label_selector_field's rules (API servers without CEL)."""
+    for key, value in labels.items():
+        prefix, _, name = key.rpartition("/")
+        if not re.match(LABEL_KEY_PATTERN, key) or len(name) > 63 or len(prefix) > 253:
+            raise ValueError(f"{where}: {key!r} is not a valid label key")
+        if len(value) > 63 or not re.match(LABEL_VALUE_PATTERN, value):
+            raise ValueError(f"{where}[{key!r}]: {value!r} is not a valid label value")
+    return labels
 
 
 class EnvVar(ApiModel):

@@ -5,17 +5,23 @@ from __future__ import annotations
 import math
 from typing import Any, Literal
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from thunderbolt.api.common import (
     DNS_LABEL_PATTERN,
+    DNS_SUBDOMAIN_PATTERN,
+    IMAGE_PATTERN,
     PARAM_NAME_PATTERN,
+    S3_BUCKET,
+    S3_URI_PATTERN,
     UNTYPED,
     ApiModel,
     Condition,
     EnvVar,
     Resources,
     ScalarValue,
+    check_labels,
+    label_selector_field,
 )
 
 Direction = Literal["maximize", "minimize"]
@@ -118,7 +124,7 @@ class Parameter(ApiModel):
 
 
 class Dataset(ApiModel):
-    uri: str = Field(max_length=2048, pattern=r"^(builtin|file|https?|s3)://.+")
+    uri: str = Field(max_length=2048, pattern=rf"^((builtin|file|https?)://.+|{S3_URI_PATTERN})$")
     target: str = Field(default="target", max_length=256)
     format: Literal["csv", "parquet", "json"] | None = None
     validationFraction: float = Field(default=0.2, ge=0.05, le=0.9)
@@ -127,7 +133,7 @@ class Dataset(ApiModel):
 class TrialTemplate(ApiModel):
     """What every Trial's Job runs; parameters are passed to it as a mounted JSON file."""
 
-    image: str = Field(max_length=512, min_length=1)
+    image: str = Field(max_length=512, min_length=1, pattern=IMAGE_PATTERN)
     imagePullPolicy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
     command: list[str] | None = Field(default=None, max_length=32)
     args: list[str] | None = Field(default=None, max_length=64)
@@ -141,10 +147,15 @@ class TrialTemplate(ApiModel):
     backoffLimit: int = Field(default=1, ge=0, le=10)
     activeDeadlineSeconds: int = Field(default=3600, ge=10, le=7 * 24 * 3600)
     serviceAccountName: str | None = Field(default=None, max_length=253, pattern=DNS_LABEL_PATTERN)
-    nodeSelector: dict[str, str] = Field(
-        default_factory=dict, json_schema_extra={"maxProperties": 32}
+    nodeSelector: dict[str, str] = label_selector_field("Node labels the pod must match.")
+    priorityClassName: str | None = Field(
+        default=None, max_length=253, pattern=DNS_SUBDOMAIN_PATTERN
     )
-    priorityClassName: str | None = Field(default=None, max_length=253)
+
+    @field_validator("nodeSelector")
+    @classmethod
+    def _check_node_selector(cls, value: dict[str, str]) -> dict[str, str]:
+        return check_labels(value, "nodeSelector")
 
 
 class MlflowTracking(ApiModel):
@@ -165,7 +176,7 @@ class Artifacts(ApiModel):
     uri: str | None = Field(
         default=None,
         max_length=1024,
-        pattern=r"^(s3://|file://|mlflow$)",
+        pattern=rf"^({S3_BUCKET}(/[^\s]*)?|file:///.+|mlflow)$",
         description="s3://bucket/prefix, file:///path, or 'mlflow'. Defaults to the operator's store.",
     )
     s3EndpointUrl: str | None = Field(default=None, max_length=1024)

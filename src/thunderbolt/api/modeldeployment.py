@@ -9,6 +9,8 @@ from pydantic import ConfigDict, Field, model_validator
 from thunderbolt.api.common import (
     CHECKSUM_PATTERN,
     DNS_LABEL_PATTERN,
+    IMAGE_PATTERN,
+    S3_URI_PATTERN,
     ApiModel,
     Condition,
     Resources,
@@ -53,7 +55,9 @@ class ModelSource(ApiModel):
 
     trialRef: str | None = Field(default=None, max_length=253, pattern=DNS_LABEL_PATTERN)
     mlflowModel: MlflowModelRef | None = None
-    uri: str | None = Field(default=None, max_length=2048, pattern=r"^(s3|file)://.+")
+    uri: str | None = Field(
+        default=None, max_length=2048, pattern=rf"^({S3_URI_PATTERN}|file:///.+)$"
+    )
     checksum: str | None = Field(default=None, pattern=CHECKSUM_PATTERN)
 
     @model_validator(mode="after")
@@ -73,8 +77,33 @@ class CanaryStep(ApiModel):
     pauseSeconds: int = Field(default=30, ge=0, le=86400)
 
 
+CANARY_STEPS_RULE = (
+    "self.steps.map(s, s.weight).isSorted()"
+    " && self.steps.all(s, self.steps.exists_one(t, t.weight == s.weight))"
+)
+
+
 class Canary(ApiModel):
+    """Traffic steps for the new revision; weights must strictly increase."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            # isSorted() is the Kubernetes CEL list library (1.27+); older servers skip
+            # CEL and the operator's own check below marks the resource instead.
+            "x-kubernetes-validations": [
+                {"rule": CANARY_STEPS_RULE, "message": "canary step weights must increase"}
+            ]
+        }
+    )
+
     steps: list[CanaryStep] = Field(min_length=1, max_length=20)
+
+    @model_validator(mode="after")
+    def _weights_increase(self) -> Canary:
+        weights = [step.weight for step in self.steps]
+        if any(a >= b for a, b in zip(weights, weights[1:], strict=False)):
+            raise ValueError(f"canary step weights must increase, got {weights}")
+        return self
 
 
 class Analysis(ApiModel):
@@ -116,7 +145,10 @@ class ModelDeploymentSpec(ApiModel):
         description="Name in the V2 API; defaults to the resource name.",
     )
     image: str | None = Field(
-        default=None, max_length=512, description="Defaults to the operator's serving image."
+        default=None,
+        max_length=512,
+        pattern=IMAGE_PATTERN,
+        description="Defaults to the operator's serving image.",
     )
     imagePullPolicy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
     replicas: int = Field(default=1, ge=0, le=100)

@@ -9,20 +9,34 @@ rejects on 1.20 what CEL rejects on newer servers.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import celpy
 import pydantic
 import pytest
 
+from thunderbolt.api.common import LABEL_KEY_PATTERN
 from thunderbolt.api.crdgen import KINDS, crd
-from thunderbolt.api.experiment import Parameter
+from thunderbolt.api.experiment import Parameter, TrialTemplate
+from thunderbolt.api.modeldeployment import CANARY_STEPS_RULE, Canary
 
-# rule text -> (pydantic model checking the same object, [(object, accepted), ...])
-CASES: dict[str, tuple[type[pydantic.BaseModel], list[tuple[dict[str, Any], bool]]]] = {
+Validate = Callable[[Any], object]
+
+
+def _node_selector(selector: dict[str, str]) -> object:
+    template = {"image": "trainer:1", "dataset": {"uri": "builtin://iris"}}
+    return TrialTemplate.model_validate({**template, "nodeSelector": selector})
+
+
+def _steps(*weights: int) -> dict[str, Any]:
+    return {"steps": [{"weight": w} for w in weights]}
+
+
+# rule text -> (the pydantic check of the same object, [(object, accepted), ...])
+CASES: dict[str, tuple[Validate, list[tuple[Any, bool]]]] = {
     "self.type == 'categorical' || self.low <= self.high": (
-        Parameter,
+        Parameter.model_validate,
         [
             ({"name": "lr", "type": "float", "low": 1e-4, "high": 1e-1}, True),
             ({"name": "lr", "type": "float", "low": 0.1, "high": 0.1}, True),
@@ -33,7 +47,34 @@ CASES: dict[str, tuple[type[pydantic.BaseModel], list[tuple[dict[str, Any], bool
             ({"name": "x", "type": "float", "low": -1.0, "high": -2.0}, False),
         ],
     ),
+    f"self.all(k, k.matches('{LABEL_KEY_PATTERN}'))": (
+        _node_selector,
+        [
+            ({}, True),
+            ({"disktype": "ssd", "kubernetes.io/arch": "amd64"}, True),
+            ({"node.example.com/gpu-class": "a100", "zone_a.b-c": ""}, True),
+            ({"bad key!": "x"}, False),
+            ({"-leading": "x"}, False),
+            ({"Upper.Prefix/name": "x"}, False),
+            ({"a" * 64: "x"}, False),
+        ],
+    ),
+    CANARY_STEPS_RULE: (
+        Canary.model_validate,
+        [
+            (_steps(10), True),
+            (_steps(10, 50, 100), True),
+            (_steps(50, 10), False),
+            (_steps(20, 20, 50), False),
+            (_steps(10, 60, 40), False),
+        ],
+    ),
 }
+
+
+def _is_sorted(values: Any) -> Any:
+    """Kubernetes' CEL list library isSorted(), which plain CEL lacks."""
+    return celpy.celtypes.BoolType(all(a <= b for a, b in zip(values, values[1:], strict=False)))
 
 
 def _rules(node: Any, path: str) -> Iterator[tuple[str, str, str]]:
@@ -59,7 +100,7 @@ def _all_rules() -> list[tuple[str, str, str]]:
 
 def _evaluate(rule: str, obj: dict[str, Any]) -> bool:
     env = celpy.Environment()
-    program = env.program(env.compile(rule))
+    program = env.program(env.compile(rule), functions={"isSorted": _is_sorted})
     return bool(program.evaluate({"self": celpy.json_to_cel(obj)}))
 
 
@@ -80,11 +121,11 @@ def test_every_rule_has_cases(path: str, rule: str, message: str) -> None:
     [(rule, obj, ok) for rule, (_model, cases) in CASES.items() for obj, ok in cases],
     ids=lambda v: str(v)[:50],
 )
-def test_cel_and_pydantic_agree(rule: str, obj: dict[str, Any], accepted: bool) -> None:
-    model = CASES[rule][0]
+def test_cel_and_pydantic_agree(rule: str, obj: Any, accepted: bool) -> None:
+    validate = CASES[rule][0]
     assert _evaluate(rule, obj) is accepted
     try:
-        model.model_validate(obj)
+        validate(obj)
         pydantic_accepts = True
     except pydantic.ValidationError:
         pydantic_accepts = False
