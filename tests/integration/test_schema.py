@@ -145,6 +145,53 @@ BAD_MANIFESTS: list[tuple[str, dict[str, Any], Callable[[dict[str, Any]], None],
         _set("spec.trialTemplate.resources.memory", "lots"),
         "spec.trialTemplate.resources.memory",
     ),
+    # Values that passed the schema and then failed Job creation with 422 on every retry.
+    *[
+        (
+            f"cpu-{label}",
+            EXPERIMENT,
+            _set("spec.trialTemplate.resources.cpu", value),
+            "spec.trialTemplate.resources.cpu",
+        )
+        for label, value in (("three-dots", "1.2.3"), ("stacked-suffixes", "5MGT"))
+    ],
+    (
+        "image-not-a-reference",
+        EXPERIMENT,
+        _set("spec.trialTemplate.image", "My Image:LATEST!"),
+        "spec.trialTemplate.image",
+    ),
+    (
+        "priority-class-not-a-name",
+        EXPERIMENT,
+        _set("spec.trialTemplate.priorityClassName", "Not Valid!"),
+        "spec.trialTemplate.priorityClassName",
+    ),
+    (
+        "node-selector-bad-value",
+        EXPERIMENT,
+        _set("spec.trialTemplate.nodeSelector", {"disktype": "fast ssd!"}),
+        "spec.trialTemplate.nodeSelector",
+    ),
+    (
+        "dataset-s3-without-bucket",
+        EXPERIMENT,
+        _set("spec.trialTemplate.dataset.uri", "s3://"),
+        "spec.trialTemplate.dataset.uri",
+    ),
+    (
+        "artifacts-s3-without-bucket",
+        EXPERIMENT,
+        _set("spec.artifacts", {"uri": "s3://"}),
+        "spec.artifacts.uri",
+    ),
+    ("md-image-not-a-reference", DEPLOYMENT, _set("spec.image", "Serve Me!"), "spec.image"),
+    (
+        "md-uri-without-key",
+        DEPLOYMENT,
+        _set("spec.model", {"uri": "s3://", "checksum": "sha256:" + "a" * 64}),
+        "spec.model.uri",
+    ),
     (
         "md-two-model-sources",
         DEPLOYMENT,
