@@ -6,6 +6,7 @@ means an earlier attempt made them.
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 import threading
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from types import ModuleType
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
+from pydantic import ValidationError
 
 from thunderbolt.api.trial import FINISHED_PHASES
 from thunderbolt.operator import kube, metrics
@@ -23,12 +25,16 @@ from thunderbolt.operator.builders import (
     trainer_config,
 )
 from thunderbolt.operator.settings import OperatorSettings
-from thunderbolt.operator.trialstatus import derive, status_patch
+from thunderbolt.operator.trialstatus import derive, never_started, status_patch
+from thunderbolt.operator.validation import format_errors
 
 log = logging.getLogger(__name__)
 _locks: dict[str, threading.Lock] = {}
 _guard = threading.Lock()
 STATUS_CONFLICT_RETRIES = 5
+# The API server refused a child as invalid (400 Bad Request, 422 Unprocessable): the same
+# request fails the same way forever. Other errors (403 quota, 5xx, timeouts) may pass later.
+UNFIXABLE_STATUSES = frozenset({400, 422})
 
 
 def _lock(key: str) -> threading.Lock:
@@ -65,9 +71,42 @@ def experiment_ref(trial: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def ensure_children(trial: dict[str, Any], settings: OperatorSettings) -> None:
-    """Create what a Trial needs to run; nothing for a finished Trial."""
+    """Create what a Trial needs to run; nothing for a finished Trial.
+
+    A Trial whose spec or children can never be valid fails once, with a reason, instead
+    of being retried forever (it then counts against the Experiment's maxFailedTrials).
+    """
     if is_finished(trial):
         return
+    try:
+        _create_children(trial, settings)
+    except ValidationError as exc:
+        _fail_for_good(trial, "InvalidSpec", format_errors(exc))
+    except ApiException as exc:
+        if exc.status not in UNFIXABLE_STATUSES:
+            raise
+        _fail_for_good(trial, "InvalidJobSpec", api_error_message(exc))
+
+
+def api_error_message(exc: ApiException) -> str:
+    """The API server's own explanation (a Status object's message), else the reason."""
+    try:
+        body = json.loads(exc.body or "")
+    except (TypeError, ValueError):
+        body = None
+    message = body.get("message") if isinstance(body, dict) else None
+    return str(message or f"{exc.status} {exc.reason}")
+
+
+def _fail_for_good(trial: dict[str, Any], reason: str, message: str) -> None:
+    meta = trial["metadata"]
+    log.warning("trial %s/%s cannot run: %s: %s", meta["namespace"], meta["name"], reason, message)
+    status = never_started(trial, reason, message)
+    kube.patch_status("trials", meta["namespace"], meta["name"], status)
+    announce(Finished(trial, status))
+
+
+def _create_children(trial: dict[str, Any], settings: OperatorSettings) -> None:
     meta = trial["metadata"]
     report_secret = None
     credentials = report_credentials()

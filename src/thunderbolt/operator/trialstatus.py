@@ -331,6 +331,25 @@ def derive(
     return outcome
 
 
+def never_started(
+    trial: dict[str, Any], reason: str, message: str, now: datetime | None = None
+) -> dict[str, Any]:
+    """Final status of a Trial that can never run: its spec, or a child built from it, is
+    invalid (retrying cannot fix that). It counts as a failed Trial like any other."""
+    at = format_time(now or now_utc())
+    text = _truncate(message)
+    old_conditions = (trial.get("status") or {}).get("conditions") or []
+    return {
+        "phase": "Failed",
+        "reason": reason,
+        "message": text,
+        "completionTime": at,
+        "durationSeconds": 0.0,
+        "gpuSeconds": 0.0,
+        "conditions": merge_conditions(old_conditions, _conditions("Failed", reason, text, at)),
+    }
+
+
 def status_patch(current: dict[str, Any], derived: dict[str, Any]) -> dict[str, Any]:
     """The merge-patch from ``current`` to ``derived`` (empty when nothing changed).
 

@@ -1,7 +1,7 @@
 import json
 from datetime import UTC, datetime, timedelta
 
-from thunderbolt.operator.trialstatus import derive, parse_result, status_patch
+from thunderbolt.operator.trialstatus import derive, never_started, parse_result, status_patch
 
 NOW = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
 T0 = "2026-01-01T11:58:00Z"
@@ -229,3 +229,22 @@ def test_condition_transition_time_is_kept_while_its_status_holds():
         NOW + timedelta(minutes=5),
     )
     assert first.status["conditions"] == later.status["conditions"]
+
+
+def test_a_trial_that_can_never_run_is_final_at_once_with_its_reason():
+    running = {"conditions": [{"type": "Running", "status": "False", "reason": "Pending"}]}
+    status = never_started(trial(status=running), "InvalidJobSpec", "x" * 10000, NOW)
+    assert (status["phase"], status["reason"]) == ("Failed", "InvalidJobSpec")
+    assert status["completionTime"] == "2026-01-01T12:00:00Z"
+    assert status["durationSeconds"] == 0.0 and status["gpuSeconds"] == 0.0
+    assert len(status["message"]) <= 4096  # fits TrialStatus.message
+    by_type = {c["type"]: c for c in status["conditions"]}
+    assert by_type["Failed"]["status"] == "True" and by_type["Failed"]["reason"] == "InvalidJobSpec"
+    assert by_type["Running"]["status"] == "False"
+    # applying it again changes nothing: the Trial is told once
+    assert (
+        status_patch(
+            status, never_started(trial(status=status), "InvalidJobSpec", "x" * 10000, NOW)
+        )
+        == {}
+    )
