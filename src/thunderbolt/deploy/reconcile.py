@@ -17,9 +17,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from kubernetes.client import ApiException
 from pydantic import ValidationError
 
 from thunderbolt.api.modeldeployment import ModelDeploymentSpec, ModelDeploymentStatus, parse_spec
+from thunderbolt.api.refusals import is_unfixable, refusal_message
 from thunderbolt.deploy import builders as b
 from thunderbolt.deploy import promotion
 from thunderbolt.deploy import revisions as rv
@@ -42,6 +44,8 @@ RETRY_UNRESOLVED_S = 10.0
 # anything in flight is ticked every time the timer fires.
 STEADY_RESYNC_S = 30.0
 FORGET_AFTER_S = 600.0
+# Status reason when the API server refused a child (Deployment, Service, route) as invalid.
+CHILD_REFUSED = "InvalidServingSpec"
 
 
 def drop_empty(value: Any) -> Any:
@@ -63,6 +67,13 @@ def at_rest(body: dict[str, Any]) -> bool:
     if status.get("observedGeneration") != generation:
         return False
     return not any(h.get("outcome") == "Active" for h in status.get("history") or [])
+
+
+def refused_for_good(obj: dict[str, Any]) -> bool:
+    """A child of this generation was refused by the API server: nothing to retry."""
+    status = obj.get("status") or {}
+    generation = (obj.get("metadata") or {}).get("generation")
+    return status.get("reason") == CHILD_REFUSED and status.get("observedGeneration") == generation
 
 
 @dataclasses.dataclass
@@ -175,6 +186,8 @@ class Controller:
         except ValidationError as exc:
             self._invalid(obj, exc, post)
             return None
+        if refused_for_good(obj):
+            return None
         try:
             status = ModelDeploymentStatus.model_validate(obj.get("status") or {})
         except ValidationError:
@@ -202,7 +215,12 @@ class Controller:
                 return None  # someone wrote in between: the next tick starts over
         for type_, reason, message in result.events:
             post(type_, reason, message)
-        self.apply(owner, spec, result, children, gateway)
+        try:
+            self.apply(owner, spec, result, children, gateway)
+        except ApiException as exc:
+            if not is_unfixable(exc):
+                raise
+            self._refused(namespace, name, refusal_message(exc), post)
         return result
 
     def apply(self, owner: b.Owner, spec: ModelDeploymentSpec, p: Plan,
@@ -247,6 +265,22 @@ class Controller:
         for svc in services:
             if svc.startswith(f"{owner.name}-r") and svc not in wanted:
                 self.kube.delete_service(owner.namespace, svc)
+
+    def _refused(self, namespace: str, name: str, message: str, post: Post) -> None:
+        """The API server refused a child as invalid: say so once and stop trying until
+        the spec changes (a new generation), instead of retrying every tick."""
+        obj = self.kube.get(namespace, b.PLURAL, name)
+        if obj is None:
+            return
+        status = dict(obj.get("status") or {})
+        status.update(
+            phase="Degraded",
+            reason=CHILD_REFUSED,
+            message=message[:1024],
+            observedGeneration=obj["metadata"].get("generation"),
+        )
+        if self.kube.replace_status(obj, status):
+            post("Warning", CHILD_REFUSED, message)
 
     def _invalid(self, obj: dict[str, Any], exc: ValidationError, post: Post) -> None:
         message = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())[

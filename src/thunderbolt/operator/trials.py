@@ -6,7 +6,6 @@ means an earlier attempt made them.
 from __future__ import annotations
 
 import importlib
-import json
 import logging
 import threading
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
+from thunderbolt.api.refusals import is_unfixable, refusal_message
 from thunderbolt.api.trial import FINISHED_PHASES
 from thunderbolt.operator import kube, metrics
 from thunderbolt.operator.builders import (
@@ -32,9 +32,6 @@ log = logging.getLogger(__name__)
 _locks: dict[str, threading.Lock] = {}
 _guard = threading.Lock()
 STATUS_CONFLICT_RETRIES = 5
-# The API server refused a child as invalid (400 Bad Request, 422 Unprocessable): the same
-# request fails the same way forever. Other errors (403 quota, 5xx, timeouts) may pass later.
-UNFIXABLE_STATUSES = frozenset({400, 422})
 
 
 def _lock(key: str) -> threading.Lock:
@@ -83,19 +80,9 @@ def ensure_children(trial: dict[str, Any], settings: OperatorSettings) -> None:
     except ValidationError as exc:
         _fail_for_good(trial, "InvalidSpec", format_errors(exc))
     except ApiException as exc:
-        if exc.status not in UNFIXABLE_STATUSES:
+        if not is_unfixable(exc):
             raise
-        _fail_for_good(trial, "InvalidJobSpec", api_error_message(exc))
-
-
-def api_error_message(exc: ApiException) -> str:
-    """The API server's own explanation (a Status object's message), else the reason."""
-    try:
-        body = json.loads(exc.body or "")
-    except (TypeError, ValueError):
-        body = None
-    message = body.get("message") if isinstance(body, dict) else None
-    return str(message or f"{exc.status} {exc.reason}")
+        _fail_for_good(trial, "InvalidJobSpec", refusal_message(exc))
 
 
 def _fail_for_good(trial: dict[str, Any], reason: str, message: str) -> None:

@@ -68,3 +68,17 @@ def test_a_deployment_at_rest_is_ticked_rarely_but_alias_polls_stay_on_time():
     assert controller.due(body(observed=1))
     controller.state("u1").resolved_at = time.monotonic() - 10
     assert controller.due(body(poll=5)) and not controller.due(body(poll=60))
+
+
+def test_a_refused_child_stops_retries_until_the_spec_changes():
+    from thunderbolt.deploy.reconcile import CHILD_REFUSED, refused_for_good
+
+    refused = {
+        "metadata": {"generation": 3},
+        "status": {"phase": "Degraded", "reason": CHILD_REFUSED, "observedGeneration": 3},
+    }
+    assert refused_for_good(refused)
+    edited = {**refused, "metadata": {"generation": 4}}
+    assert not refused_for_good(edited)
+    other = {**refused, "status": {**refused["status"], "reason": "SourceNotReady"}}
+    assert not refused_for_good(other)
