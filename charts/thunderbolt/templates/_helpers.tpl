@@ -141,6 +141,25 @@ securityContext:
 - namespaceSelector: {}
 {{- end }}
 {{- end }}
+{{/* MLflow's clients only: training pods (label thunderbolt.io/trial), serving pods
+(thunderbolt.io/modeldeployment) in watched namespaces, and the operator itself. The
+bundled MLflow has no authentication, so no other pod may reach it. */}}
+{{- define "thunderbolt.mlflowClients" -}}
+{{- $namespaces := include "thunderbolt.watchNamespaces" . | fromJsonArray }}
+{{- $nsSelector := dict }}
+{{- if $namespaces }}
+{{- $nsSelector = dict "matchExpressions" (list (dict "key" "kubernetes.io/metadata.name" "operator" "In" "values" (append $namespaces .Release.Namespace | uniq))) }}
+{{- end }}
+{{- range $key := list "thunderbolt.io/trial" "thunderbolt.io/modeldeployment" }}
+- namespaceSelector: {{ toJson $nsSelector }}
+  podSelector:
+    matchExpressions:
+      - {key: {{ $key }}, operator: Exists}
+{{- end }}
+- podSelector:
+    matchLabels:
+      {{- include "thunderbolt.selectorLabels" . | nindent 6 }}
+{{- end }}
 {{- define "thunderbolt.metricsFrom" -}}
 {{- if .Values.networkPolicy.metricsFrom }}
 {{- toYaml .Values.networkPolicy.metricsFrom }}

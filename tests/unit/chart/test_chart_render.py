@@ -244,6 +244,31 @@ def test_network_policies_admit_watched_namespaces_only():
     assert by_kind(render({"networkPolicy": {"enabled": False}}), "NetworkPolicy") == []
 
 
+def test_mlflow_admits_only_training_serving_and_operator_pods():
+    """The bundled MLflow has no authentication: a pod of a watched namespace that is not
+    a Trial's or a ModelDeployment's must not reach it."""
+    cases = (
+        (VALUE_SETS["watch-two"], {"team-a", "team-b", NAMESPACE}),
+        ({}, {NAMESPACE}),
+        ({"clusterWide": True}, None),  # every namespace, still only those pods
+    )
+    for values, namespaces in cases:
+        policy = one(render(values), "NetworkPolicy", f"{FULLNAME}-mlflow")
+        peers = policy["spec"]["ingress"][0]["from"]
+        keys = []
+        for peer in peers:
+            assert "podSelector" in peer, f"a peer admits whole namespaces: {peer}"
+            expressions = peer["podSelector"].get("matchExpressions") or []
+            keys += [e["key"] for e in expressions if e["operator"] == "Exists"]
+            if expressions:
+                selected = peer["namespaceSelector"].get("matchExpressions")
+                assert (set(selected[0]["values"]) if selected else None) == namespaces
+            else:  # the operator's own pods, in the release namespace
+                assert "namespaceSelector" not in peer
+                assert peer["podSelector"]["matchLabels"]["app.kubernetes.io/name"] == "thunderbolt"
+        assert sorted(keys) == ["thunderbolt.io/modeldeployment", "thunderbolt.io/trial"]
+
+
 def test_notes_render():
     notes = render_files()["thunderbolt/templates/NOTES.txt"]
     assert "watches: thunderbolt-system" in notes
