@@ -10,6 +10,7 @@ import pytest
 from operator_helpers import Cluster, best_of, dump, experiment, wait_for
 
 MAX_TRIALS = 8
+MIN_KILLS = 20
 
 
 @pytest.fixture
@@ -66,23 +67,36 @@ def test_sigkilled_operator_runs_exactly_max_trials_with_one_job_each(
         )
         kill("right after a trial finished")
         op.start()
-    # 6+. At random moments until the search is over.
+    # 6+. At random moments until MIN_KILLS; a search that ends first is extended by
+    # raising maxTrials (which continues it), so every kill lands in a live search.
     rng = random.Random(7)
-    while kube.phase("chaos") not in ("Succeeded", "Failed") and len(kills) < 7:
-        time.sleep(rng.uniform(0.5, 3.0))
+    max_trials = MAX_TRIALS
+    while len(kills) < MIN_KILLS:
+        if kube.phase("chaos") in ("Succeeded", "Failed"):
+            max_trials += 2
+            kube.patch_spec("chaos", {"maxTrials": max_trials})
+        time.sleep(rng.uniform(0.2, 1.5))
         kill("at a random moment")
         op.start()
-    assert len(kills) >= 5, kills
 
-    exp = kube.wait_phase("chaos", {"Succeeded", "Failed"}, timeout=240)
+    exp = wait_for(
+        lambda: (
+            e
+            if (e := kube.experiment("chaos")).get("status", {}).get("phase")
+            in ("Succeeded", "Failed")
+            and e["status"]["trials"]["total"] == max_trials
+            else None
+        ),
+        240,
+        f"the search to finish {max_trials} trials",
+    )
     status = exp["status"]
     assert status["phase"] == "Succeeded", dump(status)
 
     trials = kube.trials("chaos")
     names = [t["metadata"]["name"] for t in trials]
-    assert names == [f"chaos-{i:03d}" for i in range(MAX_TRIALS)], names
-    assert status["trials"]["total"] == MAX_TRIALS
-    assert status["trials"]["succeeded"] == MAX_TRIALS
+    assert names == [f"chaos-{i:03d}" for i in range(max_trials)], names
+    assert status["trials"]["succeeded"] == max_trials
 
     jobs = kube.jobs()
     assert sorted(j.metadata.name for j in jobs) == names
@@ -105,10 +119,10 @@ def test_sigkilled_operator_runs_exactly_max_trials_with_one_job_each(
     study = optuna.load_study(study_name=study_name, storage=storage)
     complete = [t for t in study.get_trials() if t.state.name == "COMPLETE"]
     numbers = sorted(t.user_attrs["thunderbolt.number"] for t in complete)
-    assert numbers == list(range(MAX_TRIALS)), numbers
+    assert numbers == list(range(max_trials)), numbers
     params = {t.user_attrs["thunderbolt.number"]: t.params for t in complete}
     for trial in trials:
         assert params[trial["spec"]["number"]] == trial["spec"]["parameters"]
     values = {t.user_attrs["thunderbolt.number"]: t.value for t in complete}
     assert all(values[t["spec"]["number"]] == t["status"]["objective"] for t in trials)
-    print("kills:", kills)
+    print(f"{len(kills)} kills over {max_trials} trials:", kills)
