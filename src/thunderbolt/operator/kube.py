@@ -140,6 +140,30 @@ def get_job(namespace: str, name: str) -> dict[str, Any] | None:
         raise
 
 
+def get_secret(namespace: str, name: str) -> dict[str, Any] | None:
+    try:
+        return _raw(
+            client.CoreV1Api().read_namespaced_secret(name, namespace, _preload_content=False)
+        )
+    except ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
+
+
+def delete_secret(namespace: str, name: str, uid: str) -> None:
+    """Delete exactly the Secret that was read (uid precondition), never a newer one."""
+    try:
+        client.CoreV1Api().delete_namespaced_secret(
+            name,
+            namespace,
+            body=client.V1DeleteOptions(preconditions=client.V1Preconditions(uid=uid)),
+        )
+    except ApiException as exc:
+        if exc.status not in (404, 409):
+            raise
+
+
 def adopt_job(job: dict[str, Any], owner: dict[str, Any]) -> None:
     """Give a Job without a controller the Trial as its owner (an orphan of a past run)."""
     refs = job["metadata"].get("ownerReferences") or []

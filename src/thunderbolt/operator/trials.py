@@ -93,14 +93,31 @@ def _fail_for_good(trial: dict[str, Any], reason: str, message: str) -> None:
     announce(Finished(trial, status))
 
 
+def _ensure_report_secret(trial: dict[str, Any], credentials: ModuleType) -> str:
+    """The Trial's report-token Secret, created by us. A Secret of that name that is not
+    this Trial's (planted before it existed, or left by an earlier Trial of the same
+    name) is deleted and replaced: its token must never be mounted or trusted."""
+    meta = trial["metadata"]
+    name = str(credentials.secret_name(meta["name"]))
+    if kube.create(credentials.build_report_secret(trial)):
+        return name
+    existing = kube.get_secret(meta["namespace"], name)
+    if existing is not None and not credentials.owned_by(existing, trial):
+        log.warning(
+            "replacing report Secret %s/%s: not owned by this trial", meta["namespace"], name
+        )
+        kube.delete_secret(meta["namespace"], name, existing["metadata"]["uid"])
+        if not kube.create(credentials.build_report_secret(trial)):
+            raise ApiException(status=409, reason=f"report Secret {name} was recreated meanwhile")
+    return name
+
+
 def _create_children(trial: dict[str, Any], settings: OperatorSettings) -> None:
     meta = trial["metadata"]
     report_secret = None
     credentials = report_credentials()
     if credentials is not None and settings.report_url:
-        secret = credentials.build_report_secret(trial)
-        kube.create(secret)
-        report_secret = credentials.secret_name(meta["name"])
+        report_secret = _ensure_report_secret(trial, credentials)
     config = trainer_config(trial, settings, with_report=report_secret is not None)
     kube.create(build_configmap(trial, config))
     job = build_job(trial, config, settings, report_secret)

@@ -50,6 +50,7 @@ async def _report(request: web.Request) -> web.Response:
         authorization=request.headers.get("Authorization"),
         content_type=request.headers.get("Content-Type"),
         body=body,
+        source=request.remote,
     )
     return _json(status, reply, headers)
 

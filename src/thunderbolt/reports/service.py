@@ -1,9 +1,11 @@
 """One report, end to end: check it, persist it on the Trial, answer whether to prune.
 
 The order of checks is deliberate: cheap, state-free checks first (path, media type,
-size), then the credential (so an unauthenticated caller learns nothing and costs at most
-one cached Secret read), then the Trial's rate limit, then the body. Nothing is written
-before every check has passed, so a rejected report changes nothing.
+size), then the rate limits (per source address and per Trial name, *before* the
+credential, so forged reports cannot turn into Secret reads faster than the limits
+allow), then the credential (an unauthenticated caller learns nothing; Secret reads for
+tokens not in the cache share one budget), then the body. Nothing is written before every
+check has passed, so a rejected report changes nothing.
 
 Correctness never depends on this process's memory: caches only save API reads, and the
 status write carries the resourceVersion the decision was made from, so a stale cache
@@ -25,7 +27,12 @@ from pydantic import ValidationError
 from thunderbolt.api.experiment import Pruner
 from thunderbolt.reports import events, metrics
 from thunderbolt.reports.cache import TtlCache
-from thunderbolt.reports.credentials import Credential, TokenVerifier, parse_bearer
+from thunderbolt.reports.credentials import (
+    Credential,
+    LookupBudgetSpent,
+    TokenVerifier,
+    parse_bearer,
+)
 from thunderbolt.reports.errors import (
     Forbidden,
     InvalidJson,
@@ -64,6 +71,10 @@ AnyReport = StartReport | EpochReport | StopReport
 class ServiceConfig:
     rate: float = 20.0  # reports per second per Trial (per replica)
     burst: float = 40.0
+    source_rate: float = 200.0  # reports per second per source address (a node's pods share it)
+    source_burst: float = 400.0
+    lookup_rate: float = 50.0  # Secret reads per second for tokens not in the cache
+    lookup_burst: float = 100.0
     write_attempts: int = 10  # optimistic status writes before answering 503
     # 0: acknowledge after the Trial is written; > 0: acknowledge after validation and
     # write a Trial's points together within this many seconds (see ``writer``).
@@ -101,8 +112,15 @@ class ReportService:
     ) -> None:
         self.store = store
         self.config = config or ServiceConfig()
+        self.lookups = RateLimiter(self.config.lookup_rate, self.config.lookup_burst, clock=clock)
+        self.source_lookups = RateLimiter(
+            self.config.lookup_rate / 10, self.config.lookup_burst / 10, max_keys=4096, clock=clock
+        )
         self.verifier = TokenVerifier(store.get_secret, clock=clock)
         self.limiter = RateLimiter(self.config.rate, self.config.burst, clock=clock)
+        self.sources = RateLimiter(
+            self.config.source_rate, self.config.source_burst, max_keys=4096, clock=clock
+        )
         self.events = events.EventSink(store)
         self.writer = TrialWriter(
             store,
@@ -125,6 +143,15 @@ class ReportService:
         await self.writer.flush_all()
         await self.events.stop()
 
+    def _lookup_budget(self, source: str) -> Callable[[], float]:
+        """Secret reads for tokens the cache cannot vouch for: a tenth of the budget per
+        source address (each pod has its own), the whole budget for everyone together."""
+
+        def wait() -> float:
+            return self.source_lookups.check(source) or self.lookups.check("all")
+
+        return wait
+
     async def handle(
         self,
         namespace: str,
@@ -133,14 +160,15 @@ class ReportService:
         authorization: str | None,
         content_type: str | None,
         body: bytes,
+        source: str | None = None,
     ) -> tuple[int, dict[str, Any], dict[str, str]]:
-        """(HTTP status, JSON reply, extra headers) for one report."""
+        """(HTTP status, JSON reply, extra headers) for one report from ``source``."""
         began = time.perf_counter()
         kind = "unknown"
         try:
             with metrics.PHASE_SECONDS.labels("admit").time():
                 report, credential = await self._admit(
-                    namespace, trial, authorization, content_type, body
+                    namespace, trial, authorization, content_type, body, source
                 )
             kind = report.kind
             reply = await self._ingest(namespace, trial, credential, report)
@@ -163,6 +191,7 @@ class ReportService:
         authorization: str | None,
         content_type: str | None,
         body: bytes,
+        source: str | None = None,
     ) -> tuple[AnyReport, Credential]:
         if not NAMESPACE_RE.match(namespace) or not NAME_RE.match(trial):
             raise NotFound("no such trial")
@@ -174,15 +203,24 @@ class ReportService:
         token = parse_bearer(authorization)
         if token is None:
             raise Unauthenticated("an 'Authorization: Bearer <trial token>' header is required")
+        wait = self.sources.check(source or "unknown")
+        if wait > 0:
+            raise RateLimited("too many reports from this address", retry_after=wait)
+        wait = self.limiter.check((namespace, trial))
+        if wait > 0:
+            raise RateLimited("too many reports for this trial", retry_after=wait)
         try:
-            credential = await self.verifier.verify(namespace, trial, token)
+            credential = await self.verifier.verify(
+                namespace, trial, token, budget=self._lookup_budget(source or "unknown")
+            )
+        except LookupBudgetSpent as exc:
+            raise RateLimited(
+                "too many unknown tokens; retry", retry_after=exc.retry_after
+            ) from None
         except StoreError as exc:
             raise Unavailable(str(exc)) from None
         if credential is None:
             raise Forbidden("the token is not valid for this trial")
-        wait = self.limiter.check((namespace, trial))
-        if wait > 0:
-            raise RateLimited("too many reports for this trial", retry_after=wait)
         return parse_report(body), credential
 
     async def _read_trial(self, key: tuple[str, str]) -> dict[str, Any]:

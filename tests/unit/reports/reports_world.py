@@ -106,12 +106,13 @@ class World:
         auth: str | None = None,
         content_type: str | None = "application/json",
         namespace: str = NS,
+        source: str = "10.88.0.7",
     ) -> tuple[int, dict[str, Any]]:
         raw = body if isinstance(body, bytes) else json.dumps(body).encode()
         if auth is None:
             auth = f"Bearer {token if token is not None else self.tokens.get(name, 'x' * 43)}"
         status, reply, _ = await self.svc().handle(
-            namespace, name, authorization=auth, content_type=content_type, body=raw
+            namespace, name, authorization=auth, content_type=content_type, body=raw, source=source
         )
         return status, reply
 

@@ -7,9 +7,11 @@ import base64
 from reports_world import run, trial
 
 from thunderbolt.reports.credentials import (
+    LookupBudgetSpent,
     TokenVerifier,
     build_report_secret,
     credential_from_secret,
+    owned_by,
     parse_bearer,
     secret_name,
 )
@@ -102,5 +104,62 @@ def test_verifier_caches_and_refreshes_on_mismatch_at_most_once_a_second():
         assert await verifier.verify("team-a", "ghost", "T" * 43) is None
         assert await verifier.verify("team-a", "ghost", "T" * 43) is None
         assert reads.count("ghost-report") == 1
+
+    run(scenario())
+
+
+def test_a_secret_without_the_trials_owner_reference_never_authenticates():
+    """A Secret planted under the report Secret's name before the Trial existed (or by
+    anyone else) carries no owner reference to the Trial: it proves nothing."""
+    secret = build_report_secret(stored_trial(), token="P" * 43)
+    secret["metadata"]["ownerReferences"] = []
+    assert credential_from_secret(secret, "exp-007") is None
+    secret["metadata"]["ownerReferences"] = [{"kind": "Trial", "name": "exp-007"}]  # no uid
+    assert credential_from_secret(secret, "exp-007") is None
+
+    async def read(ns: str, name: str):
+        return secret
+
+    verifier = TokenVerifier(read)
+    assert run(verifier.verify("team-a", "exp-007", "P" * 43)) is None
+
+
+def test_owned_by_tells_the_trials_own_secret_from_a_planted_or_older_one():
+    trial = stored_trial(uid="u-1")
+    assert owned_by(build_report_secret(trial), trial)
+    assert not owned_by(build_report_secret(stored_trial(uid="u-0")), trial)  # an earlier Trial
+    planted = build_report_secret(trial)
+    planted["metadata"]["ownerReferences"] = []
+    assert not owned_by(planted, trial)
+
+
+def test_reads_for_unknown_tokens_are_charged_to_the_budget_and_caches_stay_bounded():
+    reads: list[str] = []
+    secrets = {"exp-007-report": build_report_secret(stored_trial(), token="T" * 43)}
+
+    async def read(ns: str, name: str):
+        reads.append(name)
+        return secrets.get(name)
+
+    clock = Clock()
+    verifier = TokenVerifier(read, clock=clock, max_entries=10, max_negative=5)
+    allowed = iter([0.0] * 3 + [2.5] * 100)
+
+    async def scenario() -> None:
+        assert await verifier.verify("team-a", "exp-007", "T" * 43) is not None
+        spent = 0
+        for i in range(50):  # forged reports, each naming a different Trial
+            try:
+                await verifier.verify(
+                    "team-a", f"ghost-{i}", "F" * 43, budget=lambda: next(allowed)
+                )
+            except LookupBudgetSpent as exc:
+                assert exc.retry_after == 2.5
+                spent += 1
+        assert len(reads) == 1 + 3 and spent == 47
+        assert len(verifier._negative) <= 5
+        # the real Trial's entry survived the flood: no read, no budget needed
+        assert await verifier.verify("team-a", "exp-007", "T" * 43, budget=lambda: 9.0)
+        assert len(reads) == 4
 
     run(scenario())
