@@ -130,6 +130,26 @@ class Dataset(ApiModel):
     validationFraction: float = Field(default=0.2, ge=0.05, le=0.9)
 
 
+class Validation(ApiModel):
+    """How every Trial of the Experiment is evaluated: one protocol for all of them."""
+
+    folds: int | None = Field(
+        default=None,
+        ge=2,
+        le=20,
+        description="k-fold cross-validation: the objective is the mean over k folds "
+        "(its standard deviation is reported); unset = one holdout split of "
+        "dataset.validationFraction.",
+    )
+    seed: int | None = Field(
+        default=None,
+        ge=0,
+        le=2**31 - 1,
+        description="Seed of the train/validation split, the same for every Trial; "
+        "defaults to algorithm.seed, else one derived from the Experiment's uid.",
+    )
+
+
 class TrialTemplate(ApiModel):
     """What every Trial's Job runs; parameters are passed to it as a mounted JSON file."""
 
@@ -140,6 +160,7 @@ class TrialTemplate(ApiModel):
     env: list[EnvVar] = Field(default_factory=list, max_length=64)
     task: Literal["classification", "regression"] = "classification"
     dataset: Dataset
+    validation: Validation | None = None
     epochs: int = Field(default=20, ge=1, le=10000)
     batchSize: int = Field(default=32, ge=1, le=65536)
     earlyStoppingPatience: int | None = Field(default=None, ge=1, le=10000)
@@ -156,6 +177,15 @@ class TrialTemplate(ApiModel):
     @classmethod
     def _check_node_selector(cls, value: dict[str, str]) -> dict[str, str]:
         return check_labels(value, "nodeSelector")
+
+    @property
+    def folds(self) -> int:
+        return (self.validation.folds if self.validation else None) or 1
+
+    @property
+    def report_steps(self) -> int:
+        """Steps a Trial reports: every fold's epochs, one after another."""
+        return self.epochs * self.folds
 
 
 class MlflowTracking(ApiModel):
@@ -189,8 +219,23 @@ class Artifacts(ApiModel):
 
 
 class Promote(ApiModel):
+    """When ``when: Improved``, the best trial must beat what is serving by a margin:
+    ``max(minImprovement, minImprovementStds x the best trial's objective std)``."""
+
     modelDeployment: str = Field(max_length=253, pattern=DNS_LABEL_PATTERN)
     when: Literal["Improved", "Always"] = "Improved"
+    minImprovement: float | None = Field(
+        default=None,
+        ge=0,
+        description="Least improvement over the serving model's objective (objective units).",
+    )
+    minImprovementStds: float | None = Field(
+        default=None,
+        ge=0,
+        le=100,
+        description="Least improvement in units of the best trial's objective standard "
+        "deviation across folds (needs trialTemplate.validation.folds).",
+    )
 
 
 class ExperimentSpec(ApiModel):
@@ -239,6 +284,7 @@ class TrialSummary(ApiModel):
         default_factory=dict, json_schema_extra={"additionalProperties": UNTYPED}
     )
     objective: float | None = None
+    objectiveStd: float | None = None
     mlflowRunId: str | None = None
     mlflowRunUrl: str | None = None
     modelUri: str | None = None

@@ -79,6 +79,10 @@ class TrainerConfig(_Model):
     epochs: int = 20
     batchSize: int = 32
     seed: int = 0
+    # the train/validation split's seed (the Experiment's); None: ``seed``
+    splitSeed: int | None = None
+    # k-fold cross-validation; None: one holdout split
+    folds: int | None = None
     objective: ObjectiveConfig
     earlyStoppingPatience: int | None = None
     tracking: MlflowConfig | None = None
@@ -86,6 +90,14 @@ class TrainerConfig(_Model):
     # s3://… or file://… prefix where per-epoch checkpoints go so a restarted pod resumes
     checkpointUri: str | None = None
     report: ReportConfig | None = None
+
+
+class SplitInfo(_Model):
+    """The split's identity (``trainer.data.SplitIdentity`` as JSON)."""
+
+    seed: int
+    validationHash: str
+    folds: int | None = None
 
 
 class TrainResult(_Model):
@@ -102,8 +114,10 @@ class TrainResult(_Model):
     reason: str | None = None
     message: str | None = None
     objective: float | None = None
+    objectiveStd: float | None = None  # across cross-validation folds
     metric: str | None = None
     metrics: dict[str, float] = Field(default_factory=dict)
+    split: SplitInfo | None = None
     epochs: int | None = None
     modelUri: str | None = None
     modelChecksum: str | None = None

@@ -22,7 +22,12 @@ class TrialSpec(ApiModel):
         default_factory=dict, json_schema_extra={"additionalProperties": UNTYPED}
     )
     objective: Objective
-    seed: int = Field(default=0, ge=0)
+    seed: int = Field(default=0, ge=0, description="Model seed (weights, shuffling, dropout).")
+    splitSeed: int | None = Field(
+        default=None,
+        ge=0,
+        description="Train/validation split seed, the Experiment's (unset: seed, as before).",
+    )
     template: TrialTemplate
     tracking: Tracking | None = None
     artifacts: Artifacts | None = None
@@ -33,11 +38,23 @@ class IntermediateValue(ApiModel):
     value: float
 
 
+class SplitIdentity(ApiModel):
+    """Which rows the trainer validated on; Trials with equal identities are comparable."""
+
+    seed: int
+    validationHash: str = Field(max_length=64)
+    folds: int | None = None
+
+
 class TrialStatus(ApiModel):
     phase: TrialPhase = "Pending"
     observedGeneration: int | None = None
     jobName: str | None = None
     objective: float | None = None
+    objectiveStd: float | None = Field(
+        default=None, description="Standard deviation of the objective across folds."
+    )
+    split: SplitIdentity | None = None
     metrics: dict[str, float] = Field(default_factory=dict)
     intermediate: list[IntermediateValue] = Field(default_factory=list, max_length=MAX_INTERMEDIATE)
     mlflowRunId: str | None = None

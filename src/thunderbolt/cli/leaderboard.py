@@ -1,8 +1,15 @@
-"""`thunderbolt leaderboard EXPERIMENT`: every finished trial, best first."""
+"""`thunderbolt leaderboard EXPERIMENT`: every finished trial, best first.
+
+With cross-validation each Trial has an objective spread (the std over folds): it is
+shown, and trials whose objective is within the leader's spread are marked ``~`` (their
+difference from the leader is noise). Trials validated on different rows (different
+split identities) are flagged, since their objectives do not compare.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 from typing import Any
 
 from thunderbolt.cli.kube import Kube, add_kube_args, connect, friendly
@@ -39,12 +46,43 @@ def ranked(trials: list[dict[str, Any]], direction: str) -> list[dict[str, Any]]
     )
 
 
+def _std(trial: dict[str, Any]) -> float | None:
+    value = (trial.get("status") or {}).get("objectiveStd")
+    return float(value) if value is not None else None
+
+
+def within_noise(best: dict[str, Any], other: dict[str, Any]) -> bool:
+    """``other``'s objective is within the leader's spread (one std over folds)."""
+    spread = _std(best)
+    if spread is None:
+        return False
+    gap = abs(float(best["status"]["objective"]) - float(other["status"]["objective"]))
+    return gap <= spread
+
+
+def split_note(trials: list[dict[str, Any]]) -> str | None:
+    """A warning when the trials were not all validated on the same rows."""
+    splits = {
+        json.dumps(split, sort_keys=True)
+        for t in trials
+        if (split := (t.get("status") or {}).get("split"))
+    }
+    if len(splits) <= 1:
+        return None
+    return (
+        f"warning: these trials were validated on {len(splits)} different splits "
+        "(status.split): their objectives do not compare like with like"
+    )
+
+
 def leaderboard_table(
     experiment: dict[str, Any], trials: list[dict[str, Any]], limit: int | None = None
 ) -> str:
     spec = experiment.get("spec") or {}
     objective = spec.get("objective") or {}
-    rows_src = ranked(trials, objective.get("direction", "maximize"))[:limit]
+    all_ranked = ranked(trials, objective.get("direction", "maximize"))
+    rows_src = all_ranked[:limit]
+    spread = any(_std(t) is not None for t in rows_src)
     names = [p["name"] for p in spec.get("parameters") or []] or sorted(
         {k for t in rows_src for k in ((t.get("spec") or {}).get("parameters") or {})}
     )
@@ -52,25 +90,39 @@ def leaderboard_table(
         "RANK",
         "TRIAL",
         (objective.get("metric") or "OBJECTIVE").upper(),
+        *(["±STD"] if spread else []),
         *names,
         "DURATION",
     ]
     rows = []
+    tied = 0
     for rank, trial in enumerate(rows_src, start=1):
         params = (trial.get("spec") or {}).get("parameters") or {}
         status = trial["status"]
+        noise = rank > 1 and within_noise(rows_src[0], trial)
+        tied += noise
         rows.append(
             [
-                rank,
+                f"{rank}~" if noise else rank,
                 trial["metadata"]["name"],
                 number(status.get("objective")),
+                *([number(_std(trial))] if spread else []),
                 *[param_value(params.get(n, "-")) for n in names],
                 duration(status.get("durationSeconds")),
             ]
         )
     if not rows:
         return "No succeeded trials yet."
-    return table(headers, rows)
+    notes = []
+    if tied:
+        notes.append(
+            f"~ {tied} trial(s) within the leader's spread (±{number(_std(rows_src[0]))}): "
+            "not distinguishable from it"
+        )
+    note = split_note(all_ranked)
+    if note:
+        notes.append(note)
+    return "\n".join([table(headers, rows), *notes])
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

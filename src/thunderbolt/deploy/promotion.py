@@ -24,8 +24,22 @@ class Decision:
     reason: str
 
 
-def beats(candidate: float, serving: float, direction: str) -> bool:
-    return candidate < serving if direction == "minimize" else candidate > serving
+def beats(candidate: float, serving: float, direction: str, margin: float = 0.0) -> bool:
+    """``candidate`` better than ``serving`` by more than ``margin`` (float rounding aside:
+    0.96 - 0.94 is not more than 0.02)."""
+    improvement = serving - candidate if direction == "minimize" else candidate - serving
+    return improvement - margin > 1e-9 * max(1.0, abs(serving))
+
+
+def required_margin(
+    min_improvement: float | None, min_improvement_stds: float | None, best_std: float | None
+) -> float:
+    """The improvement a promotion needs: the larger of the absolute floor and the noise
+    (``min_improvement_stds`` x the best trial's objective std, when it is known)."""
+    margin = float(min_improvement or 0.0)
+    if min_improvement_stds and best_std is not None:
+        margin = max(margin, float(min_improvement_stds) * float(best_std))
+    return margin
 
 
 def decide(
@@ -34,8 +48,14 @@ def decide(
     best_trial: str | None,
     best_objective: float | None,
     deployment: dict[str, Any],
+    *,
+    margin: float = 0.0,
 ) -> Decision:
-    """Pure: the Experiment's best trial vs the ModelDeployment object as it is now."""
+    """Pure: the Experiment's best trial vs the ModelDeployment object as it is now.
+
+    ``margin`` (from ``required_margin``) keeps a lucky trial, better only within the
+    noise, from replacing a good model.
+    """
     if not best_trial:
         return Decision(False, "the experiment has no best trial")
     spec = deployment.get("spec") or {}
@@ -51,12 +71,15 @@ def decide(
         return Decision(True, f"{best_trial}: nothing with a known objective is serving")
     if best_objective is None:
         return Decision(False, f"{best_trial} has no objective value")
-    if beats(float(best_objective), float(serving), direction):
+    by = f" by more than {margin:g}" if margin > 0 else ""
+    if beats(float(best_objective), float(serving), direction, margin):
         return Decision(
-            True, f"{best_trial} ({best_objective:g}) beats serving ({serving:g}, {direction})"
+            True,
+            f"{best_trial} ({best_objective:g}) beats serving ({serving:g}, {direction}){by}",
         )
     return Decision(
-        False, f"{best_trial} ({best_objective:g}) does not beat serving ({serving:g}, {direction})"
+        False,
+        f"{best_trial} ({best_objective:g}) does not beat serving ({serving:g}, {direction}){by}",
     )
 
 

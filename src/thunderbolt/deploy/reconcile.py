@@ -321,6 +321,11 @@ class Controller:
             best.get("name"),
             best.get("objective"),
             target,
+            margin=promotion.required_margin(
+                promote.get("minImprovement"),
+                promote.get("minImprovementStds"),
+                best.get("objectiveStd"),
+            ),
         )
         if not decision.promote:
             if state.last_promotion_note != decision.reason:

@@ -73,6 +73,7 @@ def summary(trial: dict[str, Any]) -> dict[str, Any]:
         "number": _number(trial),
         "parameters": dict((trial.get("spec") or {}).get("parameters") or {}),
         "objective": _objective(trial),
+        "objectiveStd": status.get("objectiveStd"),
     }
     for key in _SUMMARY_KEYS:
         if status.get(key):

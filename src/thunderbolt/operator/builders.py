@@ -28,7 +28,7 @@ from thunderbolt.api.trainer_config import (
     TrialIdentity,
 )
 from thunderbolt.api.trial import TrialSpec
-from thunderbolt.operator.search import trial_seed
+from thunderbolt.operator.search import split_seed, trial_seed
 from thunderbolt.operator.settings import OperatorSettings
 
 EXPERIMENT_LABEL = "thunderbolt.io/experiment"
@@ -94,6 +94,7 @@ def build_trial(
         parameters=parameters,
         objective=spec.objective,
         seed=trial_seed(spec, number),
+        splitSeed=split_seed(spec, meta.get("uid", "")),
         template=spec.trialTemplate,
         tracking=spec.tracking,
         artifacts=spec.artifacts,
@@ -167,6 +168,8 @@ def trainer_config(
         epochs=template.epochs,
         batchSize=template.batchSize,
         seed=spec.seed,
+        splitSeed=spec.splitSeed,
+        folds=template.validation.folds if template.validation else None,
         objective=ObjectiveConfig(metric=spec.objective.metric, direction=spec.objective.direction),
         earlyStoppingPatience=template.earlyStoppingPatience,
         tracking=tracking,

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import random
 import threading
 import warnings
@@ -109,13 +110,58 @@ class _GridSampler(optuna.samplers.GridSampler):
         return None
 
 
+MAX_STARTUP_TRIALS = 10  # Optuna's own default for TPE and GP
+
+
+def startup_trials(max_trials: int, num_parameters: int) -> int:
+    """Random trials before TPE/GP take over, sized to the budget.
+
+    Optuna's fixed 10 makes a 10-trial search pure random search and a 20-trial one half
+    random. Here: a fifth of ``maxTrials``, at least half the number of parameters, at
+    least 2, at most 10, and never more than half the budget (so at least half the trials
+    are guided): 10 trials -> 2-3, 20 -> 4, 40 -> 8, 50+ -> 10.
+    """
+    wanted = max(math.ceil(max_trials / 5), math.ceil(num_parameters / 2), 2)
+    return max(1, min(wanted, MAX_STARTUP_TRIALS, max_trials // 2))
+
+
+def cmaes_popsize(max_trials: int, num_parameters: int) -> int | None:
+    """CMA-ES's population, so that a small budget still sees several generations.
+
+    Optuna's default (4 + 3 ln d: 9 for 6 parameters) leaves one generation in 10
+    trials; this takes at most a fifth of the budget, never below 4. None: the default.
+    """
+    default = 4 + math.floor(3 * math.log(max(num_parameters, 1)))
+    if max_trials >= 5 * default:
+        return None
+    return max(4, max_trials // 5)
+
+
+def sampler_defaults(spec: ExperimentSpec) -> dict[str, Any]:
+    """Settings this operator picks when ``algorithm.settings`` does not name them."""
+    name, budget, dims = spec.algorithm.name, spec.maxTrials, len(spec.parameters)
+    if name == "tpe":
+        return {
+            "n_startup_trials": startup_trials(budget, dims),
+            "constant_liar": spec.parallelTrials > 1,
+        }
+    if name == "gp":
+        return {"n_startup_trials": startup_trials(budget, dims)}
+    if name == "cmaes":
+        numeric = sum(1 for p in spec.parameters if p.type != "categorical")
+        popsize = cmaes_popsize(budget, numeric)
+        # categorical parameters are drawn at random by CMA-ES's independent sampler
+        return {"warn_independent_sampling": False} | ({"popsize": popsize} if popsize else {})
+    return {}
+
+
 def make_sampler(spec: ExperimentSpec, seed: int | None) -> BaseSampler:
-    """The Optuna sampler for ``spec.algorithm``; its ``settings`` are passed as kwargs."""
+    """The Optuna sampler for ``spec.algorithm``: ``sampler_defaults`` overridden by the
+    user's ``settings`` (passed as kwargs)."""
     name = spec.algorithm.name
-    kwargs: dict[str, Any] = dict(spec.algorithm.settings)
+    kwargs: dict[str, Any] = sampler_defaults(spec) | dict(spec.algorithm.settings)
     with _quiet():
         if name == "tpe":
-            kwargs.setdefault("constant_liar", spec.parallelTrials > 1)
             return optuna.samplers.TPESampler(seed=seed, **kwargs)
         if name == "random":
             return optuna.samplers.RandomSampler(seed=seed, **kwargs)
@@ -137,7 +183,7 @@ def make_pruner(spec: ExperimentSpec) -> optuna.pruners.BasePruner:
     if p.name == "hyperband":
         return optuna.pruners.HyperbandPruner(
             min_resource=p.minResource,
-            max_resource=spec.trialTemplate.epochs,
+            max_resource=spec.trialTemplate.report_steps,
             reduction_factor=p.reductionFactor,
         )
     return optuna.pruners.NopPruner()
@@ -151,8 +197,19 @@ def seed_for(spec: ExperimentSpec, number: int) -> int | None:
 
 
 def trial_seed(spec: ExperimentSpec, number: int) -> int:
-    """The training seed a Trial gets (recorded in its spec)."""
+    """The model seed a Trial gets (recorded in its spec): weights, shuffling, dropout."""
     return (spec.algorithm.seed or 0) + number
+
+
+def split_seed(spec: ExperimentSpec, uid: str) -> int:
+    """The train/validation split seed, one per Experiment so every Trial is judged on
+    the same rows: ``validation.seed``, else ``algorithm.seed``, else from the uid."""
+    validation = spec.trialTemplate.validation
+    if validation is not None and validation.seed is not None:
+        return validation.seed
+    if spec.algorithm.seed is not None:
+        return spec.algorithm.seed
+    return int(hashlib.sha256(uid.encode()).hexdigest()[:8], 16) % (2**31 - 1)
 
 
 def fingerprint(spec: ExperimentSpec) -> str:
@@ -163,6 +220,7 @@ def fingerprint(spec: ExperimentSpec) -> str:
         "algorithm": spec.algorithm.model_dump(mode="json"),
         "pruner": spec.pruner.model_dump(mode="json"),
         "epochs": spec.trialTemplate.epochs,
+        "validation": spec.trialTemplate.folds,
     }
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
 

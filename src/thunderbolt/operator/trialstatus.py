@@ -128,6 +128,11 @@ def _result_fields(result: TrainResult, metric: str) -> dict[str, Any]:
     if objective is None:
         objective = metrics.get(metric)
     fields: dict[str, Any] = {"metrics": metrics, "objective": objective}
+    std = _finite(result.objectiveStd)
+    if std is not None:
+        fields["objectiveStd"] = std
+    if result.split is not None:  # which rows validated: equal on comparable Trials
+        fields["split"] = result.split.model_dump(exclude_none=True)
     for key in (
         "mlflowRunId",
         "mlflowRunUrl",

@@ -67,6 +67,12 @@ log = logging.getLogger(__name__)
 AnyReport = StartReport | EpochReport | StopReport
 
 
+def report_steps(template: dict[str, Any]) -> int:
+    """Steps a Trial reports (fold k's epoch e is step k * epochs + e): Hyperband's max."""
+    folds = int((template.get("validation") or {}).get("folds") or 1)
+    return int(template.get("epochs") or 1) * folds
+
+
 @dataclass(frozen=True)
 class ServiceConfig:
     rate: float = 20.0  # reports per second per Trial (per replica)
@@ -333,7 +339,7 @@ class ReportService:
                 config,
                 direction=(spec.get("objective") or {}).get("direction", "maximize"),
                 study_name=f"{namespace}/{experiment}/{exp['metadata'].get('uid', '')}",
-                max_resource=int((spec.get("trialTemplate") or {}).get("epochs") or 1),
+                max_resource=report_steps(spec.get("trialTemplate") or {}),
                 trials=[record_from_trial(p) for p in peers],
             )
 

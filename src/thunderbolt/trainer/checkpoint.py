@@ -27,7 +27,17 @@ FILENAME = "checkpoint.pt"
 def fingerprint(config: TrainerConfig) -> str:
     """Changes when anything that affects the trained weights changes."""
     shaping = config.model_dump(
-        include={"parameters", "task", "dataset", "epochs", "batchSize", "seed", "objective"}
+        include={
+            "parameters",
+            "task",
+            "dataset",
+            "epochs",
+            "batchSize",
+            "seed",
+            "splitSeed",
+            "folds",
+            "objective",
+        }
     )
     shaping["identity"] = config.identity.uid or config.identity.trial
     blob = json.dumps(shaping, sort_keys=True, default=str).encode()

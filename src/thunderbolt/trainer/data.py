@@ -9,6 +9,7 @@ or the row, because "training failed" sends them reading tracebacks.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import io
 import pathlib
 import urllib.request
@@ -34,6 +35,25 @@ _EXTENSIONS = {
 HTTP_TIMEOUT_S = 60
 
 
+@dataclasses.dataclass(frozen=True)
+class SplitIdentity:
+    """Which rows validate: two Trials are comparable when these are equal.
+
+    ``validation_hash`` covers every fold's validation rows (one fold for a holdout
+    split), so a changed dataset size, fraction, fold count or seed all show.
+    """
+
+    seed: int
+    validation_hash: str
+    folds: int = 1
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"seed": self.seed, "validationHash": self.validation_hash}
+        if self.folds > 1:
+            out["folds"] = self.folds
+        return out
+
+
 @dataclasses.dataclass
 class Dataset:
     """Train/validation arrays (raw features) plus what the exported model must record."""
@@ -49,6 +69,7 @@ class Dataset:
     class_labels: list[str] | None = None  # classification: index -> label
     target_mean: float = 0.0  # regression: the model predicts standardized targets
     target_std: float = 1.0
+    split: SplitIdentity | None = None  # which rows validate (the same for every Trial)
 
     @property
     def num_features(self) -> int:
@@ -62,8 +83,25 @@ class Dataset:
 def load(
     config: DatasetConfig, task: str, seed: int, *, s3_endpoint_url: str | None = None
 ) -> Dataset:
+    """The holdout split drawn by ``seed`` (the Experiment's split seed)."""
     frame, labels = read_frame(config, s3_endpoint_url=s3_endpoint_url)
     return prepare(frame, config, task, seed, builtin_labels=labels)
+
+
+def load_folds(
+    config: DatasetConfig,
+    task: str,
+    seed: int,
+    folds: int,
+    *,
+    s3_endpoint_url: str | None = None,
+) -> list[Dataset]:
+    """One Dataset per fold of a seeded ``folds``-fold split (read once)."""
+    frame, labels = read_frame(config, s3_endpoint_url=s3_endpoint_url)
+    return [
+        prepare(frame, config, task, seed, builtin_labels=labels, folds=folds, fold=k)
+        for k in range(folds)
+    ]
 
 
 def read_frame(
@@ -127,8 +165,13 @@ def prepare(
     seed: int,
     *,
     builtin_labels: list[str] | None = None,
+    folds: int = 1,
+    fold: int = 0,
 ) -> Dataset:
-    """Validate, encode the target, split deterministically and fit standardization."""
+    """Validate, encode the target, split deterministically and fit standardization.
+
+    ``folds`` > 1: fold ``fold`` of a k-fold split validates, the others train.
+    """
     target = config.target
     if frame.shape[0] == 0:
         raise DatasetError(f"dataset {config.uri} has no rows")
@@ -153,7 +196,14 @@ def prepare(
     if not np.isfinite(x).all():
         row, col = np.argwhere(~np.isfinite(x))[0]
         raise DatasetError(f"column {features[col]!r} has an infinite value in row {row}")
-    train_idx, val_idx = split_indices(len(frame), config.validationFraction, seed)
+    if folds > 1:
+        assignment = fold_indices(len(frame), folds, seed)
+        val_idx = assignment[fold]
+        train_idx = np.sort(np.concatenate([a for k, a in enumerate(assignment) if k != fold]))
+        identity = SplitIdentity(seed, validation_hash(assignment, len(frame)), folds)
+    else:
+        train_idx, val_idx = split_indices(len(frame), config.validationFraction, seed)
+        identity = SplitIdentity(seed, validation_hash([val_idx], len(frame)))
     x_train, x_val = x[train_idx], x[val_idx]
     mean = x_train.mean(axis=0)
     std = x_train.std(axis=0)
@@ -168,6 +218,7 @@ def prepare(
         mean=mean.astype(np.float32),
         std=std.astype(np.float32),
         class_labels=labels,
+        split=identity,
     )
     if task == "regression":
         ds.target_mean = float(ds.y_train.mean())
@@ -188,6 +239,25 @@ def split_indices(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.nd
         )
     order = np.random.default_rng(seed).permutation(n)
     return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+def fold_indices(n: int, folds: int, seed: int) -> list[np.ndarray]:
+    """``folds`` disjoint validation index sets covering all rows (sizes differ by <= 1)."""
+    if folds < 2:
+        raise DatasetError(f"cross-validation needs at least 2 folds, got {folds}")
+    if n < 2 * folds:
+        raise DatasetError(f"{n} rows are too few for {folds}-fold cross-validation")
+    order = np.random.default_rng(seed).permutation(n)
+    return [np.sort(part) for part in np.array_split(order, folds)]
+
+
+def validation_hash(validation: list[np.ndarray], n: int) -> str:
+    """A short digest of the validation rows of every fold (and the table's size)."""
+    digest = hashlib.sha256(f"rows={n};folds={len(validation)}".encode())
+    for part in validation:
+        digest.update(b"|")
+        digest.update(np.asarray(part, dtype="<i8").tobytes())
+    return digest.hexdigest()[:16]
 
 
 def _check_numeric(frame: pd.DataFrame, column: str) -> None:

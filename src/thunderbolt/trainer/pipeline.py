@@ -8,18 +8,19 @@ from __future__ import annotations
 import json
 import pathlib
 from collections.abc import Callable
+from typing import cast
 
 import torch
 
-from thunderbolt.api.trainer_config import TrainerConfig, TrainResult
+from thunderbolt.api.trainer_config import SplitInfo, TrainerConfig, TrainResult
 from thunderbolt.artifacts import ArtifactError, join, store_for
+from thunderbolt.trainer import crossval, export, model, params, threads
 from thunderbolt.trainer import data as datasets
-from thunderbolt.trainer import export, model, params, threads
 from thunderbolt.trainer.callbacks import TrainingReporter
 from thunderbolt.trainer.checkpoint import Checkpoints, fingerprint
 from thunderbolt.trainer.distributed import Placement
 from thunderbolt.trainer.errors import TrainingError
-from thunderbolt.trainer.loop import LoopSettings, Trainer
+from thunderbolt.trainer.loop import LoopSettings, Outcome, Trainer
 from thunderbolt.trainer.tracking import Tracker
 
 MODEL_FILE = "model.onnx"
@@ -52,54 +53,78 @@ def run(
         },  # fmt: skip
         tags=trial_tags(config, hp),
     )
-    data = datasets.load(config.dataset, config.task, config.seed, s3_endpoint_url=s3_endpoint)
+    folds = config.folds or 1
+    split_seed = config.splitSeed if config.splitSeed is not None else config.seed
+    if folds > 1:
+        fold_data = datasets.load_folds(
+            config.dataset, config.task, split_seed, folds, s3_endpoint_url=s3_endpoint
+        )
+    else:
+        fold_data = [
+            datasets.load(config.dataset, config.task, split_seed, s3_endpoint_url=s3_endpoint)
+        ]
+    data = fold_data[0]
     say(
         f"training {config.task} on {config.dataset.uri}: {len(data.x_train)} train / "
-        f"{len(data.x_val)} validation rows, {data.num_features} features, "
-        f"device {placement.device}"
+        f"{len(data.x_val)} validation rows"
+        + (f" x {folds} folds" if folds > 1 else "")
+        + f", {data.num_features} features, device {placement.device}"
         + (f" ({cpu_threads} threads)" if placement.device.type == "cpu" else "")
         + (f" x{placement.world_size}" if placement.world_size > 1 else "")
     )
     say("parameters: " + ", ".join(f"{k}={v}" for k, v in hp.as_dict().items()))
-    torch.manual_seed(config.seed)  # the same seed initializes the same weights
-    net = model.build(data.num_features, data.num_outputs, hp, data.mean, data.std)
     checkpoint_prefix = config.checkpointUri or (out / "checkpoints").resolve().as_uri()
-    trainer = Trainer(
-        net,
-        data,
-        hp,
-        LoopSettings(
-            seed=config.seed,
-            objective_metric=config.objective.metric,
-            maximize=config.objective.direction == "maximize",
-            patience=config.earlyStoppingPatience,
-            device=placement.device,
-            rank=placement.rank,
-            world_size=placement.world_size,
-        ),
-        reporter=reporter,
-        tracker=tracker,
-        checkpoints=Checkpoints(
-            checkpoint_prefix, fingerprint(config), s3_endpoint_url=s3_endpoint
-        ),
-        say=say,
-    )
-    outcome = trainer.fit()
+
+    def fit(fold: int, fold_set: datasets.Dataset, offset: int) -> Outcome:
+        torch.manual_seed(config.seed)  # the same seed initializes the same weights
+        net = model.build(fold_set.num_features, fold_set.num_outputs, hp, fold_set.mean,
+                          fold_set.std)  # fmt: skip
+        prefix = checkpoint_prefix if folds == 1 else join(checkpoint_prefix, f"fold-{fold}")
+        trainer = Trainer(
+            net,
+            fold_set,
+            hp,
+            LoopSettings(
+                seed=config.seed,
+                objective_metric=config.objective.metric,
+                maximize=config.objective.direction == "maximize",
+                patience=config.earlyStoppingPatience,
+                device=placement.device,
+                rank=placement.rank,
+                world_size=placement.world_size,
+            ),
+            reporter=reporter if folds == 1 else crossval.OffsetReporter(reporter, offset),
+            tracker=tracker
+            if folds == 1
+            else cast(Tracker, crossval.OffsetTracker(tracker, offset)),
+            checkpoints=Checkpoints(prefix, fingerprint(config), s3_endpoint_url=s3_endpoint),
+            say=say,
+        )
+        return trainer.fit()
+
+    cv: crossval.CrossValidation | None = None
+    if folds > 1:
+        maximize = config.objective.direction == "maximize"
+        cv = crossval.run_folds(fold_data, hp.epochs, maximize, fit, say)
+        outcome, data = cv.best, fold_data[cv.best_fold]
+    else:
+        outcome = fit(0, data, 0)
+    pruned = cv.pruned if cv else outcome.pruned
     if not placement.is_main:
-        return TrainResult(status="Pruned" if outcome.pruned else "Succeeded")
+        return TrainResult(status="Pruned" if pruned else "Succeeded")
     exported = export.export(outcome.net, data, onnx_metadata(config, hp))
     model_path = out / MODEL_FILE
     model_path.write_bytes(exported.data)
     say(f"exported ONNX ({exported.exporter}), parity max abs diff {exported.max_abs_diff:.2e}")
     result = TrainResult(
-        status="Pruned" if outcome.pruned else "Succeeded",
-        reason="Pruned" if outcome.pruned else None,
-        message=f"pruned by the operator after epoch {outcome.epochs_run}"
-        if outcome.pruned
-        else None,
-        objective=outcome.objective,
+        status="Pruned" if pruned else "Succeeded",
+        reason="Pruned" if pruned else None,
+        message=f"pruned by the operator after epoch {outcome.epochs_run}" if pruned else None,
+        objective=cv.mean if cv else outcome.objective,
+        objectiveStd=cv.std if cv else None,
         metric=config.objective.metric,
-        metrics=outcome.metrics,
+        metrics=cv.metrics if cv else outcome.metrics,
+        split=SplitInfo(**data.split.as_dict()) if data.split else None,
         epochs=outcome.epochs_run,
         modelChecksum=exported.checksum,
         onnxMaxAbsDiff=exported.max_abs_diff,
@@ -110,7 +135,8 @@ def run(
             "worldSize": placement.world_size,
             "seed": config.seed,
             "exporter": exported.exporter,
-        },  # fmt: skip
+        }  # fmt: skip
+        | ({"foldObjectives": cv.objectives, "exportedFold": cv.best_fold} if cv else {}),
     )
     publish(config, out, model_path, result, tracker, say)
     return result

@@ -1,0 +1,308 @@
+"""Quality of the search itself: TPE / GP / CMA-ES vs random search at equal budgets.
+
+Each run is one Experiment: the operator's own ``Search`` (``suggest``/``observe``, the
+sampler defaults sized to ``maxTrials``) proposes parameters and the built-in trainer's
+training loop (``thunderbolt.trainer``: data split, model, ``Trainer.fit``) trains them
+in-process. As in the operator, every Trial of a run is judged on the same split (split
+seed = the run's seed) and gets the model seed ``seed + number``. ONNX export and
+publishing are skipped: they do not change the objective.
+
+For each dataset, sampler, budget (10/20/40 trials) and seed it records the best
+objective; it prints mean ± std per budget, the paired win/tie/loss of each sampler
+against random search with the same seed (same split, same first trials), and the time
+per trial (training and suggestion). A (dataset, parameters, model seed) result is
+cached: random search's first trials reappear as the other samplers' startup trials,
+and a 10-trial random run is the start of the 40-trial one.
+
+    PYTHONPATH=src .venv/bin/python bench/search_quality.py [--seeds 10] [--workers 1]
+        [--budgets 10,20,40] [--samplers tpe,gp,cmaes,random] [--datasets ...]
+
+Targets (issue 14): TPE's mean best at 20 trials >= random's on every dataset and
+strictly better on at least 2 of 3, with a paired win rate >= 60% where not at ceiling.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import platform
+import statistics
+import sys
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import optuna  # noqa: E402
+import torch  # noqa: E402
+
+from thunderbolt.api.experiment import ExperimentSpec, parse_spec  # noqa: E402
+from thunderbolt.api.trainer_config import DatasetConfig, ObjectiveConfig, TrainerConfig  # noqa: E402
+from thunderbolt.operator.search import Search, TrialRecord, trial_seed  # noqa: E402
+from thunderbolt.trainer import data as datasets  # noqa: E402
+from thunderbolt.trainer import model, params  # noqa: E402
+from thunderbolt.trainer.loop import LoopSettings, Trainer  # noqa: E402
+
+warnings.filterwarnings("ignore")
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+# The search space of examples/iris-spectral-norm.yaml, plus weight decay.
+PARAMETERS: list[dict[str, Any]] = [
+    {"name": "learning_rate", "type": "float", "low": 1e-4, "high": 1e-1, "log": True},
+    {"name": "hidden_dim", "type": "int", "low": 16, "high": 64, "step": 16},
+    {"name": "num_layers", "type": "int", "low": 1, "high": 2},
+    {"name": "dropout", "type": "float", "low": 0.0, "high": 0.3},
+    {"name": "activation", "type": "categorical", "choices": ["relu", "gelu", "silu"]},
+    {"name": "spectral_norm", "type": "categorical", "choices": [False, True]},
+]
+
+
+@dataclass(frozen=True)
+class Case:
+    """A dataset and how it is judged; small epochs keep samplers off the ceiling."""
+
+    name: str
+    uri: str
+    task: str
+    metric: str
+    direction: str
+    epochs: int
+    batch_size: int
+
+
+CASES = {
+    "breast_cancer": Case("breast_cancer", "builtin://breast_cancer", "classification",
+                          "val_loss", "minimize", 6, 32),
+    "digits": Case("digits", "builtin://digits", "classification",
+                   "val_loss", "minimize", 4, 64),
+    "diabetes": Case("diabetes", "builtin://diabetes", "regression",
+                     "val_r2", "maximize", 8, 32),
+    "wine": Case("wine", "builtin://wine", "classification",
+                 "val_loss", "minimize", 8, 16),
+}  # fmt: skip
+
+
+def experiment(case: Case, sampler: str, budget: int, seed: int) -> ExperimentSpec:
+    return parse_spec(
+        {
+            "objective": {"metric": case.metric, "direction": case.direction},
+            "algorithm": {"name": sampler, "seed": seed},
+            "maxTrials": budget,
+            "parameters": PARAMETERS,
+            "trialTemplate": {
+                "image": "bench",
+                "task": case.task,
+                "dataset": {"uri": case.uri},
+                "epochs": case.epochs,
+                "batchSize": case.batch_size,
+            },
+        }
+    )
+
+
+@dataclass
+class Worker:
+    """One (dataset, seed): every sampler and budget, with a shared training cache."""
+
+    case: Case
+    seed: int
+    cache: dict[tuple[str, int], float] = field(default_factory=dict)
+    train_seconds: list[float] = field(default_factory=list)
+    data: Any = None
+
+    def split(self) -> datasets.Dataset:
+        if self.data is None:  # one split for the whole "Experiment": the run's seed
+            config = DatasetConfig(uri=self.case.uri)
+            frame, labels = datasets.read_frame(config)
+            self.data = datasets.prepare(
+                frame, config, self.case.task, self.seed, builtin_labels=labels
+            )
+        return self.data
+
+    def train(self, parameters: dict[str, Any], model_seed: int) -> float:
+        key = (json.dumps(parameters, sort_keys=True), model_seed)
+        if key in self.cache:
+            return self.cache[key]
+        case, data = self.case, self.split()
+        config = TrainerConfig(
+            parameters=parameters,
+            task=case.task,  # type: ignore[arg-type]
+            dataset=DatasetConfig(uri=case.uri),
+            epochs=case.epochs,
+            batchSize=case.batch_size,
+            seed=model_seed,
+            objective=ObjectiveConfig(metric=case.metric, direction=case.direction),  # type: ignore[arg-type]
+        )
+        hp = params.resolve(config)
+        began = time.perf_counter()
+        torch.manual_seed(model_seed)
+        net = model.build(data.num_features, data.num_outputs, hp, data.mean, data.std)
+        settings = LoopSettings(
+            seed=model_seed, objective_metric=case.metric, maximize=case.direction == "maximize"
+        )
+        try:
+            value = Trainer(net, data, hp, settings, say=lambda _m: None).fit().objective
+        except Exception:  # a diverged/collapsed run is a failed Trial: nothing to learn
+            value = float("nan")
+        self.train_seconds.append(time.perf_counter() - began)
+        self.cache[key] = value
+        return value
+
+    def run(self, sampler: str, budget: int) -> dict[str, Any]:
+        spec = experiment(self.case, sampler, budget, self.seed)
+        search = Search(spec, f"{self.case.name}-{sampler}-{budget}-{self.seed}")
+        records: list[TrialRecord] = []
+        suggest_s = 0.0
+        for number in range(budget):
+            began = time.perf_counter()
+            proposed = search.suggest(number)
+            suggest_s += time.perf_counter() - began
+            value = self.train(proposed, trial_seed(spec, number))
+            ok = value == value  # not NaN
+            records.append(
+                TrialRecord(
+                    number, proposed, "Succeeded" if ok else "Failed", value if ok else None
+                )
+            )
+            began = time.perf_counter()
+            search.observe(records)
+            suggest_s += time.perf_counter() - began
+        values = [r.objective for r in records if r.objective is not None]
+        pick = max if self.case.direction == "maximize" else min
+        return {
+            "dataset": self.case.name,
+            "sampler": sampler,
+            "budget": budget,
+            "seed": self.seed,
+            "best": pick(values) if values else None,
+            "suggest_s": suggest_s / budget,
+        }
+
+
+def work(job: tuple[str, int, list[str], list[int]]) -> dict[str, Any]:
+    torch.set_num_threads(1)
+    name, seed, samplers, budgets = job
+    worker = Worker(CASES[name], seed)
+    runs = [worker.run(s, b) for s in samplers for b in budgets]
+    return {"runs": runs, "train_seconds": worker.train_seconds}
+
+
+def fmt(values: list[float]) -> str:
+    if not values:
+        return "-"
+    std = statistics.pstdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.fmean(values):.4f} ± {std:.4f}"
+
+
+def paired(runs: list[dict[str, Any]], sampler: str, budget: int, direction: str,
+           tie: float) -> tuple[int, int, int]:  # fmt: skip
+    """Win/tie/loss of ``sampler`` vs random with the same seed (|diff| <= tie: tie)."""
+    by = {(r["sampler"], r["seed"]): r["best"] for r in runs if r["budget"] == budget}
+    win = draw = loss = 0
+    for (s, seed), value in by.items():
+        base = by.get(("random", seed))
+        if s != sampler or value is None or base is None:
+            continue
+        diff = (value - base) if direction == "maximize" else (base - value)
+        if abs(diff) <= tie:
+            draw += 1
+        elif diff > 0:
+            win += 1
+        else:
+            loss += 1
+    return win, draw, loss
+
+
+def report(runs: list[dict[str, Any]], train_s: dict[str, list[float]], samplers: list[str],
+           budgets: list[int], tie: float) -> list[str]:  # fmt: skip
+    lines = []
+    target_ok = True
+    strictly_better = 0
+    for name in dict.fromkeys(r["dataset"] for r in runs):
+        case = CASES[name]
+        mine = [r for r in runs if r["dataset"] == name]
+        seeds = len({r["seed"] for r in mine})
+        times = train_s[name]
+        lines.append(
+            f"\n## {name}: {case.metric} ({case.direction}), {case.epochs} epochs, "
+            f"batch {case.batch_size}, {seeds} seeds; training {statistics.fmean(times):.3f} s"
+            f"/trial ({len(times)} trained, the rest cached)"
+        )
+        lines.append("| sampler | budget | mean ± std best | vs random W/T/L | suggest s/trial |")
+        lines.append("|---|---|---|---|---|")
+        for sampler in samplers:
+            for budget in budgets:
+                sel = [r for r in mine if r["sampler"] == sampler and r["budget"] == budget]
+                best = [r["best"] for r in sel if r["best"] is not None]
+                wtl = "-"
+                if sampler != "random":
+                    w, t, lo = paired(mine, sampler, budget, case.direction, tie)
+                    wtl = f"{w}/{t}/{lo}"
+                suggest = statistics.fmean(r["suggest_s"] for r in sel) if sel else 0.0
+                lines.append(f"| {sampler} | {budget} | {fmt(best)} | {wtl} | {suggest:.3f} |")
+        if "tpe" in samplers and "random" in samplers and 20 in budgets:
+            tpe = [r["best"] for r in mine if r["sampler"] == "tpe" and r["budget"] == 20]
+            rnd = [r["best"] for r in mine if r["sampler"] == "random" and r["budget"] == 20]
+            sign = 1.0 if case.direction == "maximize" else -1.0
+            gap = sign * (statistics.fmean(tpe) - statistics.fmean(rnd))
+            w, t, lo = paired(mine, "tpe", 20, case.direction, tie)
+            rate = w / max(w + t + lo, 1)
+            ok = gap >= 0 and rate >= 0.6
+            strictly_better += gap > 0
+            target_ok &= ok
+            lines.append(
+                f"TPE vs random at 20 trials: mean gap {gap:+.4f} (positive = TPE better), "
+                f"paired win rate {rate:.0%} -> {'PASS' if ok else 'FAIL'}"
+            )
+    if "tpe" in samplers and 20 in budgets:
+        ok = target_ok and strictly_better >= 2
+        lines.append(
+            f"\nTarget (TPE >= random everywhere, strictly better on >= 2, win rate >= 60%): "
+            f"{'PASS' if ok else 'FAIL'} ({strictly_better} strictly better)"
+        )
+    return lines
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--datasets", default="breast_cancer,digits,diabetes")
+    parser.add_argument("--samplers", default="tpe,gp,cmaes,random")
+    parser.add_argument("--budgets", default="10,20,40")
+    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--tie", type=float, default=1e-4, help="|difference| counted as a tie")
+    parser.add_argument("--json", help="also write the raw runs here")
+    args = parser.parse_args()
+    samplers = args.samplers.split(",")
+    if "random" not in samplers:
+        samplers.append("random")
+    budgets = [int(b) for b in args.budgets.split(",")]
+    jobs = [(d, s, samplers, budgets) for d in args.datasets.split(",") for s in range(args.seeds)]
+    began = time.perf_counter()
+    if args.workers > 1:
+        with multiprocessing.get_context("spawn").Pool(args.workers) as pool:
+            results = pool.map(work, jobs, chunksize=1)
+    else:
+        results = [work(j) for j in jobs]
+    runs = [r for res in results for r in res["runs"]]
+    train_s: dict[str, list[float]] = {}
+    for job, res in zip(jobs, results, strict=True):
+        train_s.setdefault(job[0], []).extend(res["train_seconds"])
+    print(
+        f"# search quality: {platform.machine()} {os.cpu_count()} CPUs, torch "
+        f"{torch.__version__}, optuna {optuna.__version__}, {args.workers} worker(s), "
+        f"{time.perf_counter() - began:.0f} s in all"
+    )
+    print("\n".join(report(runs, train_s, samplers, budgets, args.tie)))
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(runs, fh, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
