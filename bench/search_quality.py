@@ -86,11 +86,13 @@ CASES = {
 }  # fmt: skip
 
 
-def experiment(case: Case, sampler: str, budget: int, seed: int) -> ExperimentSpec:
+def experiment(
+    case: Case, sampler: str, budget: int, seed: int, settings: dict[str, Any] | None = None
+) -> ExperimentSpec:
     return parse_spec(
         {
             "objective": {"metric": case.metric, "direction": case.direction},
-            "algorithm": {"name": sampler, "seed": seed},
+            "algorithm": {"name": sampler, "seed": seed, "settings": settings or {}},
             "maxTrials": budget,
             "parameters": PARAMETERS,
             "trialTemplate": {
@@ -110,6 +112,7 @@ class Worker:
 
     case: Case
     seed: int
+    settings: dict[str, dict[str, Any]] = field(default_factory=dict)
     cache: dict[tuple[str, int], float] = field(default_factory=dict)
     train_seconds: list[float] = field(default_factory=list)
     data: Any = None
@@ -153,7 +156,7 @@ class Worker:
         return value
 
     def run(self, sampler: str, budget: int) -> dict[str, Any]:
-        spec = experiment(self.case, sampler, budget, self.seed)
+        spec = experiment(self.case, sampler, budget, self.seed, self.settings.get(sampler))
         search = Search(spec, f"{self.case.name}-{sampler}-{budget}-{self.seed}")
         records: list[TrialRecord] = []
         suggest_s = 0.0
@@ -183,10 +186,13 @@ class Worker:
         }
 
 
-def work(job: tuple[str, int, list[str], list[int]]) -> dict[str, Any]:
+Job = tuple[str, int, list[str], list[int], dict[str, dict[str, Any]]]
+
+
+def work(job: Job) -> dict[str, Any]:
     torch.set_num_threads(1)
-    name, seed, samplers, budgets = job
-    worker = Worker(CASES[name], seed)
+    name, seed, samplers, budgets, settings = job
+    worker = Worker(CASES[name], seed, settings)
     runs = [worker.run(s, b) for s in samplers for b in budgets]
     return {"runs": runs, "train_seconds": worker.train_seconds}
 
@@ -273,7 +279,11 @@ def main() -> int:
     parser.add_argument("--samplers", default="tpe,gp,cmaes,random")
     parser.add_argument("--budgets", default="10,20,40")
     parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument(
+        "--settings", default="{}", help='algorithm.settings per sampler, JSON: {"tpe": {...}}'
+    )
     parser.add_argument("--tie", type=float, default=1e-4, help="|difference| counted as a tie")
     parser.add_argument("--json", help="also write the raw runs here")
     args = parser.parse_args()
@@ -281,7 +291,11 @@ def main() -> int:
     if "random" not in samplers:
         samplers.append("random")
     budgets = [int(b) for b in args.budgets.split(",")]
-    jobs = [(d, s, samplers, budgets) for d in args.datasets.split(",") for s in range(args.seeds)]
+    settings = json.loads(args.settings)
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    jobs: list[Job] = [
+        (d, s, samplers, budgets, settings) for d in args.datasets.split(",") for s in seeds
+    ]
     began = time.perf_counter()
     if args.workers > 1:
         with multiprocessing.get_context("spawn").Pool(args.workers) as pool:
@@ -295,7 +309,8 @@ def main() -> int:
     print(
         f"# search quality: {platform.machine()} {os.cpu_count()} CPUs, torch "
         f"{torch.__version__}, optuna {optuna.__version__}, {args.workers} worker(s), "
-        f"{time.perf_counter() - began:.0f} s in all"
+        f"{time.perf_counter() - began:.0f} s in all; seeds {seeds.start}-{seeds.stop - 1}"
+        + (f"; settings {json.dumps(settings)}" if settings else "")
     )
     print("\n".join(report(runs, train_s, samplers, budgets, args.tie)))
     if args.json:

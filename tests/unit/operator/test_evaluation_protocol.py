@@ -91,8 +91,8 @@ def test_split_identity_and_fold_std_are_copied_onto_the_trial_status():
 
 @pytest.mark.parametrize(
     ("budget", "dims", "expected"),
-    [(6, 6, 3), (10, 6, 3), (10, 2, 2), (20, 6, 4), (40, 6, 8), (50, 6, 10), (1000, 6, 10),
-     (20, 20, 10), (2, 6, 1), (1, 1, 1)],
+    [(6, 6, 3), (10, 6, 3), (10, 2, 3), (20, 6, 6), (30, 6, 9), (40, 6, 10), (1000, 6, 10),
+     (20, 20, 10), (4, 1, 2), (2, 6, 1), (1, 1, 1)],
 )  # fmt: skip
 def test_startup_trials_scale_with_the_budget_and_the_parameters(budget, dims, expected):
     assert startup_trials(budget, dims) == expected
@@ -100,12 +100,12 @@ def test_startup_trials_scale_with_the_budget_and_the_parameters(budget, dims, e
 
 def test_sampler_defaults_are_applied_and_settings_override_them():
     tpe = make_sampler(spec(maxTrials=20), seed=1)
-    assert tpe._n_startup_trials == startup_trials(20, 4) == 4
+    assert tpe._n_startup_trials == startup_trials(20, 4) == 6
     overridden = make_sampler(spec(maxTrials=20, algorithm={"name": "tpe", "seed": 1,
                                                            "settings": {"n_startup_trials": 7}}), 1)  # fmt: skip
     assert overridden._n_startup_trials == 7
-    gp = sampler_defaults(spec(maxTrials=40, algorithm={"name": "gp"}))
-    assert gp == {"n_startup_trials": 8}
+    gp = sampler_defaults(spec(maxTrials=30, algorithm={"name": "gp"}))
+    assert gp == {"n_startup_trials": 9}
     cma = sampler_defaults(spec(maxTrials=20, algorithm={"name": "cmaes"}))
     assert cma["popsize"] == 4  # a fifth of 20, floor 4: several generations fit
     assert "popsize" not in sampler_defaults(spec(maxTrials=500, algorithm={"name": "cmaes"}))
