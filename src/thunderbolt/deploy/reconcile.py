@@ -44,6 +44,8 @@ RETRY_UNRESOLVED_S = 10.0
 # anything in flight is ticked every time the timer fires.
 STEADY_RESYNC_S = 30.0
 FORGET_AFTER_S = 600.0
+# A ModelDeployment's name becomes a label value and its Service's name (both <= 63).
+MAX_NAME = 63
 # Status reason when the API server refused a child (Deployment, Service, route) as invalid.
 CHILD_REFUSED = "InvalidServingSpec"
 
@@ -181,6 +183,11 @@ class Controller:
         meta = obj["metadata"]
         state = self.state(meta["uid"])
         state.last_tick = time.monotonic()
+        if len(name) > MAX_NAME:
+            # The name is a label value and the Service's name: every list and create
+            # would be refused (400/422) on every tick.
+            self._invalid(obj, f"metadata.name: {len(name)} characters; at most {MAX_NAME}", post)
+            return None
         try:
             spec = parse_spec(obj.get("spec") or {})
         except ValidationError as exc:
@@ -282,10 +289,13 @@ class Controller:
         if self.kube.replace_status(obj, status):
             post("Warning", CHILD_REFUSED, message)
 
-    def _invalid(self, obj: dict[str, Any], exc: ValidationError, post: Post) -> None:
-        message = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())[
-            :1024
-        ]
+    def _invalid(self, obj: dict[str, Any], problem: ValidationError | str, post: Post) -> None:
+        if isinstance(problem, str):
+            message = problem[:1024]
+        else:
+            errors = problem.errors()
+            message = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors)
+            message = message[:1024]
         status = dict(obj.get("status") or {})
         if status.get("reason") == "InvalidSpec" and status.get("message") == message:
             return
