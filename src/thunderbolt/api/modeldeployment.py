@@ -131,9 +131,22 @@ class Batching(ApiModel):
     maxDelayMs: float = Field(default=2, ge=0, le=1000)
 
 
+class Threads(ApiModel):
+    """Server sizing; 0 (the default) lets the operator derive it from resources.cpu."""
+
+    intraOp: int = Field(
+        default=0, ge=0, le=256, description="onnxruntime intra-op threads per worker process"
+    )
+    interOp: int = Field(default=0, ge=0, le=256, description="onnxruntime inter-op threads (0: 1)")
+    workers: int = Field(
+        default=0, ge=0, le=64, description="server processes sharing the port, one batcher each"
+    )
+
+
 class Serving(ApiModel):
     batching: Batching = Field(default_factory=Batching)
     port: int = Field(default=8080, ge=1024, le=65535)
+    threads: Threads = Field(default_factory=Threads)
 
 
 class ModelDeploymentSpec(ApiModel):

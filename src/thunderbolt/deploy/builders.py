@@ -13,6 +13,7 @@ import json
 from typing import Any
 
 from thunderbolt.api.modeldeployment import ModelDeploymentSpec, Revision
+from thunderbolt.serving.threads import ThreadPlan, cpu_quantity, plan_threads
 
 GROUP = "thunderbolt.io"
 VERSION = "v1alpha1"
@@ -141,6 +142,17 @@ def _env(
     return env
 
 
+def thread_plan(spec: ModelDeploymentSpec) -> ThreadPlan:
+    """Sized from the pod's CPU (``resources.cpu``): the pod has no CPU limit, so inside it
+    the cgroup would show the node's cores and the server would oversize its pools."""
+    t = spec.serving.threads
+    try:
+        cpus = cpu_quantity(spec.resources.cpu)
+    except ValueError:  # a quantity the API pattern admits but no CPU count reads as ("1Ki")
+        cpus = 1.0
+    return plan_threads(cpus, t.intraOp, t.interOp, t.workers)
+
+
 def _args(spec: ModelDeploymentSpec) -> list[str]:
     args = ["serve", "--port", str(spec.serving.port)]
     batching = spec.serving.batching
@@ -153,6 +165,8 @@ def _args(spec: ModelDeploymentSpec) -> list[str]:
         ]
     else:
         args.append("--no-batching")
+    plan = thread_plan(spec)
+    args += ["--intra-op-threads", str(plan.intra_op), "--inter-op-threads", str(plan.inter_op)]
     return args
 
 

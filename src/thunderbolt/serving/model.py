@@ -58,13 +58,27 @@ def _spec(name: str, ort_type: str, shape: Sequence[object]) -> TensorSpec:
 class OnnxModel:
     """One loaded model. ``run`` is thread-safe (onnxruntime sessions are)."""
 
-    def __init__(self, model_bytes: bytes, *, intra_op_threads: int = 0) -> None:
+    def __init__(
+        self,
+        model_bytes: bytes,
+        *,
+        intra_op_threads: int = 0,
+        inter_op_threads: int = 0,
+        spinning: bool = False,
+    ) -> None:
         import onnxruntime as ort  # heavy; imported only where a model is loaded
 
         options = ort.SessionOptions()
         options.log_severity_level = 4  # run errors reach the client and our log already
         if intra_op_threads > 0:
             options.intra_op_num_threads = intra_op_threads
+        if inter_op_threads > 0:
+            options.inter_op_num_threads = inter_op_threads
+        # Idle pool threads spin for a while by default: CPU a pod's quota pays for and
+        # that a server waiting on the network rarely gets back (docs/serving.md).
+        spin = "1" if spinning else "0"
+        options.add_session_config_entry("session.intra_op.allow_spinning", spin)
+        options.add_session_config_entry("session.inter_op.allow_spinning", spin)
         try:
             self.session = ort.InferenceSession(
                 model_bytes, sess_options=options, providers=["CPUExecutionProvider"]

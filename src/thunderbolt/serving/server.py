@@ -44,7 +44,9 @@ class ServeOptions:
     max_body_bytes: int = 16 * 1024 * 1024
     drain_timeout_s: float = 30.0
     fail_linger_s: float = 0.0
-    intra_op_threads: int = 0
+    intra_op_threads: int = 1
+    inter_op_threads: int = 1
+    spinning: bool = False
     s3_endpoint_url: str | None = None
     termination_log: str = "/dev/termination-log"
 
@@ -65,7 +67,12 @@ def load_model(opts: ServeOptions, metrics: ServingMetrics) -> OnnxModel:
             fetched.source,
             sha256_digest(fetched.data),
         )
-    model = OnnxModel(fetched.data, intra_op_threads=opts.intra_op_threads)
+    model = OnnxModel(
+        fetched.data,
+        intra_op_threads=opts.intra_op_threads,
+        inter_op_threads=opts.inter_op_threads,
+        spinning=opts.spinning,
+    )
     metrics.load_seconds.labels(opts.model_name).set(time.perf_counter() - started)
     log.info(
         "loaded %s (%d bytes) in %.2fs: inputs %s, outputs %s",

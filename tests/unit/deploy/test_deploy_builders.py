@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from thunderbolt.api.modeldeployment import Revision, parse_spec
 from thunderbolt.deploy import builders as b
 
@@ -154,11 +156,34 @@ def test_batching_flags_follow_the_spec():
         1,
         DEFAULTS,
     )
-    assert container(on)["args"][3:] == ["--max-batch-size", "8", "--max-delay-ms", "5"]
+    assert container(on)["args"][3:7] == ["--max-batch-size", "8", "--max-delay-ms", "5"]
     off = b.deployment(
         OWNER, spec(serving={"batching": {"enabled": False}}), revision(), 1, DEFAULTS
     )
-    assert container(off)["args"][3:] == ["--no-batching"]
+    assert container(off)["args"][3:4] == ["--no-batching"]
+    assert "--max-batch-size" not in container(off)["args"]
+
+
+def _flag(dep, name):
+    args = container(dep)["args"]
+    return args[args.index(name) + 1]
+
+
+@pytest.mark.parametrize(
+    ("cpu", "intra"), [("250m", "1"), ("1", "1"), ("1500m", "1"), ("2", "2"), ("4", "4")]
+)
+def test_thread_flags_follow_the_pods_cpu(cpu, intra):
+    dep = b.deployment(OWNER, spec(resources={"cpu": cpu}), revision(), 1, DEFAULTS)
+    assert _flag(dep, "--intra-op-threads") == intra
+    assert _flag(dep, "--inter-op-threads") == "1"
+
+
+def test_thread_knobs_in_the_spec_win_over_the_cpu():
+    threads = {"intraOp": 3, "interOp": 2}
+    dep = b.deployment(
+        OWNER, spec(resources={"cpu": "8"}, serving={"threads": threads}), revision(), 1, DEFAULTS
+    )
+    assert (_flag(dep, "--intra-op-threads"), _flag(dep, "--inter-op-threads")) == ("3", "2")
 
 
 def test_template_hash_changes_with_replicas_and_model_only():
