@@ -146,7 +146,21 @@ class Threads(ApiModel):
 class Serving(ApiModel):
     batching: Batching = Field(default_factory=Batching)
     port: int = Field(default=8080, ge=1024, le=65535)
+    grpcPort: int = Field(
+        default=8081,
+        ge=0,
+        le=65535,
+        description="V2 over gRPC (inference.GRPCInferenceService), Service port 'grpc'; 0: off",
+    )
     threads: Threads = Field(default_factory=Threads)
+
+    @model_validator(mode="after")
+    def _ports_differ(self) -> Serving:
+        if self.grpcPort and not 1024 <= self.grpcPort <= 65535:
+            raise ValueError("serving.grpcPort must be 0 (off) or 1024-65535")
+        if self.grpcPort == self.port:
+            raise ValueError("serving.grpcPort must differ from serving.port")
+        return self
 
 
 class ModelDeploymentSpec(ApiModel):

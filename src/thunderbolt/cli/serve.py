@@ -69,6 +69,12 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--host", default="0.0.0.0")
     parser.add_argument("--port", type=int, default=int(env("THUNDERBOLT_PORT", "8080")))
+    parser.add_argument(
+        "--grpc-port",
+        type=int,
+        default=int(env("THUNDERBOLT_GRPC_PORT", "0")),
+        help="also serve V2 over gRPC (inference.GRPCInferenceService) on this port (0: off)",
+    )
     parser.add_argument("--max-batch-size", type=_positive_int, default=32)
     parser.add_argument("--max-delay-ms", type=float, default=2.0)
     parser.add_argument(
@@ -153,6 +159,7 @@ def run(args: argparse.Namespace) -> int:
         model_version=args.model_version,
         host=args.host,
         port=args.port,
+        grpc_port=args.grpc_port,
         batching=BatchingConfig(
             enabled=not args.no_batching,
             max_batch_size=args.max_batch_size,

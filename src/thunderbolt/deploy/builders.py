@@ -167,6 +167,8 @@ def _args(spec: ModelDeploymentSpec) -> list[str]:
         args.append("--no-batching")
     plan = thread_plan(spec)
     args += ["--intra-op-threads", str(plan.intra_op), "--inter-op-threads", str(plan.inter_op)]
+    if spec.serving.grpcPort:
+        args += ["--grpc-port", str(spec.serving.grpcPort)]
     return args
 
 
@@ -177,6 +179,11 @@ def _resources(spec: ModelDeploymentSpec) -> dict[str, Any]:
     if res.gpus > 0:
         limits["nvidia.com/gpu"] = str(res.gpus)
     return {"requests": requests, "limits": limits}
+
+
+def named_ports(port: int, grpc_port: int = 0) -> list[tuple[str, int]]:
+    """The pods' and Services' ports: ``http``, and ``grpc`` unless it is off (0)."""
+    return [("http", port), *([("grpc", grpc_port)] if grpc_port else [])]
 
 
 def container_security_context() -> dict[str, Any]:
@@ -221,7 +228,10 @@ def pod_template(
         "command": ["thunderbolt"],
         "args": _args(spec),
         "env": _env(owner, spec, revision, defaults),
-        "ports": [{"name": "http", "containerPort": port, "protocol": "TCP"}],
+        "ports": [
+            {"name": name, "containerPort": number, "protocol": "TCP"}
+            for name, number in named_ports(port, spec.serving.grpcPort)
+        ],
         "resources": _resources(spec),
         "securityContext": container_security_context(),
         "readinessProbe": {
@@ -290,7 +300,9 @@ def deployment(
     }
 
 
-def service(owner: Owner, name: str, selector: dict[str, str], port: int) -> dict[str, Any]:
+def service(
+    owner: Owner, name: str, selector: dict[str, str], port: int, grpc_port: int = 0
+) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Service",
@@ -298,7 +310,10 @@ def service(owner: Owner, name: str, selector: dict[str, str], port: int) -> dic
         "spec": {
             "type": "ClusterIP",
             "selector": selector,
-            "ports": [{"name": "http", "port": port, "targetPort": "http", "protocol": "TCP"}],
+            "ports": [
+                {"name": name, "port": number, "targetPort": name, "protocol": "TCP"}
+                for name, number in named_ports(port, grpc_port)
+            ],
         },
     }
 

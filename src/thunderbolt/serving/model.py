@@ -11,21 +11,26 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-# V2 datatype <-> numpy dtype; the subset the server accepts (no BYTES, no FP16).
+# V2 datatype <-> numpy dtype; the subset the server accepts. BYTES tensors (ONNX strings)
+# are numpy object arrays of str.
 V2_TO_NUMPY: dict[str, np.dtype] = {
+    "FP16": np.dtype(np.float16),
     "FP32": np.dtype(np.float32),
     "FP64": np.dtype(np.float64),
     "INT32": np.dtype(np.int32),
     "INT64": np.dtype(np.int64),
     "BOOL": np.dtype(np.bool_),
+    "BYTES": np.dtype(object),
 }
 NUMPY_TO_V2: dict[np.dtype, str] = {v: k for k, v in V2_TO_NUMPY.items()}
 _ORT_TO_V2 = {
+    "tensor(float16)": "FP16",
     "tensor(float)": "FP32",
     "tensor(double)": "FP64",
     "tensor(int32)": "INT32",
     "tensor(int64)": "INT64",
     "tensor(bool)": "BOOL",
+    "tensor(string)": "BYTES",
 }
 
 

@@ -40,6 +40,7 @@ class ServeOptions:
     model_version: str = "1"
     host: str = "0.0.0.0"
     port: int = 8080
+    grpc_port: int = 0  # 0: no gRPC listener
     batching: BatchingConfig = BatchingConfig()
     max_body_bytes: int = 16 * 1024 * 1024
     drain_timeout_s: float = 30.0
@@ -107,6 +108,12 @@ def _write_termination_log(path: str, message: str) -> None:
             fh.write(message[:4000])
 
 
+async def _stop_grpc(server: object | None, grace_s: float) -> None:
+    """Refuse new RPCs at once; let running ones finish within ``grace_s``."""
+    if server is not None:
+        await server.stop(grace_s)  # type: ignore[attr-defined]
+
+
 async def serve(opts: ServeOptions) -> int:
     """Run until SIGTERM/SIGINT; returns the process exit code."""
     logging.getLogger("aiohttp.server").addFilter(_QuietBadRequests())
@@ -118,6 +125,18 @@ async def serve(opts: ServeOptions) -> int:
     site = web.TCPSite(runner, opts.host, opts.port, reuse_address=True)
     await site.start()
     log.info("listening on %s:%d for model %r", opts.host, opts.port, opts.model_name)
+    grpc_server = None
+    if opts.grpc_port:
+        from thunderbolt.serving.grpc_service import start_grpc_server  # grpcio only when asked
+
+        try:
+            grpc_server = await start_grpc_server(state, opts.host, opts.grpc_port)
+        except (OSError, RuntimeError) as exc:
+            log.error("%s", exc)
+            _write_termination_log(opts.termination_log, str(exc))
+            await runner.cleanup()
+            return 1
+        log.info("gRPC (inference.GRPCInferenceService) on %s:%d", opts.host, opts.grpc_port)
 
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -130,6 +149,7 @@ async def serve(opts: ServeOptions) -> int:
     await asyncio.wait({loading, stopping}, return_when=asyncio.FIRST_COMPLETED)
     if not loading.done():  # asked to stop while loading: nothing in flight to drain
         stopping.cancel()
+        await _stop_grpc(grpc_server, 0)
         await runner.cleanup()
         return 0
     try:
@@ -142,6 +162,7 @@ async def serve(opts: ServeOptions) -> int:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), opts.fail_linger_s)
         stopping.cancel()
+        await _stop_grpc(grpc_server, 0)
         await runner.cleanup()
         return 1
 
@@ -163,10 +184,12 @@ async def serve(opts: ServeOptions) -> int:
     state.draining = True
     metrics.ready.labels(opts.model_name).set(0)
     await site.stop()
+    grpc_stopped = asyncio.ensure_future(_stop_grpc(grpc_server, opts.drain_timeout_s))
     try:
         await asyncio.wait_for(state.drained(), opts.drain_timeout_s)
     except TimeoutError:
         log.warning("drain timed out with %d requests in flight", state.inflight)
+    await grpc_stopped
     await runner.cleanup()
     await batcher.close()
     log.info("stopped")

@@ -61,7 +61,7 @@ def test_pods_meet_pod_security_restricted():
 def test_probes_use_the_v2_health_endpoints_on_the_serving_port():
     dep = b.deployment(OWNER, spec(serving={"port": 9000}), revision(), 1, DEFAULTS)
     c = container(dep)
-    assert c["ports"] == [{"name": "http", "containerPort": 9000, "protocol": "TCP"}]
+    assert c["ports"][0] == {"name": "http", "containerPort": 9000, "protocol": "TCP"}
     assert c["readinessProbe"]["httpGet"] == {"path": "/v2/health/ready", "port": "http"}
     assert c["livenessProbe"]["httpGet"] == {"path": "/v2/health/live", "port": "http"}
     assert c["args"][:3] == ["serve", "--port", "9000"]
@@ -216,3 +216,28 @@ def test_httproute_attaches_to_the_service_with_exact_weights_per_revision():
     assert b.http_route(OWNER, {1: 50, 2: 50}, 80, "gateway.networking.k8s.io/v1beta1")[
         "apiVersion"
     ].endswith("v1beta1")
+
+
+def test_grpc_is_a_named_port_on_the_pods_and_the_service():
+    dep = b.deployment(OWNER, spec(), revision(), 1, DEFAULTS)
+    assert container(dep)["ports"] == [
+        {"name": "http", "containerPort": 8080, "protocol": "TCP"},
+        {"name": "grpc", "containerPort": 8081, "protocol": "TCP"},
+    ]
+    assert _flag(dep, "--grpc-port") == "8081"
+    svc = b.service(OWNER, "iris", b.all_revisions_selector(OWNER), 8080, 8081)
+    assert svc["spec"]["ports"] == [
+        {"name": "http", "port": 8080, "targetPort": "http", "protocol": "TCP"},
+        {"name": "grpc", "port": 8081, "targetPort": "grpc", "protocol": "TCP"},
+    ]
+    off = b.deployment(OWNER, spec(serving={"grpcPort": 0}), revision(), 1, DEFAULTS)
+    assert [p["name"] for p in container(off)["ports"]] == ["http"]
+    assert "--grpc-port" not in container(off)["args"]
+
+
+@pytest.mark.parametrize(
+    "serving", [{"grpcPort": 8080}, {"port": 9000, "grpcPort": 9000}, {"grpcPort": 80}]
+)
+def test_grpc_port_must_be_off_or_another_unprivileged_port(serving):
+    with pytest.raises(ValueError, match="grpcPort"):
+        spec(serving=serving)
