@@ -111,6 +111,12 @@ def register(subparsers: Any) -> None:
         help="onnxruntime inter-op threads (0: 1; only parallel graphs use them)",
     )
     parser.add_argument(
+        "--workers",
+        type=_non_negative_int,
+        default=0,
+        help="server processes sharing the port, one batcher each (0: from the container's CPUs)",
+    )
+    parser.add_argument(
         "--spinning",
         action="store_true",
         help="let idle onnxruntime threads spin (off: they sleep, saving the pod's CPU quota)",
@@ -144,10 +150,11 @@ def run(args: argparse.Namespace) -> int:
         logging.getLogger("thunderbolt.serve").error("--max-delay-ms must not be negative")
         return 2
     cpus = container_cpus()
-    plan = plan_threads(cpus, args.intra_op_threads, args.inter_op_threads)
+    plan = plan_threads(cpus, args.intra_op_threads, args.inter_op_threads, args.workers)
     logging.getLogger("thunderbolt.serve").info(
-        "%.2g CPUs available: %d intra-op, %d inter-op threads, spinning %s",
+        "%.2g CPUs available: %d worker(s), each %d intra-op, %d inter-op threads, spinning %s",
         cpus,
+        plan.workers,
         plan.intra_op,
         plan.inter_op,
         "on" if args.spinning else "off",
@@ -173,6 +180,10 @@ def run(args: argparse.Namespace) -> int:
         spinning=args.spinning,
         s3_endpoint_url=args.s3_endpoint_url,
     )
+    if plan.workers > 1:
+        from thunderbolt.serving.workers import run_workers
+
+        return run_workers(opts, plan.workers)
     code = asyncio.run(serve(opts))
     signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a late SIGTERM must not turn exit 0 into -15
     return code

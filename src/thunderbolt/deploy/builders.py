@@ -167,6 +167,7 @@ def _args(spec: ModelDeploymentSpec) -> list[str]:
         args.append("--no-batching")
     plan = thread_plan(spec)
     args += ["--intra-op-threads", str(plan.intra_op), "--inter-op-threads", str(plan.inter_op)]
+    args += ["--workers", str(plan.workers)]
     if spec.serving.grpcPort:
         args += ["--grpc-port", str(spec.serving.grpcPort)]
     return args

@@ -49,12 +49,15 @@ class ServingState:
     inflight: int = 0
     idle: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
     not_ready_reason: str = "model is loading"
+    # With several workers on one port: whether every one of them has loaded the model, so
+    # the pod turns ready only when no connection can land on a worker still loading.
+    peers_ready: Callable[[], bool] = lambda: True
     _by_code: dict[int, Any] = dataclasses.field(default_factory=dict, repr=False)
     _duration: Any = dataclasses.field(default=None, repr=False)
 
     @property
     def ready(self) -> bool:
-        return self.model is not None and not self.draining
+        return self.model is not None and not self.draining and self.peers_ready()
 
     def count(self, code: int, seconds: float) -> None:
         """Record one inference request of the served model (label children cached: the
@@ -128,6 +131,8 @@ async def ready(request: web.Request) -> web.Response:
     if state.ready:
         return _json(200, {"ready": True})
     reason = "shutting down" if state.draining else state.not_ready_reason
+    if state.model is not None and not state.draining:
+        reason = "waiting for the other worker processes to load the model"
     return _json(503, {"ready": False, "error": reason})
 
 
@@ -227,7 +232,7 @@ async def _infer(request: web.Request, state: ServingState) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    data = generate_latest(_state(request).metrics.registry)
+    data = generate_latest(_state(request).metrics.exposition)
     return web.Response(body=data, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 

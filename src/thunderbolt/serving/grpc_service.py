@@ -173,14 +173,17 @@ def generic_handler(service: InferenceService) -> grpc.GenericRpcHandler:
     )
 
 
-async def start_grpc_server(state: ServingState, host: str, port: int) -> Any:
-    """A started ``grpc.aio`` server on the running event loop."""
+async def start_grpc_server(
+    state: ServingState, host: str, port: int, *, reuse_port: bool = False
+) -> Any:
+    """A started ``grpc.aio`` server on the running event loop. Without ``reuse_port`` a
+    port taken by another process is an error rather than a silently shared listener."""
     limit = state.max_body_bytes
     server = grpc.aio.server(
         options=[
             ("grpc.max_receive_message_length", limit),
             ("grpc.max_send_message_length", -1),
-            ("grpc.so_reuseport", 0),
+            ("grpc.so_reuseport", 1 if reuse_port else 0),
         ]
     )
     server.add_generic_rpc_handlers([generic_handler(InferenceService(state))])

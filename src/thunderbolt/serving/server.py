@@ -13,6 +13,7 @@ import contextlib
 import dataclasses
 import logging
 import os
+import pathlib
 import signal
 import time
 
@@ -41,6 +42,9 @@ class ServeOptions:
     host: str = "0.0.0.0"
     port: int = 8080
     grpc_port: int = 0  # 0: no gRPC listener
+    reuse_port: bool = False  # several worker processes listen on the same ports
+    ready_dir: str | None = None  # where those workers mark themselves loaded
+    workers: int = 1
     batching: BatchingConfig = BatchingConfig()
     max_body_bytes: int = 16 * 1024 * 1024
     drain_timeout_s: float = 30.0
@@ -122,7 +126,9 @@ async def serve(opts: ServeOptions) -> int:
     metrics.ready.labels(opts.model_name).set(0)
     runner = web.AppRunner(build_app(state), handle_signals=False, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, opts.host, opts.port, reuse_address=True)
+    site = web.TCPSite(
+        runner, opts.host, opts.port, reuse_address=True, reuse_port=opts.reuse_port or None
+    )
     await site.start()
     log.info("listening on %s:%d for model %r", opts.host, opts.port, opts.model_name)
     grpc_server = None
@@ -130,7 +136,9 @@ async def serve(opts: ServeOptions) -> int:
         from thunderbolt.serving.grpc_service import start_grpc_server  # grpcio only when asked
 
         try:
-            grpc_server = await start_grpc_server(state, opts.host, opts.grpc_port)
+            grpc_server = await start_grpc_server(
+                state, opts.host, opts.grpc_port, reuse_port=opts.reuse_port
+            )
         except (OSError, RuntimeError) as exc:
             log.error("%s", exc)
             _write_termination_log(opts.termination_log, str(exc))
@@ -170,6 +178,10 @@ async def serve(opts: ServeOptions) -> int:
         model, opts.batching, observe_batch=metrics.batch_size.labels(opts.model_name).observe
     )
     state.serve(model, batcher)
+    if opts.ready_dir is not None:
+        ready_dir = opts.ready_dir
+        pathlib.Path(ready_dir, str(os.getpid())).touch()
+        state.peers_ready = lambda: len(os.listdir(ready_dir)) >= opts.workers
     log.info(
         "ready: serving %r version %s (batching %s)",
         opts.model_name,

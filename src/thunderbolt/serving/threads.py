@@ -97,8 +97,10 @@ def cpu_quantity(value: str) -> float:
 
 
 def default_workers(cpus: float) -> int:
-    """One server process."""
-    return 1
+    """One process below 4 CPUs: on 2 cores a second worker lost throughput and CPU per
+    request (docs/serving.md). Above, one per 4 CPUs, so each keeps a few intra-op
+    threads (one Python process handles about one core of HTTP work); not measured there."""
+    return 1 if cpus < 4 else max(1, math.floor(cpus + 1e-9) // 4)
 
 
 def plan_threads(cpus: float, intra_op: int = 0, inter_op: int = 0, workers: int = 0) -> ThreadPlan:

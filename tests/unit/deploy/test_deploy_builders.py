@@ -170,20 +170,23 @@ def _flag(dep, name):
 
 
 @pytest.mark.parametrize(
-    ("cpu", "intra"), [("250m", "1"), ("1", "1"), ("1500m", "1"), ("2", "2"), ("4", "4")]
+    ("cpu", "intra", "workers"),
+    [("250m", "1", "1"), ("1", "1", "1"), ("1500m", "1", "1"), ("2", "2", "1"), ("8", "4", "2")],
 )
-def test_thread_flags_follow_the_pods_cpu(cpu, intra):
+def test_thread_flags_follow_the_pods_cpu(cpu, intra, workers):
     dep = b.deployment(OWNER, spec(resources={"cpu": cpu}), revision(), 1, DEFAULTS)
     assert _flag(dep, "--intra-op-threads") == intra
     assert _flag(dep, "--inter-op-threads") == "1"
+    assert _flag(dep, "--workers") == workers
 
 
 def test_thread_knobs_in_the_spec_win_over_the_cpu():
-    threads = {"intraOp": 3, "interOp": 2}
+    threads = {"intraOp": 3, "interOp": 2, "workers": 3}
     dep = b.deployment(
         OWNER, spec(resources={"cpu": "8"}, serving={"threads": threads}), revision(), 1, DEFAULTS
     )
-    assert (_flag(dep, "--intra-op-threads"), _flag(dep, "--inter-op-threads")) == ("3", "2")
+    flags = ("--intra-op-threads", "--inter-op-threads", "--workers")
+    assert tuple(_flag(dep, f) for f in flags) == ("3", "2", "3")
 
 
 def test_template_hash_changes_with_replicas_and_model_only():

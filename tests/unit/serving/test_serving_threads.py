@@ -84,12 +84,21 @@ def test_bad_cpu_quantities_raise(value: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("cpus", "intra"),
-    [(0.25, 1), (1.0, 1), (1.9, 1), (2.0, 2), (8.0, 8)],
+    ("cpus", "intra", "workers"),
+    [
+        (0.25, 1, 1),
+        (1.0, 1, 1),
+        (1.9, 1, 1),
+        (2.0, 2, 1),
+        (3.5, 3, 1),
+        (4, 4, 1),
+        (8.0, 4, 2),
+        (16, 4, 4),
+    ],
 )
-def test_plan_sizes_intra_op_from_whole_cpus(cpus: float, intra: int) -> None:
+def test_plan_sizes_from_whole_cpus(cpus: float, intra: int, workers: int) -> None:
     plan = plan_threads(cpus)
-    assert (plan.intra_op, plan.inter_op, plan.workers) == (intra, 1, 1)
+    assert (plan.intra_op, plan.inter_op, plan.workers) == (intra, 1, workers)
 
 
 def test_plan_splits_cpus_between_workers_and_explicit_values_win() -> None:
