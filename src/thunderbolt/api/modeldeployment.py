@@ -143,7 +143,28 @@ class Threads(ApiModel):
     )
 
 
+# Written with the defaults (8080, 8081) so it judges a partial object as the API server
+# does after defaulting.
+GRPC_PORT_RULE = (
+    "(has(self.grpcPort) ? self.grpcPort : 8081) == 0"
+    " || ((has(self.grpcPort) ? self.grpcPort : 8081) >= 1024"
+    " && (has(self.grpcPort) ? self.grpcPort : 8081) != (has(self.port) ? self.port : 8080))"
+)
+
+
 class Serving(ApiModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": GRPC_PORT_RULE,
+                    "message": "serving.grpcPort must be 0 (off) or 1024-65535 and differ "
+                    "from serving.port",
+                }
+            ]
+        }
+    )
+
     batching: Batching = Field(default_factory=Batching)
     port: int = Field(default=8080, ge=1024, le=65535)
     grpcPort: int = Field(

@@ -17,8 +17,9 @@ import pathlib
 import re
 
 CGROUP_ROOT = pathlib.Path("/sys/fs/cgroup")
-_QUANTITY = re.compile(r"^\+?([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)([numkMGT]?)$")
-_SCALE = {"n": 1e-9, "u": 1e-6, "m": 1e-3, "": 1.0, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
+_QUANTITY = re.compile(r"^\+?((?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?)([numkMGTPE]?)$")
+_SCALE = {"n": 1e-9, "u": 1e-6, "m": 1e-3, "": 1.0, "k": 1e3, "M": 1e6, "G": 1e9}
+_SCALE.update({"T": 1e12, "P": 1e15, "E": 1e18})
 
 
 @dataclasses.dataclass(frozen=True)

@@ -71,7 +71,17 @@ def test_no_cgroup_files_is_none_and_cores_bound_the_answer(tmp_path: pathlib.Pa
 
 @pytest.mark.parametrize(
     ("value", "cpus"),
-    [("500m", 0.5), ("2", 2.0), ("1.5", 1.5), ("+3", 3.0), ("2e3m", 2.0), ("250000u", 0.25)],
+    [
+        ("500m", 0.5),
+        ("2", 2.0),
+        ("1.5", 1.5),
+        ("+3", 3.0),
+        ("2e3m", 2.0),
+        ("250000u", 0.25),
+        ("1.", 1.0),
+        (".5", 0.5),
+        ("2e0", 2.0),
+    ],
 )
 def test_cpu_quantities(value: str, cpus: float) -> None:
     assert cpu_quantity(value) == pytest.approx(cpus)
