@@ -1,6 +1,6 @@
 """Regenerate the checked-in protobuf module of the V2 gRPC service from its .proto.
 
-    python hack/gen_grpc.py        (needs grpcio-tools: pip install -e '.[dev]')
+    python hack/gen_grpc.py        (needs grpcio-tools, in the test extra)
 
 Only the messages are generated (``open_inference_grpc_pb2.py`` and its ``.pyi``); the
 server registers the service's methods itself (``thunderbolt.serving.grpc_service``), so
