@@ -111,7 +111,7 @@ class OnnxRuntime(MLModel):
 
 KSERVE_CLIENT_CHECK = """
 import asyncio, os, numpy as np
-from kserve import InferenceRESTClient, InferInput, InferRequest, RESTConfig
+from kserve import InferenceGRPCClient, InferenceRESTClient, InferInput, InferRequest, RESTConfig
 
 async def main():
     client = InferenceRESTClient(RESTConfig(protocol="v2", retries=1))
@@ -122,8 +122,14 @@ async def main():
         res = await client.infer(os.environ["BENCH_URL"], InferRequest(model_name="bench", infer_inputs=[inp], request_id="k1"),
                                  model_name="bench")
         assert res.outputs[0].as_numpy().shape == (2, 3), res
-    print("ok")
     await client.close()
+    grpc_client = InferenceGRPCClient(os.environ["BENCH_GRPC"])
+    inp = InferInput("input", list(x.shape), "FP32")
+    inp.set_data_from_numpy(x)
+    res = await grpc_client.infer(InferRequest(model_name="bench", infer_inputs=[inp], request_id="g1"))
+    assert res.outputs[0].as_numpy().shape == (2, 3), res
+    await grpc_client.close()
+    print("ok")
 
 asyncio.run(main())
 """
@@ -631,12 +637,14 @@ def bench_model(
                 env={
                     **os.environ,
                     "BENCH_URL": servers["tb"][0],
+                    "BENCH_GRPC": servers["tb"][1],
                     "BENCH_FEATURES": str(N_FEATURES),
                 },
             )
-            verdict = "ok" if check.stdout.strip() == "ok" else f"FAILED: {check.stderr[-500:]}"
+            verdict = "ok" if check.stdout.strip() == "ok" else f"FAILED: {check.stderr[-300:]}"
             notes.append(
-                f"KServe InferenceRESTClient (v2, JSON and binary) against thunderbolt: {verdict}"
+                f"KServe InferenceRESTClient (v2, JSON and binary) and InferenceGRPCClient against "
+                f"thunderbolt: {verdict}"
             )
     finally:
         for _, _, proc in servers.values():
