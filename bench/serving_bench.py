@@ -1,24 +1,30 @@
 """Side-by-side serving benchmark, on a small and a large ONNX MLP.
 
-Targets, all with the same onnxruntime session settings (CPU, 1 intra-op thread):
-  * onnxruntime called in-process (the floor: no HTTP, no JSON);
-  * the Thunderbolt server, with and without dynamic batching;
-  * KServe's Python model server (the ``kserve`` package) wrapping the same session,
-    installed in its own venv (.cache/bench-kserve-venv) because its pins clash with ours.
+Targets:
+  * onnxruntime called in-process (the floor: no HTTP, no JSON; 1 intra-op thread);
+  * the Thunderbolt server with its defaults (threads from the CPU quota, spinning off,
+    batching on, workers from the CPUs) over HTTP/JSON, HTTP with binary tensors and
+    gRPC; the same without batching; and with 2 worker processes;
+  * KServe's Python model server (``kserve``) and MLServer (``mlserver``, a small custom
+    runtime), each wrapping the same onnxruntime session (1 intra-op thread) and each
+    installed into its own venv under .cache/ because their pins clash with ours.
 
-Load comes from a separate process (aiohttp, N concurrent connections, closed loop), the
-same one-row JSON V2 request for every HTTP target. For each model it prints requests/s,
-p50 and p99 at each concurrency, the server's CPU time per request (a figure a busy
-machine skews far less than wall-clock ones), and ratios. About 2-3 minutes.
+Load comes from a separate process (aiohttp or grpc.aio, N concurrent requests, closed
+loop), the same one-row V2 request for every target. For each model it prints requests/s,
+p50 and p99 at each concurrency, the server's CPU time per request (its whole process
+tree; a figure a busy machine skews far less than wall-clock ones), and the ratios of
+each Thunderbolt target to the best peer at that concurrency, with the issue's targets
+(>= 2x req/s and <= 0.5x CPU/request at c16/c64, p99 <= the peer's). About 4 minutes.
 
     .venv/bin/python bench/serving_bench.py [--duration 3] [--concurrency 1,16,64]
-        [--models small,large] [--skip-kserve]
+        [--models small,large] [--skip-peers]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
 import pathlib
@@ -29,6 +35,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 import urllib.request
 from typing import Any
 
@@ -40,6 +47,8 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 CACHE = REPO / ".cache"
 KSERVE_VENV = CACHE / "bench-kserve-venv"
 KSERVE_REQUIREMENT = os.environ.get("BENCH_KSERVE_REQUIREMENT", "kserve==0.21.0")
+MLSERVER_VENV = CACHE / "bench-mlserver-venv"
+MLSERVER_REQUIREMENT = os.environ.get("BENCH_MLSERVER_REQUIREMENT", "mlserver==1.7.1")
 MODEL_NAME = "bench"
 N_FEATURES, N_OUT = 32, 3
 # "small": the size the trainer's searches produce (HTTP + JSON dominate a request);
@@ -79,9 +88,30 @@ logging.getLogger("kserve.trace").setLevel(logging.WARNING)
 server.start([model])
 """
 
+MLSERVER_RUNTIME = """
+import numpy as np, onnxruntime as ort
+from mlserver import MLModel
+from mlserver.codecs import NumpyCodec
+from mlserver.types import InferenceRequest, InferenceResponse
+
+class OnnxRuntime(MLModel):
+    async def load(self) -> bool:
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        self.session = ort.InferenceSession(
+            self.settings.parameters.uri, options, providers=["CPUExecutionProvider"])
+        return True
+
+    async def predict(self, payload: InferenceRequest) -> InferenceResponse:
+        x = NumpyCodec.decode_input(payload.inputs[0]).astype(np.float32, copy=False)
+        y = self.session.run(None, {"input": x})[0]
+        return InferenceResponse(model_name=self.name, id=payload.id,
+                                 outputs=[NumpyCodec.encode_output("output", y)])
+"""
+
 KSERVE_CLIENT_CHECK = """
 import asyncio, os, numpy as np
-from kserve import InferenceRESTClient, InferInput, InferRequest, RESTConfig
+from kserve import InferenceGRPCClient, InferenceRESTClient, InferInput, InferRequest, RESTConfig
 
 async def main():
     client = InferenceRESTClient(RESTConfig(protocol="v2", retries=1))
@@ -92,8 +122,14 @@ async def main():
         res = await client.infer(os.environ["BENCH_URL"], InferRequest(model_name="bench", infer_inputs=[inp], request_id="k1"),
                                  model_name="bench")
         assert res.outputs[0].as_numpy().shape == (2, 3), res
-    print("ok")
     await client.close()
+    grpc_client = InferenceGRPCClient(os.environ["BENCH_GRPC"])
+    inp = InferInput("input", list(x.shape), "FP32")
+    inp.set_data_from_numpy(x)
+    res = await grpc_client.infer(InferRequest(model_name="bench", infer_inputs=[inp], request_id="g1"))
+    assert res.outputs[0].as_numpy().shape == (2, 3), res
+    await grpc_client.close()
+    print("ok")
 
 asyncio.run(main())
 """
@@ -129,16 +165,55 @@ def build_model(hidden: tuple[int, ...]) -> bytes:
     return bytes(model.SerializeToString())
 
 
+def request_row() -> np.ndarray:
+    return np.random.default_rng(1).normal(size=(1, N_FEATURES)).round(4).astype(np.float32)
+
+
 def request_body() -> bytes:
-    row = np.random.default_rng(1).normal(size=N_FEATURES).round(4).tolist()
     return json.dumps(
         {
             "id": "bench",
             "inputs": [
-                {"name": "input", "shape": [1, N_FEATURES], "datatype": "FP32", "data": row}
+                {
+                    "name": "input",
+                    "shape": [1, N_FEATURES],
+                    "datatype": "FP32",
+                    "data": request_row().reshape(-1).tolist(),
+                }
             ],
         }
     ).encode()
+
+
+def binary_request() -> tuple[bytes, int]:
+    """The same request with the binary tensor extension (what tritonclient.http sends):
+    body and its JSON header's length, outputs asked for in binary too."""
+    raw = request_row().tobytes()
+    header = json.dumps(
+        {
+            "id": "bench",
+            "inputs": [
+                {
+                    "name": "input",
+                    "shape": [1, N_FEATURES],
+                    "datatype": "FP32",
+                    "parameters": {"binary_data_size": len(raw)},
+                }
+            ],
+            "outputs": [{"name": "output", "parameters": {"binary_data": True}}],
+        }
+    ).encode()
+    return header + raw, len(header)
+
+
+def grpc_request() -> bytes:
+    """A serialized ``ModelInferRequest`` with raw_input_contents, as tritonclient.grpc sends."""
+    from thunderbolt.serving.v2grpc import open_inference_grpc_pb2 as pb
+
+    message = pb.ModelInferRequest(model_name=MODEL_NAME, id="bench")
+    message.inputs.add(name="input", datatype="FP32", shape=[1, N_FEATURES])
+    message.raw_input_contents.append(request_row().tobytes())
+    return bytes(message.SerializeToString())
 
 
 def summarize(latencies: list[float], seconds: float, errors: int) -> dict[str, float]:
@@ -155,55 +230,102 @@ def summarize(latencies: list[float], seconds: float, errors: int) -> dict[str, 
 # ---- load generator (runs in its own process) -------------------------------------
 
 
-async def _loadgen(
-    url: str, body: bytes, concurrency: int, warmup: float, duration: float
+async def _closed_loop(
+    call: Any, concurrency: int, warmup: float, duration: float
 ) -> dict[str, float]:
-    import aiohttp
-
     latencies: list[float] = []
     errors = sent = 0
-    connector = aiohttp.TCPConnector(limit=concurrency)
-    async with aiohttp.ClientSession(connector=connector) as session:
-        start = time.perf_counter()
-        measure_from, stop_at = start + warmup, start + warmup + duration
+    start = time.perf_counter()
+    measure_from, stop_at = start + warmup, start + warmup + duration
 
-        async def worker() -> None:
-            nonlocal errors, sent
-            while (t0 := time.perf_counter()) < stop_at:
-                sent += 1
-                async with session.post(
-                    url, data=body, headers={"Content-Type": "application/json"}
-                ) as r:
-                    await r.read()
-                    ok = r.status == 200
-                t1 = time.perf_counter()
-                if t0 >= measure_from:
-                    if ok:
-                        latencies.append(t1 - t0)
-                    else:
-                        errors += 1
+    async def worker() -> None:
+        nonlocal errors, sent
+        while (t0 := time.perf_counter()) < stop_at:
+            sent += 1
+            ok = await call()
+            t1 = time.perf_counter()
+            if t0 >= measure_from:
+                if ok:
+                    latencies.append(t1 - t0)
+                else:
+                    errors += 1
 
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
     return {**summarize(latencies, duration, errors), "sent": sent}
 
 
-def run_loadgen(
-    url: str, body_path: pathlib.Path, concurrency: int, warmup: float, duration: float
+async def _loadgen(
+    mode: str, target: str, concurrency: int, warmup: float, duration: float
 ) -> dict[str, float]:
+    """``mode``: json | binary (HTTP POST to ``target``) or grpc (ModelInfer on ``target``)."""
+    if mode == "grpc":
+        import grpc
+
+        body = grpc_request()
+        async with grpc.aio.insecure_channel(target) as channel:
+            infer = channel.unary_unary(
+                "/inference.GRPCInferenceService/ModelInfer",
+                request_serializer=lambda b: b,
+                response_deserializer=lambda b: b,
+            )
+
+            async def call_grpc() -> bool:
+                try:
+                    await infer(body)
+                    return True
+                except grpc.aio.AioRpcError:
+                    return False
+
+            return await _closed_loop(call_grpc, concurrency, warmup, duration)
+
+    if mode == "binary":
+        body, header_length = binary_request()
+        headers = {
+            "Content-Type": "application/octet-stream",
+            "Inference-Header-Content-Length": str(header_length),
+        }
+    else:
+        body, headers = request_body(), {"Content-Type": "application/json"}
+    url = urllib.parse.urlsplit(target)
+    head = f"POST {url.path} HTTP/1.1\r\nHost: {url.netloc}\r\nContent-Length: {len(body)}\r\n"
+    head += "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    request = head.encode() + b"\r\n" + body
+    # One keep-alive connection per concurrent client, written and read by hand: a full
+    # HTTP client library costs the load generator more CPU than the servers spend per
+    # request, and on 2 cores it then measures itself.
+    connections = [
+        await asyncio.open_connection(url.hostname, url.port) for _ in range(concurrency)
+    ]
+    free = list(connections)
+
+    async def call_http() -> bool:
+        reader, writer = free.pop()
+        try:
+            writer.write(request)
+            status_line = await reader.readuntil(b"\r\n")
+            headers_raw = await reader.readuntil(b"\r\n\r\n")
+            length = 0
+            for line in headers_raw.split(b"\r\n"):
+                if line[:15].lower() == b"content-length:":
+                    length = int(line[15:])
+            await reader.readexactly(length)
+            return status_line.split(b" ", 2)[1] == b"200"
+        finally:
+            free.append((reader, writer))
+
+    try:
+        return await _closed_loop(call_http, concurrency, warmup, duration)
+    finally:
+        for _, writer in connections:
+            writer.close()
+
+
+def run_loadgen(
+    mode: str, target: str, concurrency: int, warmup: float, duration: float
+) -> dict[str, float]:
+    args = [mode, target, str(concurrency), str(warmup), str(duration)]
     out = subprocess.run(
-        [
-            sys.executable,
-            __file__,
-            "--loadgen",
-            url,
-            str(body_path),
-            str(concurrency),
-            str(warmup),
-            str(duration),
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
+        [sys.executable, __file__, "--loadgen", *args], capture_output=True, text=True, check=True
     )
     return dict(json.loads(out.stdout))
 
@@ -217,7 +339,7 @@ def run_floor(model: bytes, concurrency: int, warmup: float, duration: float) ->
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
-    x = np.asarray(json.loads(request_body())["inputs"][0]["data"], np.float32).reshape(1, -1)
+    x = request_row()
     per_thread: list[list[float]] = [[] for _ in range(concurrency)]
     start = time.perf_counter()
     measure_from, stop_at = start + warmup, start + warmup + duration
@@ -270,36 +392,90 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
+def _stat(pid: int) -> list[str]:
+    return pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process, all threads: a figure a busy machine barely skews."""
-    fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU of a process and its live children (worker processes), all
+    threads: a figure a busy machine barely skews."""
+    pids, frontier = {pid}, [pid]
+    while frontier:  # descendants, by parent pid
+        parent = frontier.pop()
+        for entry in pathlib.Path("/proc").iterdir():
+            if entry.name.isdigit() and int(entry.name) not in pids:
+                try:
+                    if int(_stat(int(entry.name))[1]) == parent:
+                        pids.add(int(entry.name))
+                        frontier.append(int(entry.name))
+                except (OSError, IndexError):
+                    pass
+    total = 0
+    for p in pids:
+        try:
+            fields = _stat(p)
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
-def ensure_kserve_venv() -> pathlib.Path:
-    python = KSERVE_VENV / "bin" / "python"
-    probe = [str(python), "-c", "import kserve, onnxruntime"]
+def ensure_venv(venv: pathlib.Path, requirement: str, module: str) -> pathlib.Path:
+    python = venv / "bin" / "python"
+    probe = [str(python), "-c", f"import {module}, onnxruntime"]
     if python.exists() and subprocess.run(probe, capture_output=True).returncode == 0:
         return python
-    print(f"installing {KSERVE_REQUIREMENT} into {KSERVE_VENV} (once)...", flush=True)
-    subprocess.run([sys.executable, "-m", "venv", str(KSERVE_VENV)], check=True)
+    print(f"installing {requirement} into {venv} (once)...", flush=True)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     pip = [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
-    subprocess.run([*pip, KSERVE_REQUIREMENT, "onnxruntime", "numpy"], check=True)
+    subprocess.run([*pip, requirement, "onnxruntime", "numpy"], check=True)
     return python
 
 
 def thunderbolt_server(
-    model_path: pathlib.Path, port: int, batching: bool, log: Any
+    model_path: pathlib.Path, port: int, grpc_port: int, extra: list[str], log: Any
 ) -> subprocess.Popen[bytes]:
+    """The server as a pod runs it: no thread flags, so it sizes itself from the CPUs."""
     args = [
         sys.executable, "-m", "thunderbolt.serving", "--model-uri", model_path.as_uri(),
         "--checksum", sha256_digest(model_path.read_bytes()),
         "--model-name", MODEL_NAME, "--host", "127.0.0.1", "--port", str(port),
-        "--intra-op-threads", "1", "--log-level", "WARNING",
+        "--grpc-port", str(grpc_port), "--log-level", "WARNING", *extra,
     ]  # fmt: skip
-    if not batching:
-        args.append("--no-batching")
     return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+
+
+def mlserver_server(
+    python: pathlib.Path, work: pathlib.Path, model_path: pathlib.Path, port: int, log: Any
+) -> subprocess.Popen[bytes]:
+    """MLServer (no adaptive batching) with a custom onnxruntime runtime, run in the server
+    process (``parallel_workers: 0``): for a microsecond model that is its faster setting,
+    and its worker pool does not start with uvloop >= 0.22 (mlserver 1.7.1)."""
+    folder = work / f"mlserver-{port}"
+    folder.mkdir()
+    (folder / "runtime.py").write_text(MLSERVER_RUNTIME)
+    settings = {
+        "http_port": port,
+        "grpc_port": free_port(),
+        "metrics_port": free_port(),
+        "host": "127.0.0.1",
+        "debug": False,
+        "parallel_workers": 0,
+    }
+    (folder / "settings.json").write_text(json.dumps(settings))
+    (folder / "model-settings.json").write_text(
+        json.dumps(
+            {
+                "name": MODEL_NAME,
+                "implementation": "runtime.OnnxRuntime",
+                "parameters": {"uri": str(model_path)},
+            }
+        )
+    )
+    mlserver = python.parent / "mlserver"
+    return subprocess.Popen(
+        [str(mlserver), "start", str(folder)], stdout=log, stderr=subprocess.STDOUT, cwd=folder
+    )
 
 
 def kserve_server(
@@ -334,6 +510,28 @@ def batch_stats(base: str) -> str:
     )
 
 
+PEERS = ("kserve", "mlserver")
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    label: str
+    server: str  # key of the server process it loads
+    mode: str  # json | binary | grpc
+
+
+def targets_for(size: str, peers: tuple[str, ...]) -> list[Target]:
+    targets = [
+        Target("thunderbolt json", "tb", "json"),
+        Target("thunderbolt binary", "tb", "binary"),
+        Target("thunderbolt grpc", "tb", "grpc"),
+        Target("thunderbolt 2 workers json", "tb2", "json"),
+    ]
+    if size == "large":
+        targets.append(Target("thunderbolt no-batching json", "tbnb", "json"))
+    return targets + [Target(f"{peer} json", peer, "json") for peer in peers]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -341,7 +539,7 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=3.0, help="measured seconds per run")
     parser.add_argument("--warmup", type=float, default=0.5)
     parser.add_argument("--concurrency", default="1,16,64")
-    parser.add_argument("--skip-kserve", action="store_true")
+    parser.add_argument("--skip-peers", action="store_true", help="no KServe, no MLServer")
     parser.add_argument("--models", default="small,large", help="comma list of: small, large")
     parser.add_argument("--out", type=pathlib.Path, default=CACHE / "bench" / "serving_bench.json")
     args = parser.parse_args()
@@ -349,18 +547,17 @@ def main() -> int:
     began = time.perf_counter()
 
     work = pathlib.Path(tempfile.mkdtemp(prefix="serving-bench-"))
-    body_path = work / "body.json"
-    body_path.write_bytes(request_body())
-    kserve_python = None if args.skip_kserve else ensure_kserve_venv()
+    pythons: dict[str, pathlib.Path] = {}
+    if not args.skip_peers:
+        pythons["kserve"] = ensure_venv(KSERVE_VENV, KSERVE_REQUIREMENT, "kserve")
+        pythons["mlserver"] = ensure_venv(MLSERVER_VENV, MLSERVER_REQUIREMENT, "mlserver")
     all_results: dict[str, dict[str, dict[int, dict[str, float]]]] = {}
     notes: list[str] = []
     for size in args.models.split(","):
         model = build_model(MODELS[size])
         model_path = work / f"{size}.onnx"
         model_path.write_bytes(model)
-        all_results[size] = bench_model(
-            size, model, model_path, body_path, levels, args, kserve_python, notes
-        )
+        all_results[size] = bench_model(size, model, model_path, levels, args, pythons, notes)
         print_table(size, all_results[size], levels)
     for note in notes:
         print(note)
@@ -378,68 +575,79 @@ def bench_model(
     size: str,
     model: bytes,
     model_path: pathlib.Path,
-    body_path: pathlib.Path,
     levels: list[int],
     args: argparse.Namespace,
-    kserve_python: pathlib.Path | None,
+    pythons: dict[str, pathlib.Path],
     notes: list[str],
 ) -> dict[str, dict[int, dict[str, float]]]:
     work = model_path.parent
+    targets = targets_for(size, tuple(p for p in PEERS if p in pythons))
     results: dict[str, dict[int, dict[str, float]]] = {"onnxruntime in-process": {}}
-    starters: list[tuple[str, Any]] = [
-        ("thunderbolt batching", lambda port, log: thunderbolt_server(model_path, port, True, log)),
-        (
-            "thunderbolt no-batching",
-            lambda port, log: thunderbolt_server(model_path, port, False, log),
+    starters: dict[str, Any] = {
+        "tb": lambda port, grpc, log: thunderbolt_server(model_path, port, grpc, [], log),
+        "tb2": lambda port, grpc, log: thunderbolt_server(
+            model_path, port, grpc, ["--workers", "2"], log
         ),
-    ]
-    if kserve_python is not None:
+        "tbnb": lambda port, grpc, log: thunderbolt_server(
+            model_path, port, grpc, ["--no-batching"], log
+        ),
+    }
+    if "kserve" in pythons:
         script = work / "kserve_onnx_server.py"
         script.write_text(KSERVE_SERVER)
-        starters.append(
-            (
-                "kserve (no batching)",
-                lambda port, log: kserve_server(kserve_python, script, model_path, port, log),
-            )
+        starters["kserve"] = lambda port, grpc, log: kserve_server(
+            pythons["kserve"], script, model_path, port, log
+        )
+    if "mlserver" in pythons:
+        starters["mlserver"] = lambda port, grpc, log: mlserver_server(
+            pythons["mlserver"], work, model_path, port, log
         )
     # All servers up at once (idle ones cost nothing), then every target at one level back
     # to back, so a noisy neighbour on the machine skews all targets alike.
-    servers: dict[str, tuple[str, subprocess.Popen[bytes]]] = {}
+    servers: dict[str, tuple[str, str, subprocess.Popen[bytes]]] = {}
     logs = []
     try:
-        for label, start in starters:
-            port = free_port()
-            logs.append(open(work / f"{label.split()[0]}-{port}.log", "wb"))  # noqa: SIM115
-            servers[label] = (f"http://127.0.0.1:{port}", start(port, logs[-1]))
-        for label, (base, proc) in servers.items():
+        for key in dict.fromkeys(t.server for t in targets):
+            port, grpc_port = free_port(), free_port()
+            logs.append(open(work / f"{key}-{port}.log", "wb"))  # noqa: SIM115
+            proc = starters[key](port, grpc_port, logs[-1])
+            servers[key] = (f"http://127.0.0.1:{port}", f"127.0.0.1:{grpc_port}", proc)
+        for base, _, proc in servers.values():
             wait_ready(f"{base}/v2/models/{MODEL_NAME}/ready", proc)
-            results[label] = {}
+        for t in targets:
+            results[t.label] = {}
         for c in levels:
             results["onnxruntime in-process"][c] = run_floor(model, c, args.warmup, args.duration)
-            for label, (base, proc) in servers.items():
-                url = f"{base}/v2/models/{MODEL_NAME}/infer"
+            for t in targets:
+                base, grpc_target, proc = servers[t.server]
+                where = grpc_target if t.mode == "grpc" else f"{base}/v2/models/{MODEL_NAME}/infer"
                 cpu_before = cpu_seconds(proc.pid)
-                result = run_loadgen(url, body_path, c, args.warmup, args.duration)
+                result = run_loadgen(t.mode, where, c, args.warmup, args.duration)
                 cpu = cpu_seconds(proc.pid) - cpu_before
                 result["server_cpu_ms_per_req"] = 1000.0 * cpu / max(result.pop("sent"), 1)
-                results[label][c] = result
-        for label, (base, _) in servers.items():
-            if label.startswith("thunderbolt"):
-                notes.append(f"{size} model, {label}: {batch_stats(base)}")
-        if kserve_python is not None and size == "small":
-            base = servers["thunderbolt batching"][0]
+                results[t.label][c] = result
+        for key in ("tb", "tbnb"):
+            if key in servers:
+                notes.append(f"{size} model, thunderbolt {key}: {batch_stats(servers[key][0])}")
+        if "kserve" in pythons and size == "small":
             check = subprocess.run(
-                [str(kserve_python), "-c", KSERVE_CLIENT_CHECK],
+                [str(pythons["kserve"]), "-c", KSERVE_CLIENT_CHECK],
                 capture_output=True,
                 text=True,
-                env={**os.environ, "BENCH_URL": base, "BENCH_FEATURES": str(N_FEATURES)},
+                env={
+                    **os.environ,
+                    "BENCH_URL": servers["tb"][0],
+                    "BENCH_GRPC": servers["tb"][1],
+                    "BENCH_FEATURES": str(N_FEATURES),
+                },
             )
-            verdict = "ok" if check.stdout.strip() == "ok" else f"FAILED: {check.stderr[-500:]}"
+            verdict = "ok" if check.stdout.strip() == "ok" else f"FAILED: {check.stderr[-300:]}"
             notes.append(
-                f"KServe InferenceRESTClient (v2, JSON and binary) against thunderbolt: {verdict}"
+                f"KServe InferenceRESTClient (v2, JSON and binary) and InferenceGRPCClient against "
+                f"thunderbolt: {verdict}"
             )
     finally:
-        for _, proc in servers.values():
+        for _, _, proc in servers.values():
             stop(proc)
         for log in logs:
             log.close()
@@ -451,40 +659,43 @@ def print_table(
 ) -> None:
     print(f"\n== {size} model: MLP 32 -> {' -> '.join(map(str, MODELS[size]))} -> 3 ==")
     print(
-        f"\n{'target':<26} {'conc':>4} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}"
+        f"\n{'target':<30} {'conc':>4} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}"
         f" {'server CPU ms/req':>18}"
     )
     for label, by_conc in results.items():
         for c in levels:
             r = by_conc[c]
             print(
-                f"{label:<26} {c:>4} {r['rps']:>9.0f} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} {r['errors']:>6.0f}"
+                f"{label:<30} {c:>4} {r['rps']:>9.0f} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} {r['errors']:>6.0f}"
                 + (f" {cpu:>18.3f}" if (cpu := r.get("server_cpu_ms_per_req")) is not None else "")
             )
-    print("\nratios (req/s a/b, p99 a/b):")
-    pairs = [
-        ("thunderbolt batching", "kserve (no batching)"),
-        ("thunderbolt no-batching", "kserve (no batching)"),
-        ("thunderbolt batching", "thunderbolt no-batching"),
-        ("thunderbolt batching", "onnxruntime in-process"),
-    ]
-    for a, b in pairs:
-        if a in results and b in results:
-            cells = []
-            for c in levels:
-                ra, rb = results[a][c], results[b][c]
-                cells.append(
-                    f"c={c}: {ra['rps'] / rb['rps']:.2f}x rps, {ra['p99_ms'] / rb['p99_ms']:.2f}x p99"
-                )
-            print(f"  {a} / {b}: " + "; ".join(cells))
+    peers = [label for label in results if label.split()[0] in PEERS]
+    if not peers:
+        return
+    print(
+        "\nagainst the best peer at each concurrency (most req/s among " + ", ".join(peers) + "):"
+    )
+    for label in (x for x in results if x.startswith("thunderbolt")):
+        cells = []
+        for c in levels:
+            best = max(peers, key=lambda p: results[p][c]["rps"])
+            r, b = results[label][c], results[best][c]
+            rps, p99 = r["rps"] / b["rps"], r["p99_ms"] / b["p99_ms"]
+            cpu = r["server_cpu_ms_per_req"] / b["server_cpu_ms_per_req"]
+            met = rps >= 2 and cpu <= 0.5 and p99 <= 1 and not r["errors"]
+            if c == 1:
+                met = cpu <= 1 and not r["errors"]
+            cells.append(
+                f"c={c} vs {best.split()[0]}: {rps:.2f}x req/s, {p99:.2f}x p99, {cpu:.2f}x CPU"
+                f" [{'target met' if met else 'target missed'}]"
+            )
+        print(f"  {label}: " + "; ".join(cells))
 
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--loadgen":
-        url, body_file, conc, warm, dur = sys.argv[2:7]
-        stats = asyncio.run(
-            _loadgen(url, pathlib.Path(body_file).read_bytes(), int(conc), float(warm), float(dur))
-        )
+        mode, where, conc, warm, dur = sys.argv[2:7]
+        stats = asyncio.run(_loadgen(mode, where, int(conc), float(warm), float(dur)))
         print(json.dumps(stats))
         sys.exit(0)
     sys.exit(main())

@@ -131,9 +131,57 @@ class Batching(ApiModel):
     maxDelayMs: float = Field(default=2, ge=0, le=1000)
 
 
+class Threads(ApiModel):
+    """Server sizing; 0 (the default) lets the operator derive it from resources.cpu."""
+
+    intraOp: int = Field(
+        default=0, ge=0, le=256, description="onnxruntime intra-op threads per worker process"
+    )
+    interOp: int = Field(default=0, ge=0, le=256, description="onnxruntime inter-op threads (0: 1)")
+    workers: int = Field(
+        default=0, ge=0, le=64, description="server processes sharing the port, one batcher each"
+    )
+
+
+# Written with the defaults (8080, 8081) so it judges a partial object as the API server
+# does after defaulting.
+GRPC_PORT_RULE = (
+    "(has(self.grpcPort) ? self.grpcPort : 8081) == 0"
+    " || ((has(self.grpcPort) ? self.grpcPort : 8081) >= 1024"
+    " && (has(self.grpcPort) ? self.grpcPort : 8081) != (has(self.port) ? self.port : 8080))"
+)
+
+
 class Serving(ApiModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": GRPC_PORT_RULE,
+                    "message": "serving.grpcPort must be 0 (off) or 1024-65535 and differ "
+                    "from serving.port",
+                }
+            ]
+        }
+    )
+
     batching: Batching = Field(default_factory=Batching)
     port: int = Field(default=8080, ge=1024, le=65535)
+    grpcPort: int = Field(
+        default=8081,
+        ge=0,
+        le=65535,
+        description="V2 over gRPC (inference.GRPCInferenceService), Service port 'grpc'; 0: off",
+    )
+    threads: Threads = Field(default_factory=Threads)
+
+    @model_validator(mode="after")
+    def _ports_differ(self) -> Serving:
+        if self.grpcPort and not 1024 <= self.grpcPort <= 65535:
+            raise ValueError("serving.grpcPort must be 0 (off) or 1024-65535")
+        if self.grpcPort == self.port:
+            raise ValueError("serving.grpcPort must differ from serving.port")
+        return self
 
 
 class ModelDeploymentSpec(ApiModel):

@@ -25,6 +25,13 @@ def _positive_int(value: str) -> int:
     return number
 
 
+def _non_negative_int(value: str) -> int:
+    number = int(value)
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
+    return number
+
+
 def _checksum(value: str) -> str:
     if not _CHECKSUM.match(value):
         raise argparse.ArgumentTypeError("must look like sha256:<64 hex digits>")
@@ -62,6 +69,12 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--host", default="0.0.0.0")
     parser.add_argument("--port", type=int, default=int(env("THUNDERBOLT_PORT", "8080")))
+    parser.add_argument(
+        "--grpc-port",
+        type=int,
+        default=int(env("THUNDERBOLT_GRPC_PORT", "0")),
+        help="also serve V2 over gRPC (inference.GRPCInferenceService) on this port (0: off)",
+    )
     parser.add_argument("--max-batch-size", type=_positive_int, default=32)
     parser.add_argument("--max-delay-ms", type=float, default=2.0)
     parser.add_argument(
@@ -86,7 +99,27 @@ def register(subparsers: Any) -> None:
         help="seconds to keep answering (not ready, /metrics) after a failed load before exiting 1",
     )
     parser.add_argument(
-        "--intra-op-threads", type=int, default=0, help="onnxruntime threads (0: its default)"
+        "--intra-op-threads",
+        type=_non_negative_int,
+        default=0,
+        help="onnxruntime intra-op threads per worker (0: the container's CPUs / workers)",
+    )
+    parser.add_argument(
+        "--inter-op-threads",
+        type=_non_negative_int,
+        default=0,
+        help="onnxruntime inter-op threads (0: 1; only parallel graphs use them)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=_non_negative_int,
+        default=0,
+        help="server processes sharing the port, one batcher each (0: from the container's CPUs)",
+    )
+    parser.add_argument(
+        "--spinning",
+        action="store_true",
+        help="let idle onnxruntime threads spin (off: they sleep, saving the pod's CPU quota)",
     )
     parser.add_argument(
         "--s3-endpoint-url", default=None, help="default: $AWS_ENDPOINT_URL_S3 / $AWS_ENDPOINT_URL"
@@ -98,6 +131,7 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from thunderbolt.serving.batching import BatchingConfig
     from thunderbolt.serving.server import ServeOptions, serve
+    from thunderbolt.serving.threads import container_cpus, plan_threads
 
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -115,6 +149,16 @@ def run(args: argparse.Namespace) -> int:
     if args.max_delay_ms < 0:
         logging.getLogger("thunderbolt.serve").error("--max-delay-ms must not be negative")
         return 2
+    cpus = container_cpus()
+    plan = plan_threads(cpus, args.intra_op_threads, args.inter_op_threads, args.workers)
+    logging.getLogger("thunderbolt.serve").info(
+        "%.2g CPUs available: %d worker(s), each %d intra-op, %d inter-op threads, spinning %s",
+        cpus,
+        plan.workers,
+        plan.intra_op,
+        plan.inter_op,
+        "on" if args.spinning else "off",
+    )
     opts = ServeOptions(
         model_uri=args.model_uri,
         model_name=args.model_name,
@@ -122,6 +166,7 @@ def run(args: argparse.Namespace) -> int:
         model_version=args.model_version,
         host=args.host,
         port=args.port,
+        grpc_port=args.grpc_port,
         batching=BatchingConfig(
             enabled=not args.no_batching,
             max_batch_size=args.max_batch_size,
@@ -130,9 +175,15 @@ def run(args: argparse.Namespace) -> int:
         max_body_bytes=args.max_body_bytes,
         drain_timeout_s=args.drain_timeout,
         fail_linger_s=args.fail_linger,
-        intra_op_threads=args.intra_op_threads,
+        intra_op_threads=plan.intra_op,
+        inter_op_threads=plan.inter_op,
+        spinning=args.spinning,
         s3_endpoint_url=args.s3_endpoint_url,
     )
+    if plan.workers > 1:
+        from thunderbolt.serving.workers import run_workers
+
+        return run_workers(opts, plan.workers)
     code = asyncio.run(serve(opts))
     signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a late SIGTERM must not turn exit 0 into -15
     return code

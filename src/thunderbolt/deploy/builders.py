@@ -13,6 +13,7 @@ import json
 from typing import Any
 
 from thunderbolt.api.modeldeployment import ModelDeploymentSpec, Revision
+from thunderbolt.serving.threads import ThreadPlan, cpu_quantity, plan_threads
 
 GROUP = "thunderbolt.io"
 VERSION = "v1alpha1"
@@ -141,6 +142,17 @@ def _env(
     return env
 
 
+def thread_plan(spec: ModelDeploymentSpec) -> ThreadPlan:
+    """Sized from the pod's CPU (``resources.cpu``): the pod has no CPU limit, so inside it
+    the cgroup would show the node's cores and the server would oversize its pools."""
+    t = spec.serving.threads
+    try:
+        cpus = cpu_quantity(spec.resources.cpu)
+    except ValueError:  # a quantity the API pattern admits but no CPU count reads as ("1Ki")
+        cpus = 1.0
+    return plan_threads(cpus, t.intraOp, t.interOp, t.workers)
+
+
 def _args(spec: ModelDeploymentSpec) -> list[str]:
     args = ["serve", "--port", str(spec.serving.port)]
     batching = spec.serving.batching
@@ -153,6 +165,11 @@ def _args(spec: ModelDeploymentSpec) -> list[str]:
         ]
     else:
         args.append("--no-batching")
+    plan = thread_plan(spec)
+    args += ["--intra-op-threads", str(plan.intra_op), "--inter-op-threads", str(plan.inter_op)]
+    args += ["--workers", str(plan.workers)]
+    if spec.serving.grpcPort:
+        args += ["--grpc-port", str(spec.serving.grpcPort)]
     return args
 
 
@@ -163,6 +180,11 @@ def _resources(spec: ModelDeploymentSpec) -> dict[str, Any]:
     if res.gpus > 0:
         limits["nvidia.com/gpu"] = str(res.gpus)
     return {"requests": requests, "limits": limits}
+
+
+def named_ports(port: int, grpc_port: int = 0) -> list[tuple[str, int]]:
+    """The pods' and Services' ports: ``http``, and ``grpc`` unless it is off (0)."""
+    return [("http", port), *([("grpc", grpc_port)] if grpc_port else [])]
 
 
 def container_security_context() -> dict[str, Any]:
@@ -207,7 +229,10 @@ def pod_template(
         "command": ["thunderbolt"],
         "args": _args(spec),
         "env": _env(owner, spec, revision, defaults),
-        "ports": [{"name": "http", "containerPort": port, "protocol": "TCP"}],
+        "ports": [
+            {"name": name, "containerPort": number, "protocol": "TCP"}
+            for name, number in named_ports(port, spec.serving.grpcPort)
+        ],
         "resources": _resources(spec),
         "securityContext": container_security_context(),
         "readinessProbe": {
@@ -276,7 +301,9 @@ def deployment(
     }
 
 
-def service(owner: Owner, name: str, selector: dict[str, str], port: int) -> dict[str, Any]:
+def service(
+    owner: Owner, name: str, selector: dict[str, str], port: int, grpc_port: int = 0
+) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Service",
@@ -284,7 +311,10 @@ def service(owner: Owner, name: str, selector: dict[str, str], port: int) -> dic
         "spec": {
             "type": "ClusterIP",
             "selector": selector,
-            "ports": [{"name": "http", "port": port, "targetPort": "http", "protocol": "TCP"}],
+            "ports": [
+                {"name": name, "port": number, "targetPort": name, "protocol": "TCP"}
+                for name, number in named_ports(port, grpc_port)
+            ],
         },
     }
 

@@ -124,14 +124,23 @@ class Kube:
         found = self.core.list_namespaced_service(namespace, label_selector=f"{b.LABEL_MD}={md}")
         items: list[Any] = list(found.items)
         return {
-            s.metadata.name: {"selector": s.spec.selector or {}, "ip": s.spec.cluster_ip}
+            s.metadata.name: {
+                "selector": s.spec.selector or {},
+                "ip": s.spec.cluster_ip,
+                "ports": [(p.name, p.port) for p in s.spec.ports or []],
+            }
             for s in items
         }
 
     def ensure_service(self, body: dict[str, Any], existing: dict[str, Any] | None) -> None:
         meta, spec = body["metadata"], body["spec"]
         payload: Any = body
-        if existing is not None and existing["selector"] == spec["selector"]:
+        ports = [(p["name"], p["port"]) for p in spec["ports"]]
+        if (
+            existing is not None
+            and existing["selector"] == spec["selector"]
+            and existing.get("ports", ports) == ports
+        ):
             return
         if existing is None:
             try:

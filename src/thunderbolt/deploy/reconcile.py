@@ -244,11 +244,12 @@ class Controller:
         elif p.selector_revision is not None:
             selector = b.revision_selector(owner, p.selector_revision)
         if selector is not None:
-            body = b.service(owner, owner.name, selector, port)
+            body = b.service(owner, owner.name, selector, port, spec.serving.grpcPort)
             self.kube.ensure_service(body, services.get(owner.name))
         preview = b.preview_name(owner)
         if p.preview_revision is not None:
-            body = b.service(owner, preview, b.revision_selector(owner, p.preview_revision), port)
+            selector = b.revision_selector(owner, p.preview_revision)
+            body = b.service(owner, preview, selector, port, spec.serving.grpcPort)
             self.kube.ensure_service(body, services.get(preview))
         elif preview in services:
             self.kube.delete_service(ns, preview)

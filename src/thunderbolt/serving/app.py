@@ -49,10 +49,26 @@ class ServingState:
     inflight: int = 0
     idle: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
     not_ready_reason: str = "model is loading"
+    # With several workers on one port: whether every one of them has loaded the model, so
+    # the pod turns ready only when no connection can land on a worker still loading.
+    peers_ready: Callable[[], bool] = lambda: True
+    _by_code: dict[int, Any] = dataclasses.field(default_factory=dict, repr=False)
+    _duration: Any = dataclasses.field(default=None, repr=False)
 
     @property
     def ready(self) -> bool:
-        return self.model is not None and not self.draining
+        return self.model is not None and not self.draining and self.peers_ready()
+
+    def count(self, code: int, seconds: float) -> None:
+        """Record one inference request of the served model (label children cached: the
+        ``labels()`` lookups were a visible share of a small model's request)."""
+        counter = self._by_code.get(code)
+        if counter is None:
+            counter = self._by_code[code] = self.metrics.requests.labels(self.model_name, str(code))
+        counter.inc()
+        if self._duration is None:
+            self._duration = self.metrics.duration.labels(self.model_name)
+        self._duration.observe(seconds)
 
     def serve(self, model: OnnxModel, batcher: Batcher) -> None:
         self.model, self.batcher = model, batcher
@@ -115,6 +131,8 @@ async def ready(request: web.Request) -> web.Response:
     if state.ready:
         return _json(200, {"ready": True})
     reason = "shutting down" if state.draining else state.not_ready_reason
+    if state.model is not None and not state.draining:
+        reason = "waiting for the other worker processes to load the model"
     return _json(503, {"ready": False, "error": reason})
 
 
@@ -172,8 +190,7 @@ async def infer(request: web.Request) -> web.Response:
         if not state.inflight:
             state.idle.set()
         if request.match_info["name"] == state.model_name:
-            state.metrics.requests.labels(state.model_name, str(code)).inc()
-            state.metrics.duration.labels(state.model_name).observe(time.perf_counter() - started)
+            state.count(code, time.perf_counter() - started)
 
 
 async def _infer(request: web.Request, state: ServingState) -> web.Response:
@@ -215,7 +232,7 @@ async def _infer(request: web.Request, state: ServingState) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    data = generate_latest(_state(request).metrics.registry)
+    data = generate_latest(_state(request).metrics.exposition)
     return web.Response(body=data, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 

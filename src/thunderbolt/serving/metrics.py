@@ -7,7 +7,14 @@ are a contract: change them only together with docs/serving.md and the controlle
 
 from __future__ import annotations
 
+import os
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+# Set (by ``thunderbolt.serving.workers``) when several worker processes share the port:
+# each writes its metrics to files there, and /metrics in any worker adds all of them up,
+# so a scrape of the pod sees the pod's totals whichever worker answers.
+MULTIPROC_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 REQUESTS = "thunderbolt_inference_requests_total"
 DURATION = "thunderbolt_inference_request_duration_seconds"
@@ -28,6 +35,13 @@ BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 class ServingMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        # What /metrics exposes: this process's registry, or every worker's files.
+        self.exposition = self.registry
+        if os.environ.get(MULTIPROC_DIR_ENV):
+            from prometheus_client.multiprocess import MultiProcessCollector
+
+            self.exposition = CollectorRegistry()
+            MultiProcessCollector(self.exposition)
         # prometheus_client appends _total itself; give it the bare name.
         self.requests = Counter(
             REQUESTS.removesuffix("_total"),
@@ -54,6 +68,7 @@ class ServingMetrics:
             "Seconds spent fetching, verifying and loading the model.",
             ["model"],
             registry=self.registry,
+            multiprocess_mode="livemax",
         )
         self.checksum_failures = Counter(
             CHECKSUM_FAILURES.removesuffix("_total"),
@@ -66,4 +81,5 @@ class ServingMetrics:
             "1 while the model is loaded, verified and serving.",
             ["model"],
             registry=self.registry,
+            multiprocess_mode="livemin",  # ready only when every worker is
         )

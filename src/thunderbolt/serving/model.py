@@ -11,21 +11,26 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-# V2 datatype <-> numpy dtype; the subset the server accepts (no BYTES, no FP16).
+# V2 datatype <-> numpy dtype; the subset the server accepts. BYTES tensors (ONNX strings)
+# are numpy object arrays of str.
 V2_TO_NUMPY: dict[str, np.dtype] = {
+    "FP16": np.dtype(np.float16),
     "FP32": np.dtype(np.float32),
     "FP64": np.dtype(np.float64),
     "INT32": np.dtype(np.int32),
     "INT64": np.dtype(np.int64),
     "BOOL": np.dtype(np.bool_),
+    "BYTES": np.dtype(object),
 }
 NUMPY_TO_V2: dict[np.dtype, str] = {v: k for k, v in V2_TO_NUMPY.items()}
 _ORT_TO_V2 = {
+    "tensor(float16)": "FP16",
     "tensor(float)": "FP32",
     "tensor(double)": "FP64",
     "tensor(int32)": "INT32",
     "tensor(int64)": "INT64",
     "tensor(bool)": "BOOL",
+    "tensor(string)": "BYTES",
 }
 
 
@@ -58,13 +63,27 @@ def _spec(name: str, ort_type: str, shape: Sequence[object]) -> TensorSpec:
 class OnnxModel:
     """One loaded model. ``run`` is thread-safe (onnxruntime sessions are)."""
 
-    def __init__(self, model_bytes: bytes, *, intra_op_threads: int = 0) -> None:
+    def __init__(
+        self,
+        model_bytes: bytes,
+        *,
+        intra_op_threads: int = 0,
+        inter_op_threads: int = 0,
+        spinning: bool = False,
+    ) -> None:
         import onnxruntime as ort  # heavy; imported only where a model is loaded
 
         options = ort.SessionOptions()
         options.log_severity_level = 4  # run errors reach the client and our log already
         if intra_op_threads > 0:
             options.intra_op_num_threads = intra_op_threads
+        if inter_op_threads > 0:
+            options.inter_op_num_threads = inter_op_threads
+        # Idle pool threads spin for a while by default: CPU a pod's quota pays for and
+        # that a server waiting on the network rarely gets back (docs/serving.md).
+        spin = "1" if spinning else "0"
+        options.add_session_config_entry("session.intra_op.allow_spinning", spin)
+        options.add_session_config_entry("session.inter_op.allow_spinning", spin)
         try:
             self.session = ort.InferenceSession(
                 model_bytes, sess_options=options, providers=["CPUExecutionProvider"]

@@ -53,8 +53,11 @@ class InferRequest:
         return tuple(sorted((n, tuple(a.shape[1:])) for n, a in self.inputs.items()))
 
 
-def _bad(message: str) -> InferError:
+def bad_request(message: str) -> InferError:
     return InferError(400, message)
+
+
+_bad = bad_request
 
 
 def _is_int(value: object) -> bool:
@@ -81,7 +84,7 @@ def _split_body(body: bytes, header_length: str | None) -> tuple[Any, memoryview
     return document, binary
 
 
-def _check_shape(raw: object, spec: TensorSpec) -> tuple[int, ...]:
+def check_shape(raw: object, spec: TensorSpec) -> tuple[int, ...]:
     if not isinstance(raw, list) or not all(_is_int(d) for d in raw):
         raise _bad(f"input {spec.name!r}: shape must be a list of integers")
     shape = tuple(int(d) for d in raw)
@@ -98,7 +101,15 @@ def _check_shape(raw: object, spec: TensorSpec) -> tuple[int, ...]:
     return shape
 
 
-_KINDS = {"FP32": "iuf", "FP64": "iuf", "INT32": "iu", "INT64": "iu", "BOOL": "b"}
+_KINDS = {
+    "FP16": "iuf",
+    "FP32": "iuf",
+    "FP64": "iuf",
+    "INT32": "iu",
+    "INT64": "iu",
+    "BOOL": "b",
+    "BYTES": "U",
+}
 
 
 def _from_json(data: object, spec: TensorSpec, shape: tuple[int, ...]) -> np.ndarray:
@@ -108,16 +119,20 @@ def _from_json(data: object, spec: TensorSpec, shape: tuple[int, ...]) -> np.nda
         arr = np.array(data)
     except (ValueError, TypeError, OverflowError, RecursionError):
         raise _bad(f"input {spec.name!r}: data is not a rectangular array of numbers") from None
-    if arr.dtype.kind not in _KINDS[spec.datatype]:
+    if arr.dtype.kind not in _KINDS[spec.datatype] and arr.size:
         kind = "true/false" if spec.datatype == "BOOL" else "numbers"
         if spec.datatype.startswith("INT"):
             kind = "integers"
+        if spec.datatype == "BYTES":
+            kind = "strings"
         raise _bad(f"input {spec.name!r}: {spec.datatype} data must be {kind}")
     expected = math.prod(shape)
     if arr.size != expected:
         raise _bad(
             f"input {spec.name!r}: shape {list(shape)} needs {expected} values, got {arr.size}"
         )
+    if spec.datatype == "BYTES":
+        return arr.astype(object).reshape(shape)
     dtype = V2_TO_NUMPY[spec.datatype]
     if dtype.kind == "i" and arr.size:
         info = np.iinfo(dtype)
@@ -126,9 +141,61 @@ def _from_json(data: object, spec: TensorSpec, shape: tuple[int, ...]) -> np.nda
     return arr.astype(dtype, copy=False).reshape(shape)
 
 
+def decode_bytes_tensor(raw: memoryview | bytes, name: str, count: int) -> np.ndarray:
+    """BYTES in the binary form: each element a 4-byte little-endian length, then its bytes
+    (UTF-8 text: ONNX string tensors hold text)."""
+    out = np.empty(count, dtype=object)
+    view, pos = memoryview(raw), 0
+    for i in range(count):
+        if pos + 4 > len(view):
+            raise _bad(f"input {name!r}: BYTES data ends before element {i}")
+        n = int.from_bytes(view[pos : pos + 4], "little")
+        pos += 4
+        if pos + n > len(view):
+            raise _bad(f"input {name!r}: BYTES element {i} runs past the data")
+        try:
+            out[i] = bytes(view[pos : pos + n]).decode()
+        except UnicodeDecodeError:
+            raise _bad(f"input {name!r}: BYTES element {i} is not UTF-8 text") from None
+        pos += n
+    if pos != len(view):
+        raise _bad(f"input {name!r}: {len(view) - pos} bytes after the last BYTES element")
+    return out
+
+
+def encode_bytes_tensor(arr: np.ndarray) -> bytes:
+    parts = []
+    for item in arr.reshape(-1):
+        data = item if isinstance(item, bytes) else str(item).encode()
+        parts += [len(data).to_bytes(4, "little"), data]
+    return b"".join(parts)
+
+
+def from_raw(raw: memoryview | bytes, spec: TensorSpec, shape: tuple[int, ...]) -> np.ndarray:
+    """One tensor from its raw bytes (HTTP binary extension, gRPC ``raw_input_contents``)."""
+    if spec.datatype == "BYTES":
+        return decode_bytes_tensor(raw, spec.name, math.prod(shape)).reshape(shape)
+    dtype = V2_TO_NUMPY[spec.datatype]
+    expected = math.prod(shape) * dtype.itemsize
+    if len(raw) != expected:
+        raise _bad(
+            f"input {spec.name!r}: raw data must be {expected} bytes for shape {list(shape)}"
+        )
+    arr = np.frombuffer(raw, dtype=dtype).reshape(shape)
+    if spec.datatype == "BOOL" and arr.view(np.uint8).max(initial=0) > 1:
+        raise _bad(f"input {spec.name!r}: BOOL bytes must be 0 or 1")
+    return arr
+
+
 def _from_binary(
     size: object, binary: memoryview, offset: int, spec: TensorSpec, shape: tuple[int, ...]
 ) -> np.ndarray:
+    if spec.datatype == "BYTES":
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise _bad(f"input {spec.name!r}: binary_data_size must be a byte count")
+        if offset + size > len(binary):
+            raise _bad(f"input {spec.name!r}: binary data shorter than binary_data_size")
+        return from_raw(binary[offset : offset + size], spec, shape)
     dtype = V2_TO_NUMPY[spec.datatype]
     expected = math.prod(shape) * dtype.itemsize
     if not _is_int(size) or size != expected:
@@ -165,7 +232,7 @@ def _parse_inputs(
             raise _bad(
                 f"input {name!r}: expected datatype {spec.datatype}, got {raw.get('datatype')!r}"
             )
-        shape = _check_shape(raw.get("shape"), spec)
+        shape = check_shape(raw.get("shape"), spec)
         params = raw.get("parameters") or {}
         if not isinstance(params, dict):
             raise _bad(f"input {name!r}: parameters must be an object")
@@ -173,7 +240,7 @@ def _parse_inputs(
             if "data" in raw:
                 raise _bad(f"input {name!r}: both 'data' and binary_data_size given")
             inputs[name] = _from_binary(params["binary_data_size"], binary, offset, spec, shape)
-            offset += inputs[name].nbytes
+            offset += params["binary_data_size"]
         elif "data" in raw:
             inputs[name] = _from_json(raw["data"], spec, shape)
         else:
@@ -215,6 +282,14 @@ def _parse_outputs(
     return outputs
 
 
+def check_batch(arrays: Mapping[str, np.ndarray], inputs: Sequence[TensorSpec]) -> None:
+    """Batchable inputs must agree on their first dimension."""
+    if len(inputs) > 1 and all(s.shape and s.shape[0] == -1 for s in inputs):
+        rows = {a.shape[0] for a in arrays.values()}
+        if len(rows) > 1:
+            raise _bad(f"inputs disagree on the batch dimension: {sorted(rows)}")
+
+
 def parse_infer_request(
     body: bytes,
     header_length: str | None,
@@ -233,12 +308,20 @@ def parse_infer_request(
     if not isinstance(binary_default, bool):
         raise _bad("binary_data_output must be true or false")
     arrays = _parse_inputs(document.get("inputs"), {s.name: s for s in inputs}, binary)
-    if len(inputs) > 1 and all(s.shape and s.shape[0] == -1 for s in inputs):
-        rows = {a.shape[0] for a in arrays.values()}
-        if len(rows) > 1:
-            raise _bad(f"inputs disagree on the batch dimension: {sorted(rows)}")
+    check_batch(arrays, inputs)
     requested = _parse_outputs(document.get("outputs"), outputs, binary_default)
     return InferRequest(arrays, requested, request_id, parameters)
+
+
+def v2_array(result: np.ndarray) -> tuple[np.ndarray, str]:
+    """An output as a contiguous array of a V2 datatype (strings: BYTES, else FP32)."""
+    arr = np.ascontiguousarray(result)
+    if arr.dtype.kind in "OUS":
+        return arr.astype(object), "BYTES"
+    datatype = NUMPY_TO_V2.get(arr.dtype)
+    if datatype is None:
+        return arr.astype(np.float32), "FP32"
+    return arr, datatype
 
 
 def encode_infer_response(
@@ -251,18 +334,21 @@ def encode_infer_response(
     tensors: list[dict[str, Any]] = []
     blobs: list[bytes] = []
     for wanted in request.outputs:
-        arr = np.ascontiguousarray(results[wanted.name])
+        arr, datatype = v2_array(results[wanted.name])
         tensor: dict[str, Any] = {
             "name": wanted.name,
-            "datatype": NUMPY_TO_V2.get(arr.dtype, "FP32"),
+            "datatype": datatype,
             "shape": list(arr.shape),
         }
-        if arr.dtype not in NUMPY_TO_V2:
-            arr = arr.astype(np.float32)
         if wanted.binary:
-            blob = arr.tobytes()
+            blob = encode_bytes_tensor(arr) if datatype == "BYTES" else arr.tobytes()
             tensor["parameters"] = {"binary_data_size": len(blob)}
             blobs.append(blob)
+        elif datatype == "BYTES":
+            tensor["data"] = [
+                x.decode(errors="replace") if isinstance(x, bytes) else str(x)
+                for x in arr.reshape(-1)
+            ]
         else:
             tensor["data"] = arr.reshape(-1).tolist()
         tensors.append(tensor)

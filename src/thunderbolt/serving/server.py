@@ -13,6 +13,7 @@ import contextlib
 import dataclasses
 import logging
 import os
+import pathlib
 import signal
 import time
 
@@ -40,11 +41,17 @@ class ServeOptions:
     model_version: str = "1"
     host: str = "0.0.0.0"
     port: int = 8080
+    grpc_port: int = 0  # 0: no gRPC listener
+    reuse_port: bool = False  # several worker processes listen on the same ports
+    ready_dir: str | None = None  # where those workers mark themselves loaded
+    workers: int = 1
     batching: BatchingConfig = BatchingConfig()
     max_body_bytes: int = 16 * 1024 * 1024
     drain_timeout_s: float = 30.0
     fail_linger_s: float = 0.0
-    intra_op_threads: int = 0
+    intra_op_threads: int = 1
+    inter_op_threads: int = 1
+    spinning: bool = False
     s3_endpoint_url: str | None = None
     termination_log: str = "/dev/termination-log"
 
@@ -65,7 +72,12 @@ def load_model(opts: ServeOptions, metrics: ServingMetrics) -> OnnxModel:
             fetched.source,
             sha256_digest(fetched.data),
         )
-    model = OnnxModel(fetched.data, intra_op_threads=opts.intra_op_threads)
+    model = OnnxModel(
+        fetched.data,
+        intra_op_threads=opts.intra_op_threads,
+        inter_op_threads=opts.inter_op_threads,
+        spinning=opts.spinning,
+    )
     metrics.load_seconds.labels(opts.model_name).set(time.perf_counter() - started)
     log.info(
         "loaded %s (%d bytes) in %.2fs: inputs %s, outputs %s",
@@ -100,6 +112,12 @@ def _write_termination_log(path: str, message: str) -> None:
             fh.write(message[:4000])
 
 
+async def _stop_grpc(server: object | None, grace_s: float) -> None:
+    """Refuse new RPCs at once; let running ones finish within ``grace_s``."""
+    if server is not None:
+        await server.stop(grace_s)  # type: ignore[attr-defined]
+
+
 async def serve(opts: ServeOptions) -> int:
     """Run until SIGTERM/SIGINT; returns the process exit code."""
     logging.getLogger("aiohttp.server").addFilter(_QuietBadRequests())
@@ -108,9 +126,25 @@ async def serve(opts: ServeOptions) -> int:
     metrics.ready.labels(opts.model_name).set(0)
     runner = web.AppRunner(build_app(state), handle_signals=False, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, opts.host, opts.port, reuse_address=True)
+    site = web.TCPSite(
+        runner, opts.host, opts.port, reuse_address=True, reuse_port=opts.reuse_port or None
+    )
     await site.start()
     log.info("listening on %s:%d for model %r", opts.host, opts.port, opts.model_name)
+    grpc_server = None
+    if opts.grpc_port:
+        from thunderbolt.serving.grpc_service import start_grpc_server  # grpcio only when asked
+
+        try:
+            grpc_server = await start_grpc_server(
+                state, opts.host, opts.grpc_port, reuse_port=opts.reuse_port
+            )
+        except (OSError, RuntimeError) as exc:
+            log.error("%s", exc)
+            _write_termination_log(opts.termination_log, str(exc))
+            await runner.cleanup()
+            return 1
+        log.info("gRPC (inference.GRPCInferenceService) on %s:%d", opts.host, opts.grpc_port)
 
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -123,6 +157,7 @@ async def serve(opts: ServeOptions) -> int:
     await asyncio.wait({loading, stopping}, return_when=asyncio.FIRST_COMPLETED)
     if not loading.done():  # asked to stop while loading: nothing in flight to drain
         stopping.cancel()
+        await _stop_grpc(grpc_server, 0)
         await runner.cleanup()
         return 0
     try:
@@ -135,6 +170,7 @@ async def serve(opts: ServeOptions) -> int:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), opts.fail_linger_s)
         stopping.cancel()
+        await _stop_grpc(grpc_server, 0)
         await runner.cleanup()
         return 1
 
@@ -142,6 +178,10 @@ async def serve(opts: ServeOptions) -> int:
         model, opts.batching, observe_batch=metrics.batch_size.labels(opts.model_name).observe
     )
     state.serve(model, batcher)
+    if opts.ready_dir is not None:
+        ready_dir = opts.ready_dir
+        pathlib.Path(ready_dir, str(os.getpid())).touch()
+        state.peers_ready = lambda: len(os.listdir(ready_dir)) >= opts.workers
     log.info(
         "ready: serving %r version %s (batching %s)",
         opts.model_name,
@@ -156,10 +196,12 @@ async def serve(opts: ServeOptions) -> int:
     state.draining = True
     metrics.ready.labels(opts.model_name).set(0)
     await site.stop()
+    grpc_stopped = asyncio.ensure_future(_stop_grpc(grpc_server, opts.drain_timeout_s))
     try:
         await asyncio.wait_for(state.drained(), opts.drain_timeout_s)
     except TimeoutError:
         log.warning("drain timed out with %d requests in flight", state.inflight)
+    await grpc_stopped
     await runner.cleanup()
     await batcher.close()
     log.info("stopped")

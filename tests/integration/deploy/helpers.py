@@ -27,6 +27,20 @@ def current(status: dict[str, Any]) -> int | None:
     return (status.get("currentRevision") or {}).get("number")
 
 
+def infer_grpc(ip: str, port: int, model: str, timeout: float = 5.0) -> list[list[float]]:
+    """One V2 ModelInfer over gRPC with tritonclient's unmodified client; returns the output."""
+    import numpy as np
+    import tritonclient.grpc as grpcclient
+
+    inp = grpcclient.InferInput("input", [1, 4], "FP32")
+    inp.set_data_from_numpy(np.array([[0.1, 0.2, 0.3, 0.4]], np.float32))
+    client = grpcclient.InferenceServerClient(f"{ip}:{port}")
+    try:
+        return client.infer(model, [inp], client_timeout=timeout).as_numpy("output").tolist()
+    finally:
+        client.close()
+
+
 def infer(ip: str, port: int, model: str, timeout: float = 5.0) -> int:
     """One V2 inference request on a fresh connection; returns the HTTP status (0: no answer)."""
     body = json.dumps({"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32",

@@ -6,7 +6,14 @@ revisions change, so "the old revision keeps serving" is observed, not assumed.
 
 from __future__ import annotations
 
-from tests.integration.deploy.helpers import BAD_CHECKSUM, current, history, infer, upload
+from tests.integration.deploy.helpers import (
+    BAD_CHECKSUM,
+    current,
+    history,
+    infer,
+    infer_grpc,
+    upload,
+)
 from tests.unit.serving.onnx_models import linear_model
 
 
@@ -26,6 +33,7 @@ def test_rolling_switches_after_readiness_wrong_checksum_never_serves_and_rollba
     assert conditions == {"Available": "True", "Progressing": "False", "Degraded": "False"}
     ip = deployments.cluster_ip("iris")
     assert infer(ip, 8080, "iris") == 200
+    assert len(infer_grpc(ip, 8081, "iris")[0]) == 1  # the Service's named port "grpc"
 
     # A model whose checksum does not match never becomes ready: the Service stays on r1.
     deployments.patch("iris", {"model": {"uri": m2[0], "checksum": BAD_CHECKSUM}})

@@ -19,7 +19,7 @@ import pytest
 from thunderbolt.api.common import LABEL_KEY_PATTERN
 from thunderbolt.api.crdgen import KINDS, crd
 from thunderbolt.api.experiment import Parameter, TrialTemplate
-from thunderbolt.api.modeldeployment import CANARY_STEPS_RULE, Canary
+from thunderbolt.api.modeldeployment import CANARY_STEPS_RULE, GRPC_PORT_RULE, Canary, Serving
 
 Validate = Callable[[Any], object]
 
@@ -67,6 +67,19 @@ CASES: dict[str, tuple[Validate, list[tuple[Any, bool]]]] = {
             (_steps(50, 10), False),
             (_steps(20, 20, 50), False),
             (_steps(10, 60, 40), False),
+        ],
+    ),
+    GRPC_PORT_RULE: (
+        Serving.model_validate,
+        [
+            ({}, True),
+            ({"grpcPort": 0}, True),
+            ({"grpcPort": 9000, "port": 9001}, True),
+            ({"port": 9000}, True),
+            ({"grpcPort": 8080}, False),
+            ({"grpcPort": 9000, "port": 9000}, False),
+            ({"grpcPort": 80}, False),
+            ({"port": 8081}, False),
         ],
     ),
 }

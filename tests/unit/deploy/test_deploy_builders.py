@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from thunderbolt.api.modeldeployment import Revision, parse_spec
 from thunderbolt.deploy import builders as b
 
@@ -59,7 +61,7 @@ def test_pods_meet_pod_security_restricted():
 def test_probes_use_the_v2_health_endpoints_on_the_serving_port():
     dep = b.deployment(OWNER, spec(serving={"port": 9000}), revision(), 1, DEFAULTS)
     c = container(dep)
-    assert c["ports"] == [{"name": "http", "containerPort": 9000, "protocol": "TCP"}]
+    assert c["ports"][0] == {"name": "http", "containerPort": 9000, "protocol": "TCP"}
     assert c["readinessProbe"]["httpGet"] == {"path": "/v2/health/ready", "port": "http"}
     assert c["livenessProbe"]["httpGet"] == {"path": "/v2/health/live", "port": "http"}
     assert c["args"][:3] == ["serve", "--port", "9000"]
@@ -154,11 +156,37 @@ def test_batching_flags_follow_the_spec():
         1,
         DEFAULTS,
     )
-    assert container(on)["args"][3:] == ["--max-batch-size", "8", "--max-delay-ms", "5"]
+    assert container(on)["args"][3:7] == ["--max-batch-size", "8", "--max-delay-ms", "5"]
     off = b.deployment(
         OWNER, spec(serving={"batching": {"enabled": False}}), revision(), 1, DEFAULTS
     )
-    assert container(off)["args"][3:] == ["--no-batching"]
+    assert container(off)["args"][3:4] == ["--no-batching"]
+    assert "--max-batch-size" not in container(off)["args"]
+
+
+def _flag(dep, name):
+    args = container(dep)["args"]
+    return args[args.index(name) + 1]
+
+
+@pytest.mark.parametrize(
+    ("cpu", "intra", "workers"),
+    [("250m", "1", "1"), ("1", "1", "1"), ("1500m", "1", "1"), ("2", "2", "1"), ("8", "4", "2")],
+)
+def test_thread_flags_follow_the_pods_cpu(cpu, intra, workers):
+    dep = b.deployment(OWNER, spec(resources={"cpu": cpu}), revision(), 1, DEFAULTS)
+    assert _flag(dep, "--intra-op-threads") == intra
+    assert _flag(dep, "--inter-op-threads") == "1"
+    assert _flag(dep, "--workers") == workers
+
+
+def test_thread_knobs_in_the_spec_win_over_the_cpu():
+    threads = {"intraOp": 3, "interOp": 2, "workers": 3}
+    dep = b.deployment(
+        OWNER, spec(resources={"cpu": "8"}, serving={"threads": threads}), revision(), 1, DEFAULTS
+    )
+    flags = ("--intra-op-threads", "--inter-op-threads", "--workers")
+    assert tuple(_flag(dep, f) for f in flags) == ("3", "2", "3")
 
 
 def test_template_hash_changes_with_replicas_and_model_only():
@@ -191,3 +219,28 @@ def test_httproute_attaches_to_the_service_with_exact_weights_per_revision():
     assert b.http_route(OWNER, {1: 50, 2: 50}, 80, "gateway.networking.k8s.io/v1beta1")[
         "apiVersion"
     ].endswith("v1beta1")
+
+
+def test_grpc_is_a_named_port_on_the_pods_and_the_service():
+    dep = b.deployment(OWNER, spec(), revision(), 1, DEFAULTS)
+    assert container(dep)["ports"] == [
+        {"name": "http", "containerPort": 8080, "protocol": "TCP"},
+        {"name": "grpc", "containerPort": 8081, "protocol": "TCP"},
+    ]
+    assert _flag(dep, "--grpc-port") == "8081"
+    svc = b.service(OWNER, "iris", b.all_revisions_selector(OWNER), 8080, 8081)
+    assert svc["spec"]["ports"] == [
+        {"name": "http", "port": 8080, "targetPort": "http", "protocol": "TCP"},
+        {"name": "grpc", "port": 8081, "targetPort": "grpc", "protocol": "TCP"},
+    ]
+    off = b.deployment(OWNER, spec(serving={"grpcPort": 0}), revision(), 1, DEFAULTS)
+    assert [p["name"] for p in container(off)["ports"]] == ["http"]
+    assert "--grpc-port" not in container(off)["args"]
+
+
+@pytest.mark.parametrize(
+    "serving", [{"grpcPort": 8080}, {"port": 9000, "grpcPort": 9000}, {"grpcPort": 80}]
+)
+def test_grpc_port_must_be_off_or_another_unprivileged_port(serving):
+    with pytest.raises(ValueError, match="grpcPort"):
+        spec(serving=serving)

@@ -171,6 +171,28 @@ def fixed_batch_model(n_features: int = 4) -> bytes:
     return _model(graph)
 
 
+def fp16_bytes_model() -> bytes:
+    """FP16 and BYTES (ONNX string) tensors: ``half = x_fp16 * 2``, ``echo = text``."""
+    info = helper.make_tensor_value_info
+    graph = helper.make_graph(
+        [
+            helper.make_node("Mul", ["x_fp16", "two"], ["half"]),
+            helper.make_node("Identity", ["text"], ["echo"]),
+        ],
+        "fp16_bytes",
+        [
+            info("x_fp16", TensorProto.FLOAT16, ["batch", 2]),
+            info("text", TensorProto.STRING, ["batch", 1]),
+        ],
+        [
+            info("half", TensorProto.FLOAT16, ["batch", 2]),
+            info("echo", TensorProto.STRING, ["batch", 1]),
+        ],
+        initializer=[numpy_helper.from_array(np.array(2, np.float16), "two")],
+    )
+    return _model(graph)
+
+
 def write_model(data: bytes, directory: pathlib.Path, name: str = "model.onnx") -> tuple[str, str]:
     """Save a model; returns its ``file://`` URI and ``sha256:`` checksum."""
     path = directory / name

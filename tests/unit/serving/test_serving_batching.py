@@ -163,3 +163,35 @@ def test_a_request_that_fails_validation_releases_the_wait() -> None:
         return time.perf_counter() - started
 
     assert asyncio.run(scenario()) < 1.0
+
+
+def test_fast_models_run_on_the_loop_and_slow_ones_in_a_thread() -> None:
+    """Handing a microsecond call to a thread costs more than the call; a slow call must not
+    block the event loop."""
+
+    async def main(model: OnnxModel, calls: int) -> tuple[bool, set[str]]:
+        threads: set[str] = set()
+        run = model.run
+
+        def spy(feeds):  # type: ignore[no-untyped-def]
+            import threading
+
+            threads.add(threading.current_thread().name)
+            return run(feeds)
+
+        model.run = spy  # type: ignore[method-assign]
+        batcher = Batcher(model, BatchingConfig(enabled=False))
+        x = np.ones((1, 4), np.float32)
+        try:
+            for _ in range(calls):
+                await batcher.infer(_request("input", x))
+            return batcher.inline, threads
+        finally:
+            await batcher.close()
+
+    inline, threads = asyncio.run(
+        main(OnnxModel(onnx_models.linear_model()), 30)
+    )  # forgets a slow 1st
+    assert inline and "MainThread" in threads
+    inline, threads = asyncio.run(main(OnnxModel(onnx_models.slow_model()), 3))
+    assert not inline and threads and "MainThread" not in threads
