@@ -101,7 +101,3 @@ def check_labels(labels: dict[str, str], where: str) -> dict[str, str]:
             raise ValueError(f"{where}[{key!r}]: {value!r} is not a valid label value")
     return labels
 
-
-class EnvVar(ApiModel):
-    name: str = Field(max_length=253, pattern=r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
-    value: str = Field(default="", max_length=4096)

@@ -7,21 +7,34 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
+from thunderbolt.api import trial_parameters
+from thunderbolt.api.collector import MetricsCollector
 from thunderbolt.api.common import (
     DNS_LABEL_PATTERN,
     DNS_SUBDOMAIN_PATTERN,
     IMAGE_PATTERN,
     PARAM_NAME_PATTERN,
+    QUANTITY_PATTERN,
     S3_BUCKET,
     S3_URI_PATTERN,
     UNTYPED,
     ApiModel,
     Condition,
-    EnvVar,
     Resources,
     ScalarValue,
     check_labels,
     label_selector_field,
+)
+from thunderbolt.api.pod import (
+    AFFINITY_KEYS,
+    AFFINITY_SCHEMA,
+    VOLUME_SCHEMA,
+    Container,
+    EnvVar,
+    Toleration,
+    Volume,
+    VolumeMount,
+    check_volume,
 )
 
 Direction = Literal["maximize", "minimize"]
@@ -151,20 +164,47 @@ class Validation(ApiModel):
 
 
 class TrialTemplate(ApiModel):
-    """What every Trial's Job runs; parameters are passed to it as a mounted JSON file."""
+    """What every Trial's Job runs; parameters reach it as a mounted JSON file, as
+    THUNDERBOLT_PARAM_<NAME> env vars and as ${trialParameters.<name>} in command/args."""
 
     image: str = Field(max_length=512, min_length=1, pattern=IMAGE_PATTERN)
     imagePullPolicy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
     command: list[str] | None = Field(default=None, max_length=32)
     args: list[str] | None = Field(default=None, max_length=64)
     env: list[EnvVar] = Field(default_factory=list, max_length=64)
+    workingDir: str | None = Field(
+        default=None, max_length=1024, pattern=r"^/", description="Defaults to /workspace."
+    )
+    metricsCollector: MetricsCollector = Field(default_factory=MetricsCollector)
     task: Literal["classification", "regression"] = "classification"
-    dataset: Dataset
+    dataset: Dataset | None = Field(
+        default=None, description="For the built-in trainer; own containers may omit it."
+    )
     validation: Validation | None = None
     epochs: int = Field(default=20, ge=1, le=10000)
     batchSize: int = Field(default=32, ge=1, le=65536)
     earlyStoppingPatience: int | None = Field(default=None, ge=1, le=10000)
     resources: Resources = Field(default_factory=Resources)
+    shmSize: str | None = Field(
+        default=None,
+        max_length=32,
+        pattern=QUANTITY_PATTERN,
+        description="Shared memory for data loaders: a memory-backed emptyDir at /dev/shm.",
+    )
+    volumes: list[Volume] = Field(
+        default_factory=list, max_length=32, json_schema_extra=VOLUME_SCHEMA
+    )
+    volumeMounts: list[VolumeMount] = Field(default_factory=list, max_length=32)
+    initContainers: list[Container] = Field(default_factory=list, max_length=8)
+    sidecars: list[Container] = Field(
+        default_factory=list,
+        max_length=8,
+        description="Extra containers; a Job completes only once they exit too.",
+    )
+    tolerations: list[Toleration] = Field(default_factory=list, max_length=32)
+    affinity: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, json_schema_extra=AFFINITY_SCHEMA
+    )
     backoffLimit: int = Field(default=1, ge=0, le=10)
     activeDeadlineSeconds: int = Field(default=3600, ge=10, le=7 * 24 * 3600)
     serviceAccountName: str | None = Field(default=None, max_length=253, pattern=DNS_LABEL_PATTERN)
@@ -186,6 +226,50 @@ class TrialTemplate(ApiModel):
     def report_steps(self) -> int:
         """Steps a Trial reports: every fold's epochs, one after another."""
         return self.epochs * self.folds
+
+    @field_validator("volumes")
+    @classmethod
+    def _check_volumes(cls, volumes: list[Volume]) -> list[Volume]:
+        for volume in volumes:
+            check_volume(volume)
+        names = [v["name"] for v in volumes]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"duplicate volume names {duplicates}")
+        return volumes
+
+    @field_validator("affinity")
+    @classmethod
+    def _check_affinity(cls, affinity: dict[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(affinity) - AFFINITY_KEYS)
+        if unknown:
+            raise ValueError(f"affinity: unknown keys {unknown}")
+        return affinity
+
+    @model_validator(mode="after")
+    def _check_pod(self) -> TrialTemplate:
+        volumes = {v["name"] for v in self.volumes}
+        containers = [("trainer", self.volumeMounts)] + [
+            (c.name, c.volumeMounts) for c in self.initContainers + self.sidecars
+        ]
+        for container, mounts in containers:
+            for mount in mounts:
+                if mount.name not in volumes and mount.name != "workspace":
+                    raise ValueError(
+                        f"{container}: volumeMount {mount.name!r} names no volume in 'volumes'"
+                    )
+        names = ["trainer"] + [c.name for c in self.initContainers + self.sidecars]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"container names must be unique (and not 'trainer'): {duplicates}")
+        return self
+
+    def substituted_texts(self) -> list[str]:
+        """Every string where ${trialParameters.<name>} is replaced."""
+        texts = list(self.command or []) + list(self.args or [])
+        for c in self.initContainers + self.sidecars:
+            texts += list(c.command or []) + list(c.args or [])
+        return texts
 
 
 class MlflowTracking(ApiModel):
@@ -263,6 +347,14 @@ class ExperimentSpec(ApiModel):
                     raise ValueError(
                         f"parameter {p.name!r}: the grid sampler needs a 'step' for floats"
                     )
+        unknown = trial_parameters.unknown_references(
+            self.trialTemplate.substituted_texts(), names
+        )
+        if unknown:
+            raise ValueError(
+                f"trialTemplate: ${{trialParameters.<name>}} names unknown parameters {unknown} "
+                f"(known: {sorted(names)})"
+            )
         if self.algorithm.name == "cmaes" and all(p.type == "categorical" for p in self.parameters):
             raise ValueError("algorithm cmaes needs at least one float or int parameter")
         return self

@@ -75,7 +75,7 @@ class TrainerConfig(_Model):
     identity: TrialIdentity = Field(default_factory=TrialIdentity)
     parameters: dict[str, ParameterValue] = Field(default_factory=dict)
     task: Literal["classification", "regression"] = "classification"
-    dataset: DatasetConfig
+    dataset: DatasetConfig | None = None  # None: the template names none (own containers)
     epochs: int = 20
     batchSize: int = 32
     seed: int = 0

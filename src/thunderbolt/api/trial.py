@@ -46,6 +46,21 @@ class SplitIdentity(ApiModel):
     folds: int | None = None
 
 
+class CollectorStatus(ApiModel):
+    """What a StdOut or File collector read from the Trial's container (Push: absent)."""
+
+    kind: Literal["StdOut", "File"]
+    state: Literal["Collecting", "Done"] = "Collecting"
+    lines: int = Field(default=0, ge=0, description="Lines read from the container.")
+    reports: int = Field(default=0, ge=0, description="Lines that became reports.")
+    skipped: dict[str, int] = Field(
+        default_factory=dict,
+        description="Lines skipped, by cause: malformed, nonFinite, unknownMetric, tooLong...",
+    )
+    lastStep: int | None = None
+    lastMetrics: dict[str, float] = Field(default_factory=dict)
+
+
 class TrialStatus(ApiModel):
     phase: TrialPhase = "Pending"
     observedGeneration: int | None = None
@@ -69,4 +84,5 @@ class TrialStatus(ApiModel):
     gpuSeconds: float | None = None
     reason: str | None = None
     message: str | None = Field(default=None, max_length=4096)
+    collector: CollectorStatus | None = None
     conditions: list[Condition] = Field(default_factory=list)

@@ -13,7 +13,9 @@ import re
 from typing import Any
 
 from thunderbolt import API_VERSION
-from thunderbolt.api.experiment import ExperimentSpec
+from thunderbolt.api import trial_parameters
+from thunderbolt.api.experiment import ExperimentSpec, TrialTemplate
+from thunderbolt.api.pod import Container
 from thunderbolt.api.trainer_config import (
     CONFIG_MOUNT_DIR,
     CONFIG_PATH,
@@ -37,6 +39,9 @@ NUMBER_LABEL = "thunderbolt.io/trial-number"
 PARAM_LABEL_PREFIX = "thunderbolt.io/param."
 MANAGED_BY = {"app.kubernetes.io/managed-by": "thunderbolt"}
 CONTAINER_NAME = "trainer"
+# Which collector reads the pod's metrics (the StdOut collector follows only these pods).
+COLLECTOR_ANNOTATION = "thunderbolt.io/metrics-collector"
+SHM_DIR = "/dev/shm"
 WORKSPACE_DIR = "/workspace"
 ARTIFACTS_SECRET_DIR = "/var/run/secrets/thunderbolt.io/artifacts"
 ARTIFACTS_CREDENTIALS_PATH = f"{ARTIFACTS_SECRET_DIR}/credentials"
@@ -164,7 +169,7 @@ def trainer_config(
         ),
         parameters=dict(spec.parameters),
         task=template.task,
-        dataset=DatasetConfig(**template.dataset.model_dump()),
+        dataset=DatasetConfig(**template.dataset.model_dump()) if template.dataset else None,
         epochs=template.epochs,
         batchSize=template.batchSize,
         seed=spec.seed,
@@ -246,9 +251,10 @@ def build_job(
         {"name": "THUNDERBOLT_PARAMETERS", "value": json.dumps(spec.parameters, sort_keys=True)},
         {"name": "THUNDERBOLT_TRIAL", "value": meta["name"]},
         {"name": "HOME", "value": WORKSPACE_DIR},
+        *trial_parameters.parameter_env(spec.parameters),
     ]
     # The user's env wins over our defaults, except where the config file is.
-    user_env = [e.model_dump() for e in template.env if e.name != "THUNDERBOLT_CONFIG"]
+    user_env = [e.manifest() for e in template.env if e.name != "THUNDERBOLT_CONFIG"]
     user_names = {e["name"] for e in user_env}
     env = [e for e in env if e["name"] not in user_names]
     mounts: list[dict[str, Any]] = [
@@ -281,6 +287,11 @@ def build_job(
         volumes.append(
             {"name": "report-token", "secret": {"secretName": report_secret, "defaultMode": 0o440}}
         )
+    if template.shmSize:
+        mounts.append({"name": "dshm", "mountPath": SHM_DIR})
+        volumes.append({"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": template.shmSize}})
+    volumes += [dict(v) for v in template.volumes]
+    mounts += [m.model_dump(exclude_none=True) for m in template.volumeMounts]
 
     container: dict[str, Any] = {
         "name": CONTAINER_NAME,
@@ -291,29 +302,44 @@ def build_job(
         "securityContext": RESTRICTED_CONTAINER_SECURITY,
         "terminationMessagePolicy": "FallbackToLogsOnError",
         "volumeMounts": mounts,
-        "workingDir": WORKSPACE_DIR,
+        "workingDir": template.workingDir or WORKSPACE_DIR,
     }
+    collector = template.metricsCollector
+    if collector.kind == "File":
+        # The kubelet reads the file's last 4 KiB into the termination message at exit.
+        container["terminationMessagePath"] = collector.path
     if template.command:
-        container["command"] = list(template.command)
+        container["command"] = _substitute(template.command, spec.parameters)
     if template.args:
-        container["args"] = list(template.args)
+        container["args"] = _substitute(template.args, spec.parameters)
 
     pod_spec: dict[str, Any] = {
         "restartPolicy": "Never",
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
         "securityContext": RESTRICTED_POD_SECURITY,
-        "containers": [container],
+        "containers": [container]
+        + [_extra_container(c, template, spec.parameters, env) for c in template.sidecars],
         "volumes": volumes,
     }
+    if template.initContainers:
+        pod_spec["initContainers"] = [
+            _extra_container(c, template, spec.parameters, env) for c in template.initContainers
+        ]
+    tolerations += [t.model_dump(exclude_none=True) for t in template.tolerations]
     if tolerations:
         pod_spec["tolerations"] = tolerations
+    if template.affinity:
+        pod_spec["affinity"] = dict(template.affinity)
     if template.serviceAccountName:
         pod_spec["serviceAccountName"] = template.serviceAccountName
     if template.nodeSelector:
         pod_spec["nodeSelector"] = dict(template.nodeSelector)
     if template.priorityClassName:
         pod_spec["priorityClassName"] = template.priorityClassName
+    pod_meta: dict[str, Any] = {"labels": labels}
+    if collector.kind != "Push":
+        pod_meta["annotations"] = {COLLECTOR_ANNOTATION: collector.kind}
 
     return {
         "apiVersion": "batch/v1",
@@ -327,6 +353,40 @@ def build_job(
         "spec": {
             "backoffLimit": template.backoffLimit,
             "activeDeadlineSeconds": template.activeDeadlineSeconds,
-            "template": {"metadata": {"labels": labels}, "spec": pod_spec},
+            "template": {"metadata": pod_meta, "spec": pod_spec},
         },
     }
+
+
+def _substitute(texts: list[str], parameters: dict[str, Any]) -> list[str]:
+    return [trial_parameters.substitute(t, parameters) for t in texts]
+
+
+def _extra_container(
+    c: Container, template: TrialTemplate, parameters: dict[str, Any], base_env: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """An init container or sidecar: the same restricted security and parameter env as
+    the trainer (not its volumes: each container mounts what it names)."""
+    own = [e.manifest() for e in c.env]
+    names = {e["name"] for e in own}
+    out: dict[str, Any] = {
+        "name": c.name,
+        "image": c.image,
+        "imagePullPolicy": c.imagePullPolicy,
+        "env": [e for e in base_env if e["name"] not in names] + own,
+        "resources": {
+            "requests": {"cpu": c.resources.cpu, "memory": c.resources.memory},
+            "limits": {"memory": c.resources.memory},
+        },
+        "securityContext": RESTRICTED_CONTAINER_SECURITY,
+        "volumeMounts": [
+            {"name": "workspace", "mountPath": WORKSPACE_DIR},
+            *[m.model_dump(exclude_none=True) for m in c.volumeMounts if m.name != "workspace"],
+        ],
+        "workingDir": c.workingDir or template.workingDir or WORKSPACE_DIR,
+    }
+    if c.command:
+        out["command"] = _substitute(c.command, parameters)
+    if c.args:
+        out["args"] = _substitute(c.args, parameters)
+    return out

@@ -19,7 +19,7 @@ from thunderbolt.trainer import data as datasets
 from thunderbolt.trainer.callbacks import TrainingReporter
 from thunderbolt.trainer.checkpoint import Checkpoints, fingerprint
 from thunderbolt.trainer.distributed import Placement
-from thunderbolt.trainer.errors import TrainingError
+from thunderbolt.trainer.errors import DatasetError, TrainingError
 from thunderbolt.trainer.loop import LoopSettings, Outcome, Trainer
 from thunderbolt.trainer.tracking import Tracker
 
@@ -35,6 +35,8 @@ def run(
     tracker: Tracker,
     say: Callable[[str], None],
 ) -> TrainResult:
+    if config.dataset is None:
+        raise DatasetError("the built-in trainer needs trialTemplate.dataset")
     hp = params.resolve(config)
     cpu_threads = threads.configure()
     ident = config.identity
