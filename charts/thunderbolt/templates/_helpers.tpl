@@ -109,6 +109,10 @@ ModelDeployments, nothing more. No wildcards; the chart tests enforce that.
 - apiGroups: [""]
   resources: [pods]
   verbs: [get, list, watch]
+# The StdOut metrics collector follows Trial containers' output (read-only).
+- apiGroups: [""]
+  resources: [pods/log]
+  verbs: [get]
 - apiGroups: ["", events.k8s.io]
   resources: [events]
   verbs: [create, patch]

@@ -347,9 +347,7 @@ class ExperimentSpec(ApiModel):
                     raise ValueError(
                         f"parameter {p.name!r}: the grid sampler needs a 'step' for floats"
                     )
-        unknown = trial_parameters.unknown_references(
-            self.trialTemplate.substituted_texts(), names
-        )
+        unknown = trial_parameters.unknown_references(self.trialTemplate.substituted_texts(), names)
         if unknown:
             raise ValueError(
                 f"trialTemplate: ${{trialParameters.<name>}} names unknown parameters {unknown} "

@@ -289,7 +289,9 @@ def build_job(
         )
     if template.shmSize:
         mounts.append({"name": "dshm", "mountPath": SHM_DIR})
-        volumes.append({"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": template.shmSize}})
+        volumes.append(
+            {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": template.shmSize}}
+        )
     volumes += [dict(v) for v in template.volumes]
     mounts += [m.model_dump(exclude_none=True) for m in template.volumeMounts]
 
@@ -363,7 +365,10 @@ def _substitute(texts: list[str], parameters: dict[str, Any]) -> list[str]:
 
 
 def _extra_container(
-    c: Container, template: TrialTemplate, parameters: dict[str, Any], base_env: list[dict[str, Any]]
+    c: Container,
+    template: TrialTemplate,
+    parameters: dict[str, Any],
+    base_env: list[dict[str, Any]],
 ) -> dict[str, Any]:
     """An init container or sidecar: the same restricted security and parameter env as
     the trainer (not its volumes: each container mounts what it names)."""

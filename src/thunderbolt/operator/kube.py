@@ -233,3 +233,24 @@ def list_experiments(namespace: str | None) -> list[dict[str, Any]]:
             GROUP, VERSION, namespace, "experiments", _preload_content=False
         )
     return list(_raw(resp)["items"])
+
+
+def get_pod(namespace: str, name: str) -> dict[str, Any] | None:
+    try:
+        return _raw(client.CoreV1Api().read_namespaced_pod(name, namespace, _preload_content=False))
+    except ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
+
+
+def open_pod_log(namespace: str, name: str, container: str) -> Any:
+    """A followed log stream (urllib3 response; read it in chunks, close it to stop).
+    No timeout: a quiet training run may print nothing for a long while."""
+    return client.CoreV1Api().read_namespaced_pod_log(
+        name,
+        namespace,
+        container=container,
+        follow=True,
+        _preload_content=False,
+    )

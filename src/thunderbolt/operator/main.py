@@ -21,6 +21,7 @@ HANDLER_MODULES: tuple[str, ...] = (
     "thunderbolt.operator.handlers",
     "thunderbolt.deploy.handlers",
     "thunderbolt.reports.handlers",
+    "thunderbolt.collectors.handlers",  # after the report endpoint it stores into
 )
 
 # Kopf keeps its handler progress in annotations under our own prefix, never in

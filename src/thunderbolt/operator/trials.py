@@ -168,9 +168,26 @@ def sync(namespace: str, name: str) -> Finished | None:
         return None
 
 
+def sync_and_announce(namespace: str, name: str) -> None:
+    """``sync``, and the Events when that finished the Trial (its Experiment reconciles
+    on the phase change through the Trial watch)."""
+    finished = sync(namespace, name)
+    if finished is not None:
+        announce(finished)
+
+
 def announce(finished: Finished) -> None:
     """Events on the Trial and its Experiment saying how the Trial ended."""
     trial, status = finished.trial, finished.status
+    collected = status.get("collector") or {}
+    if collected.get("kind") == "File" and collected.get("skipped"):
+        shown = ", ".join(f"{n} {k}" for k, n in sorted(collected["skipped"].items()))
+        kube.post_event(
+            trial,
+            "MetricsSkipped",
+            f"the File collector skipped {shown} of {collected.get('lines', 0)} lines read",
+            warning=True,
+        )
     name = trial["metadata"]["name"]
     phase = status["phase"]
     text = f"trial {name} {phase.lower()}"

@@ -15,8 +15,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from thunderbolt.api.collector import MetricsCollector
 from thunderbolt.api.trainer_config import TrainResult
-from thunderbolt.api.trial import FINISHED_PHASES
+from thunderbolt.api.trial import FINISHED_PHASES, MAX_INTERMEDIATE
+from thunderbolt.collectors.lines import LineParser
 from thunderbolt.operator.conditions import condition, merge_conditions
 
 # Waiting reasons that mean the image will not come; the first two can be transient.
@@ -101,8 +103,15 @@ def _latest(pods: list[dict[str, Any]]) -> dict[str, Any] | None:
     return max(pods, key=lambda p: p["metadata"].get("creationTimestamp") or "")
 
 
+TRAINER_CONTAINER = "trainer"
+
+
 def _container(pod: dict[str, Any] | None) -> dict[str, Any]:
+    """The trainer's status (pods with sidecars list several containers, in any order)."""
     statuses = ((pod or {}).get("status") or {}).get("containerStatuses") or []
+    for status in statuses:
+        if status.get("name") == TRAINER_CONTAINER:
+            return dict(status)
     return statuses[0] if statuses else {}
 
 
@@ -171,6 +180,97 @@ def _from_result(result: TrainResult, metric: str) -> dict[str, Any]:
         "reason": result.reason or "TrainerFailed",
         "message": result.message,
     }
+
+
+def collector_of(trial: dict[str, Any]) -> MetricsCollector:
+    template = (trial.get("spec") or {}).get("template") or {}
+    return MetricsCollector.model_validate(template.get("metricsCollector") or {})
+
+
+def _points(trial: dict[str, Any]) -> list[tuple[int, float]]:
+    raw = (trial.get("status") or {}).get("intermediate") or []
+    return [(int(p["step"]), float(p["value"])) for p in raw]
+
+
+def _no_metrics(metric: str, where: str, problems: str) -> dict[str, Any]:
+    detail = f"; skipped: {problems}" if problems else ""
+    return {
+        "phase": "Failed",
+        "reason": "NoMetrics",
+        "message": f"no line {where} carries the objective metric {metric!r}{detail}",
+    }
+
+
+def _from_file(trial: dict[str, Any], message: str | None, metric: str) -> dict[str, Any]:
+    """The File collector: the kubelet put the metrics file's last 4 KiB in the message."""
+    collector = collector_of(trial)
+    parser = LineParser(metric, collector)
+    samples = parser.feed_text(message or "")
+    status: dict[str, Any] = {
+        "kind": "File",
+        "state": "Done",
+        "lines": parser.lines,
+        "reports": parser.reports,
+        "skipped": parser.problems(),
+    }
+    if parser.last is None:
+        return {
+            "collector": status,
+            **_no_metrics(metric, f"of {collector.path}", parser.summary()),
+        }
+    status.update(lastStep=parser.last.step, lastMetrics=parser.last.metrics)
+    merged = dict(_points(trial))
+    for sample in samples:
+        merged.setdefault(sample.step, sample.value)
+    points = sorted(merged.items())[-MAX_INTERMEDIATE:]
+    return {
+        "collector": status,
+        "intermediate": [{"step": s, "value": v} for s, v in points],
+        "objective": parser.last.value,
+        "metrics": parser.last.metrics,
+        "phase": "Succeeded",
+        "reason": None,
+        "message": None,
+    }
+
+
+def _from_stdout(trial: dict[str, Any], metric: str) -> dict[str, Any] | None:
+    """The StdOut collector's verdict, once it has read the log to its end (else None)."""
+    collected = (trial.get("status") or {}).get("collector") or {}
+    if collected.get("state") != "Done":
+        return None
+    points = _points(trial)
+    last = collected.get("lastMetrics") or {}
+    objective = _finite(last.get(metric))
+    if objective is None and points:
+        objective = points[-1][1]
+    if objective is None:
+        problems = ", ".join(
+            f"{n} {k}" for k, n in sorted((collected.get("skipped") or {}).items())
+        )
+        lines = int(collected.get("lines") or 0)
+        return _no_metrics(metric, f"of the {lines} the container printed", problems)
+    metrics = {k: v for k, v in ((k, _finite(v)) for k, v in last.items()) if v is not None}
+    return {"objective": objective, "metrics": metrics, "phase": "Succeeded", "reason": None,
+            "message": None}  # fmt: skip
+
+
+def pruned_by_collector(
+    trial: dict[str, Any], step: int, value: float, now: datetime | None = None
+) -> dict[str, Any]:
+    """The status of a StdOut Trial the pruner stopped (the operator stops its Job)."""
+    outcome = Outcome(
+        {
+            "phase": "Pruned",
+            "reason": "Pruned",
+            "message": f"the pruner stopped the trial at step {step} (value {value:.6g})",
+            "objective": value,
+        }
+    )
+    started = (trial.get("status") or {}).get("startTime")
+    if started:
+        outcome.status["startTime"] = started
+    return _settle(trial, outcome, now or now_utc()).status
 
 
 def _failure_from_pod(pod: dict[str, Any] | None, metric: str) -> dict[str, Any] | None:
@@ -268,7 +368,7 @@ def derive(
     now = now or now_utc()
     spec = trial.get("spec") or {}
     metric = (spec.get("objective") or {}).get("metric", "")
-    gpus = int(((spec.get("template") or {}).get("resources") or {}).get("gpus", 0) or 0)
+    kind = ((spec.get("template") or {}).get("metricsCollector") or {}).get("kind", "Push")
     if job is None:
         outcome = Outcome({"phase": "Pending"})
     else:
@@ -279,9 +379,20 @@ def derive(
         if complete:
             done = [p for p in pods if (p.get("status") or {}).get("phase") == "Succeeded"]
             term = _terminated(_latest(done) or pod)
-            result = parse_result((term or {}).get("message"))
-            if result is None:
-                fields: dict[str, Any] = {
+            message = (term or {}).get("message")
+            result = None if kind == "File" else parse_result(message)
+            collected = None
+            if result is None and kind == "File":
+                collected = _from_file(trial, message, metric)
+            elif result is None and kind == "StdOut":
+                collected = _from_stdout(trial, metric)
+                if collected is None:  # the collector is still reading the log's end
+                    collected = {"phase": "Running", "reason": "CollectingMetrics",
+                                 "message": "reading the rest of the container's output"}  # fmt: skip
+            if collected is not None:
+                fields: dict[str, Any] = collected
+            elif result is None:
+                fields = {
                     "phase": "Failed",
                     "reason": "NoResult",
                     "message": "the trainer exited 0 without a TrainResult in its termination message",
@@ -289,7 +400,8 @@ def derive(
             else:
                 fields = _from_result(result, metric)
             outcome = Outcome(fields)
-            outcome.status.setdefault("completionTime", jstatus.get("completionTime"))
+            if outcome.finished:
+                outcome.status.setdefault("completionTime", jstatus.get("completionTime"))
         elif failed:
             if failed.get("reason") == "DeadlineExceeded":
                 fields = {
@@ -314,7 +426,13 @@ def derive(
         image = _container(pod).get("image")
         if image:
             outcome.status["image"] = image
+    return _settle(trial, outcome, now)
 
+
+def _settle(trial: dict[str, Any], outcome: Outcome, now: datetime) -> Outcome:
+    """Times, GPU seconds and conditions for the phase ``outcome`` says."""
+    spec = trial.get("spec") or {}
+    gpus = int(((spec.get("template") or {}).get("resources") or {}).get("gpus", 0) or 0)
     status = outcome.status
     status["message"] = _truncate(status.get("message"))
     if outcome.finished:
@@ -359,11 +477,13 @@ def status_patch(current: dict[str, Any], derived: dict[str, Any]) -> dict[str, 
     """The merge-patch from ``current`` to ``derived`` (empty when nothing changed).
 
     Only keys this module owns are written; ``intermediate`` and anything else another
-    writer (the report endpoint) keeps in status is left alone.
+    writer (the report endpoint) keeps in status is left alone, except for the points a
+    File collector read at the end (the Trial is finished then: reports are closed).
     """
     patch = {}
+    from_file = (derived.get("collector") or {}).get("kind") == "File"
     for key, value in derived.items():
-        if key == "intermediate":
+        if key == "intermediate" and not (from_file and derived.get("phase") in FINISHED_PHASES):
             continue
         if current.get(key) != value:
             patch[key] = value

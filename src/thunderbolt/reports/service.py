@@ -190,6 +190,24 @@ class ReportService:
         finally:
             metrics.INGEST_SECONDS.labels(kind).observe(time.perf_counter() - began)
 
+    async def collect(
+        self, namespace: str, trial: str, report: AnyReport, *, owner_uid: str
+    ) -> ReportReply:
+        """A report the operator read itself from the Trial's container (StdOut/File
+        collectors): no token and no per-Trial rate limit (the collector bounds its own
+        rate), otherwise the same path as a pushed report: persist, prune, events.
+        Raises ``Rejected`` (finished Trial, step conflicts, API trouble)."""
+        began = time.perf_counter()
+        try:
+            reply = await self._ingest(namespace, trial, Credential(b"", owner_uid), report)
+        except Rejected as exc:
+            metrics.REPORTS.labels("collected", exc.code).inc()
+            raise
+        finally:
+            metrics.INGEST_SECONDS.labels("collected").observe(time.perf_counter() - began)
+        metrics.REPORTS.labels("collected", reply.result).inc()
+        return reply
+
     async def _admit(
         self,
         namespace: str,

@@ -15,7 +15,7 @@ import pytest
 from helm_render import by_kind, render
 
 SRC = pathlib.Path(__file__).resolve().parents[3] / "src" / "thunderbolt"
-PACKAGES = ("operator", "deploy", "reports")
+PACKAGES = ("operator", "deploy", "reports", "collectors")
 THUNDERBOLT_PLURALS = ("experiments", "trials", "modeldeployments")
 VERBS = {"create": "create", "patch": "patch", "delete": "delete", "read": "get",
          "get": "get", "list": "list", "replace": "update", "watch": "watch"}  # fmt: skip

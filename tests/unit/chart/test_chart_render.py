@@ -150,13 +150,15 @@ def test_operator_rights_are_what_it_needs(rendered):
         ("", "secrets", "delete"),
         ("", "pods", "list"),
         ("", "events", "create"),
+        ("", "pods/log", "get"),
     ]:
         assert needed in rights
     # Secrets: only what per-trial tokens need; never list or watch all of them.
     assert {v for g, r, v in rights if r == "secrets"} == {"get", "create", "delete"}
     assert not any(
-        r in {"nodes", "namespaces", "roles", "rolebindings", "pods/log"} for _, r, _ in rights
+        r in {"nodes", "namespaces", "roles", "rolebindings", "pods/exec"} for _, r, _ in rights
     )
+    assert {v for g, r, v in rights if r == "pods/log"} == {"get"}
 
 
 def test_probes_use_the_health_port_and_metrics_port_is_exposed(rendered):
