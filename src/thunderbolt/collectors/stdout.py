@@ -190,7 +190,10 @@ class Follower:
         read_done = threading.Event()
 
         def notify() -> None:
-            loop.call_soon_threadsafe(wake.set)
+            try:
+                loop.call_soon_threadsafe(wake.set)
+            except RuntimeError:  # the loop has gone (shutdown): nobody is waiting
+                pass
 
         def read() -> None:
             try:
