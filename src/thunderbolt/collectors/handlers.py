@@ -32,6 +32,7 @@ from thunderbolt.operator.builders import COLLECTOR_ANNOTATION, CONTAINER_NAME, 
 from thunderbolt.operator.trialstatus import collector_of, pruned_by_collector
 from thunderbolt.reports.schema import EpochReport, ReportReply
 from thunderbolt.reports.service import ReportService
+from thunderbolt.reports.writer import WriteFailed
 
 log = logging.getLogger(__name__)
 STATUS_RETRIES = 5
@@ -134,11 +135,18 @@ class Collectors:
                 config=self.config,
             )
             self._followers[meta["uid"]] = follower
-            await follower.run()
+            try:
+                await follower.run()
+            except Exception:  # noqa: BLE001 — whatever was read still settles the Trial
+                log.exception("collector for %s/%s stopped early", namespace, name)
+            try:  # write-behind: acknowledged points go onto the Trial before it settles
+                await self.service.writer.flush((namespace, name))
+            except WriteFailed as exc:
+                log.warning("collector %s/%s: points not written: %s", namespace, name, exc)
             loop = asyncio.get_running_loop()
             await loop.run_in_executor(None, finish, namespace, name, follower)
         except asyncio.CancelledError:
-            raise
+            raise  # shutdown: the next operator reads the log again from where the Trial is
         except Exception:
             log.exception("collector for %s/%s failed", namespace, name)
 

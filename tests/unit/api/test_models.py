@@ -21,7 +21,7 @@ def _example(name: str) -> dict:
 
 
 def test_examples_validate():
-    for path in sorted((REPO / "examples").glob("*.yaml")):
+    for path in sorted((REPO / "examples").glob("**/*.yaml")):
         for doc in yaml.safe_load_all(path.read_text()):
             if doc["kind"] == "Experiment":
                 parse_spec(doc["spec"])
