@@ -384,11 +384,13 @@ def derive(
             collected = None
             if result is None and kind == "File":
                 collected = _from_file(trial, message, metric)
-            elif result is None and kind == "StdOut":
+            elif kind == "StdOut":
                 collected = _from_stdout(trial, metric)
                 if collected is None:  # the collector is still reading the log's end
                     collected = {"phase": "Running", "reason": "CollectingMetrics",
                                  "message": "reading the rest of the container's output"}  # fmt: skip
+                elif result is not None:  # every report is in: now the result file wins
+                    collected = None
             if collected is not None:
                 fields: dict[str, Any] = collected
             elif result is None:

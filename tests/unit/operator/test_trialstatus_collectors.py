@@ -94,9 +94,12 @@ def test_stdout_with_nothing_parseable_fails_with_no_metrics():
     assert "'val_accuracy'" in out.status["message"] and "2 nonFinite" in out.status["message"]
 
 
-def test_a_result_in_the_termination_log_still_wins_for_stdout():
+def test_a_result_in_the_termination_log_wins_once_the_log_is_read():
     message = '{"status": "Succeeded", "objective": 0.99}'
     out = derive(trial(STDOUT), complete_job(), [done_pod(message)], NOW)
+    assert out.phase == "Running" and out.status["reason"] == "CollectingMetrics"
+    read = {"phase": "Running", "collector": {"kind": "StdOut", "state": "Done", "lines": 0}}
+    out = derive(trial(STDOUT, read), complete_job(), [done_pod(message)], NOW)
     assert out.phase == "Succeeded" and out.status["objective"] == 0.99
 
 
