@@ -36,6 +36,7 @@ from thunderbolt.reports.writer import WriteFailed
 
 log = logging.getLogger(__name__)
 STATUS_RETRIES = 5
+FINISH_ATTEMPTS = 5
 
 
 class PodLog:
@@ -144,7 +145,13 @@ class Collectors:
             except WriteFailed as exc:
                 log.warning("collector %s/%s: points not written: %s", namespace, name, exc)
             loop = asyncio.get_running_loop()
-            await loop.run_in_executor(None, finish, namespace, name, follower)
+            for attempt in range(FINISH_ATTEMPTS):  # the Trial waits on this: insist a little
+                try:
+                    await loop.run_in_executor(None, finish, namespace, name, follower)
+                    break
+                except ApiException as exc:
+                    log.warning("collector %s/%s: status not written: %s", namespace, name, exc)
+                    await asyncio.sleep(2.0 * (attempt + 1))
         except asyncio.CancelledError:
             raise  # shutdown: the next operator reads the log again from where the Trial is
         except Exception:
