@@ -83,7 +83,8 @@ def test_stdout_flags_example_reaches_its_objective_with_reports_and_pruning(
     kube, namespace, stdout_image, operator_process
 ):
     operator_process(namespace)
-    kube.apply(manifest("stdout-flags", stdout_image))
+    # one Trial at a time: each is judged by the pruner against all that finished before
+    kube.apply(manifest("stdout-flags", stdout_image, parallelTrials=1))
     status = kube.wait_phase("byo-stdout-flags", {"Succeeded"}, timeout=420)["status"]
     assert status["trials"]["total"] == 6
     assert status["bestTrial"]["objective"] > 0.5
@@ -102,6 +103,11 @@ def test_stdout_flags_example_reaches_its_objective_with_reports_and_pruning(
         lr = t["spec"]["parameters"]["lr"]
         assert st["collector"]["lines"] == 9, st  # "training with lr=..." + 8 epochs
         assert lr > 0
+    # no sidecar, no injected container: the pods run the user's image alone
+    for pod in kube.core.list_namespaced_pod(kube.ns).items:
+        assert [c.name for c in pod.spec.containers] == ["trainer"]
+        assert not pod.spec.init_containers
+        assert pod.metadata.annotations["thunderbolt.io/metrics-collector"] == "StdOut"
     # the median pruner stopped at least one weak Trial: its Job was deleted
     assert pruned, [(t["spec"]["parameters"], t["status"].get("intermediate")) for t in trials]
     for t in pruned:
