@@ -220,3 +220,18 @@ def test_inbox_is_bounded_and_a_batch_carries_the_rest_as_backlog():
     inbox.put(Sample(6, 0.6, {"val_accuracy": 0.6}))
     inbox.put_back(batch)
     assert [s.step for s in inbox.take()] == [4, 5, 6] and inbox.dropped == 3
+
+
+def test_which_pods_have_output_and_which_have_ended():
+    from thunderbolt.collectors.handlers import container_exited, has_output
+
+    def pod(phase, state, name="trainer"):
+        return {"status": {"phase": phase, "containerStatuses": [{"name": name, "state": state}]}}
+
+    assert not has_output(pod("Pending", {"waiting": {"reason": "ContainerCreating"}}))
+    assert has_output(pod("Running", {"running": {}}))
+    assert has_output(pod("Succeeded", {"terminated": {"exitCode": 0}}))
+    assert not has_output(pod("Running", {"running": {}}, name="sidecar"))
+    assert not container_exited(pod("Running", {"running": {}}))
+    assert container_exited(pod("Running", {"terminated": {"exitCode": 1}}))  # sidecar left
+    assert container_exited(pod("Failed", {}))
