@@ -100,4 +100,3 @@ def check_labels(labels: dict[str, str], where: str) -> dict[str, str]:
         if len(value) > 63 or not re.match(LABEL_VALUE_PATTERN, value):
             raise ValueError(f"{where}[{key!r}]: {value!r} is not a valid label value")
     return labels
-
