@@ -75,7 +75,8 @@ class TrainerConfig(_Model):
     identity: TrialIdentity = Field(default_factory=TrialIdentity)
     parameters: dict[str, ParameterValue] = Field(default_factory=dict)
     task: Literal["classification", "regression"] = "classification"
-    dataset: DatasetConfig | None = None  # None: the template names none (own containers)
+    # None for training code that brings its own data (the SDK); the built-in trainer needs one
+    dataset: DatasetConfig | None = None
     epochs: int = 20
     batchSize: int = 32
     seed: int = 0
