@@ -36,8 +36,8 @@ import aiohttp
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from thunderbolt.operator.settings import free_port  # noqa: E402
-from thunderbolt.reports.credentials import build_report_secret  # noqa: E402
+from thunderbolt.api.report_secret import build_report_secret  # noqa: E402
+from thunderbolt.settings import free_port  # noqa: E402
 
 NS = "bench"
 

@@ -16,6 +16,7 @@ import kopf
 from thunderbolt.deploy import builders as b
 from thunderbolt.deploy.kube import Kube
 from thunderbolt.deploy.reconcile import Controller
+from thunderbolt.settings import current
 
 TICK_SECONDS = 2.0
 PROMOTE_SECONDS = 5.0
@@ -29,8 +30,6 @@ def controller() -> Controller:
     global _controller
     with _lock:
         if _controller is None:
-            from thunderbolt.operator.settings import current
-
             settings = current()
             defaults = b.ServingDefaults(
                 image=settings.serving_image,

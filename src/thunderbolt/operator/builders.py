@@ -29,7 +29,7 @@ from thunderbolt.api.trainer_config import (
 )
 from thunderbolt.api.trial import TrialSpec
 from thunderbolt.operator.search import split_seed, trial_seed
-from thunderbolt.operator.settings import OperatorSettings
+from thunderbolt.settings import OperatorSettings
 
 EXPERIMENT_LABEL = "thunderbolt.io/experiment"
 TRIAL_LABEL = "thunderbolt.io/trial"

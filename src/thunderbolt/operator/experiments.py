@@ -13,9 +13,9 @@ from thunderbolt.api.experiment import ExperimentSpec
 from thunderbolt.operator import aggregate, kube, metrics, trials
 from thunderbolt.operator.builders import build_trial
 from thunderbolt.operator.search import STUDIES, StudyCache, TrialRecord, search_space_size
-from thunderbolt.operator.settings import OperatorSettings
 from thunderbolt.operator.trialstatus import now_utc
 from thunderbolt.operator.validation import SpecError, validate_experiment
+from thunderbolt.settings import OperatorSettings
 
 log = logging.getLogger(__name__)
 
