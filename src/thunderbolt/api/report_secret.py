@@ -14,13 +14,17 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
+from thunderbolt.api.meta import (
+    COMPONENT_LABEL,
+    EXPERIMENT_LABEL,
+    MANAGED_BY,
+    TRIAL_LABEL,
+    owner_reference,
+)
 from thunderbolt.api.trainer_config import REPORT_TOKEN_DIR
 
 TOKEN_KEY = "token"
-TRIAL_LABEL = "thunderbolt.io/trial"
-COMPONENT_LABEL = "app.kubernetes.io/component"
 COMPONENT = "report-credential"
-TRIAL_API_VERSION = "thunderbolt.io/v1alpha1"
 _SUFFIX = "-report"
 _MAX_NAME = 253
 
@@ -57,14 +61,10 @@ def build_report_secret(trial_obj: dict[str, Any], token: str | None = None) -> 
     the existing token stays valid) and mount it; never patch it over an existing one.
     """
     meta = trial_obj["metadata"]
-    labels = {
-        TRIAL_LABEL: meta["name"],
-        COMPONENT_LABEL: COMPONENT,
-        "app.kubernetes.io/managed-by": "thunderbolt",
-    }
-    experiment = (meta.get("labels") or {}).get("thunderbolt.io/experiment")
+    labels = {TRIAL_LABEL: meta["name"], COMPONENT_LABEL: COMPONENT, **MANAGED_BY}
+    experiment = (meta.get("labels") or {}).get(EXPERIMENT_LABEL)
     if experiment:
-        labels["thunderbolt.io/experiment"] = experiment
+        labels[EXPERIMENT_LABEL] = experiment
     value = token or new_token()
     return {
         "apiVersion": "v1",
@@ -74,16 +74,7 @@ def build_report_secret(trial_obj: dict[str, Any], token: str | None = None) -> 
             "name": secret_name(meta["name"]),
             "namespace": meta.get("namespace"),
             "labels": labels,
-            "ownerReferences": [
-                {
-                    "apiVersion": trial_obj.get("apiVersion", TRIAL_API_VERSION),
-                    "kind": "Trial",
-                    "name": meta["name"],
-                    "uid": meta["uid"],
-                    "controller": True,
-                    "blockOwnerDeletion": True,
-                }
-            ],
+            "ownerReferences": [owner_reference(trial_obj, kind="Trial")],
         },
         "data": {TOKEN_KEY: base64.b64encode(value.encode()).decode()},
     }

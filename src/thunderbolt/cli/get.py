@@ -107,7 +107,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 @friendly
 def run(args: argparse.Namespace) -> int:
-    from thunderbolt.cli.tables import now_utc
+    from thunderbolt.api.meta import now_utc
 
     plural = plural_of(args.kind, "experiments, trials or modeldeployments")
     kube = connect(args)

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from thunderbolt import GROUP, VERSION
+from thunderbolt.api.meta import GROUP, VERSION
 
 IN_CLUSTER_NAMESPACE = pathlib.Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 PLURALS = {

@@ -12,20 +12,27 @@ import hashlib
 import json
 from typing import Any
 
+from thunderbolt.api.meta import (
+    API_VERSION,
+    GROUP,
+    MANAGED_BY,
+    RUN_AS,
+    owner_reference,
+    restricted_container_security,
+    restricted_pod_security,
+)
 from thunderbolt.api.modeldeployment import ModelDeploymentSpec, Revision
 from thunderbolt.serving.threads import ThreadPlan, cpu_quantity, plan_threads
 
-GROUP = "thunderbolt.io"
-VERSION = "v1alpha1"
 PLURAL = "modeldeployments"
 KIND = "ModelDeployment"
 
-LABEL_MD = "thunderbolt.io/modeldeployment"
-LABEL_REVISION = "thunderbolt.io/revision"
-ANNOTATION_TEMPLATE_HASH = "thunderbolt.io/template-hash"
+LABEL_MD = f"{GROUP}/modeldeployment"
+LABEL_REVISION = f"{GROUP}/revision"
+ANNOTATION_TEMPLATE_HASH = f"{GROUP}/template-hash"
 CREDENTIALS_DIR = "/var/run/secrets/thunderbolt/artifacts"
 CONTAINER = "server"
-UID = 1000
+UID = RUN_AS
 # The server drains in-flight requests for 30 s on SIGTERM; give it a little more.
 GRACE_SECONDS = 35
 
@@ -39,14 +46,8 @@ class Owner:
     uid: str
 
     def reference(self) -> dict[str, Any]:
-        return {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": KIND,
-            "name": self.name,
-            "uid": self.uid,
-            "controller": True,
-            "blockOwnerDeletion": True,
-        }
+        ref = {"apiVersion": API_VERSION, "metadata": {"name": self.name, "uid": self.uid}}
+        return owner_reference(ref, kind=KIND)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,7 +81,7 @@ def base_labels(owner: Owner) -> dict[str, str]:
     # of the same name would then claim (and prune) these operator-made children.
     return {
         "app.kubernetes.io/name": "thunderbolt-server",
-        "app.kubernetes.io/managed-by": "thunderbolt",
+        **MANAGED_BY,
         LABEL_MD: owner.name,
     }
 
@@ -187,29 +188,6 @@ def named_ports(port: int, grpc_port: int = 0) -> list[tuple[str, int]]:
     return [("http", port), *([("grpc", grpc_port)] if grpc_port else [])]
 
 
-def container_security_context() -> dict[str, Any]:
-    return {
-        "allowPrivilegeEscalation": False,
-        "capabilities": {"drop": ["ALL"]},
-        "readOnlyRootFilesystem": True,
-        "runAsNonRoot": True,
-        "runAsUser": UID,
-        "runAsGroup": UID,
-        "seccompProfile": {"type": "RuntimeDefault"},
-    }
-
-
-def pod_security_context() -> dict[str, Any]:
-    """Pod Security Standard "restricted"."""
-    return {
-        "runAsNonRoot": True,
-        "runAsUser": UID,
-        "runAsGroup": UID,
-        "fsGroup": UID,
-        "seccompProfile": {"type": "RuntimeDefault"},
-    }
-
-
 def pod_template(
     owner: Owner, spec: ModelDeploymentSpec, revision: Revision, defaults: ServingDefaults
 ) -> dict[str, Any]:
@@ -234,7 +212,7 @@ def pod_template(
             for name, number in named_ports(port, spec.serving.grpcPort)
         ],
         "resources": _resources(spec),
-        "securityContext": container_security_context(),
+        "securityContext": restricted_container_security(read_only_root=True),
         "readinessProbe": {
             "httpGet": {"path": "/v2/health/ready", "port": "http"},
             "periodSeconds": 2,
@@ -254,7 +232,7 @@ def pod_template(
     pod_spec: dict[str, Any] = {
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
-        "securityContext": pod_security_context(),
+        "securityContext": restricted_pod_security(),
         "terminationGracePeriodSeconds": GRACE_SECONDS,
         "containers": [container],
         "volumes": volumes,

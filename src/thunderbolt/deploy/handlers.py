@@ -13,6 +13,7 @@ from typing import Any
 
 import kopf
 
+from thunderbolt.api.meta import GROUP, VERSION
 from thunderbolt.deploy import builders as b
 from thunderbolt.deploy.kube import Kube
 from thunderbolt.deploy.reconcile import Controller
@@ -48,7 +49,7 @@ def _poster(body: Any) -> Any:
     return post
 
 
-@kopf.timer(b.GROUP, b.VERSION, b.PLURAL, id="rollout", interval=TICK_SECONDS, backoff=5.0)
+@kopf.timer(GROUP, VERSION, b.PLURAL, id="rollout", interval=TICK_SECONDS, backoff=5.0)
 def rollout(name: str, namespace: Any, body: kopf.Body, **_: Any) -> None:
     ctrl = controller()
     if ctrl.due(dict(body)):
@@ -60,7 +61,7 @@ def _has_promote(spec: kopf.Spec, **_: Any) -> bool:
 
 
 @kopf.timer(
-    b.GROUP, b.VERSION, "experiments", id="promote", interval=PROMOTE_SECONDS, backoff=10.0,
+    GROUP, VERSION, "experiments", id="promote", interval=PROMOTE_SECONDS, backoff=10.0,
     when=_has_promote,
 )  # fmt: skip
 def promote(body: kopf.Body, **_: Any) -> None:

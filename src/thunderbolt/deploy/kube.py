@@ -15,6 +15,7 @@ from typing import Any
 
 from kubernetes import client
 
+from thunderbolt.api.meta import GROUP, VERSION
 from thunderbolt.deploy import builders as b
 from thunderbolt.deploy.rollout import Observed
 
@@ -39,7 +40,7 @@ class Kube:
     def get(self, namespace: str, plural: str, name: str) -> dict[str, Any] | None:
         try:
             obj: Any = self.custom.get_namespaced_custom_object(
-                b.GROUP, b.VERSION, namespace, plural, name
+                GROUP, VERSION, namespace, plural, name
             )
         except client.ApiException as exc:
             _ignore(exc, 404)
@@ -52,7 +53,7 @@ class Kube:
         body = {**obj, "status": status}
         try:
             self.custom.replace_namespaced_custom_object_status(
-                b.GROUP, b.VERSION, meta["namespace"], b.PLURAL, meta["name"], body
+                GROUP, VERSION, meta["namespace"], b.PLURAL, meta["name"], body
             )
         except client.ApiException as exc:
             _ignore(exc, 409)
@@ -61,7 +62,7 @@ class Kube:
 
     def patch_modeldeployment(self, namespace: str, name: str, patch: dict[str, Any]) -> None:
         self.custom.patch_namespaced_custom_object(
-            b.GROUP, b.VERSION, namespace, b.PLURAL, name, patch,
+            GROUP, VERSION, namespace, b.PLURAL, name, patch,
             _content_type="application/merge-patch+json",
         )  # fmt: skip
 

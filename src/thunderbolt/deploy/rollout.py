@@ -22,6 +22,7 @@ import dataclasses
 import datetime as dt
 
 from thunderbolt.api.common import Condition
+from thunderbolt.api.meta import format_time, parse_time
 from thunderbolt.api.modeldeployment import (
     CanaryStatus,
     HistoryEntry,
@@ -85,15 +86,9 @@ class Plan:
     events: list[tuple[str, str, str]]  # (type, reason, message)
 
 
-def _iso(now: dt.datetime) -> str:
-    return now.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _age(since: str | None, now: dt.datetime) -> float | None:
-    if not since:
-        return None
-    started = dt.datetime.strptime(since, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
-    return (now - started).total_seconds()
+    started = parse_time(since)
+    return None if started is None else (now - started).total_seconds()
 
 
 def _condition(type_: str, ok: bool, reason: str, message: str, previous: list[Condition],
@@ -111,7 +106,7 @@ class _Step:
     def __init__(self, spec: ModelDeploymentSpec, status: ModelDeploymentStatus, now: dt.datetime):
         self.spec = spec
         self.now = now
-        self.now_s = _iso(now)
+        self.now_s = format_time(now)
         self.history: list[HistoryEntry] = list(status.history)
         self.stable: Revision | None = status.currentRevision
         self.canary: CanaryStatus | None = status.canary

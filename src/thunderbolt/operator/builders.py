@@ -12,8 +12,18 @@ import json
 import re
 from typing import Any
 
-from thunderbolt import API_VERSION
 from thunderbolt.api.experiment import ExperimentSpec
+from thunderbolt.api.meta import (
+    API_VERSION,
+    EXPERIMENT_LABEL,
+    MANAGED_BY,
+    NUMBER_LABEL,
+    PARAM_LABEL_PREFIX,
+    TRIAL_LABEL,
+    owner_reference,
+    restricted_container_security,
+    restricted_pod_security,
+)
 from thunderbolt.api.trainer_config import (
     CONFIG_MOUNT_DIR,
     CONFIG_PATH,
@@ -31,11 +41,6 @@ from thunderbolt.api.trial import TrialSpec
 from thunderbolt.operator.search import split_seed, trial_seed
 from thunderbolt.settings import OperatorSettings
 
-EXPERIMENT_LABEL = "thunderbolt.io/experiment"
-TRIAL_LABEL = "thunderbolt.io/trial"
-NUMBER_LABEL = "thunderbolt.io/trial-number"
-PARAM_LABEL_PREFIX = "thunderbolt.io/param."
-MANAGED_BY = {"app.kubernetes.io/managed-by": "thunderbolt"}
 CONTAINER_NAME = "trainer"
 WORKSPACE_DIR = "/workspace"
 ARTIFACTS_SECRET_DIR = "/var/run/secrets/thunderbolt.io/artifacts"
@@ -50,18 +55,6 @@ def trial_name(experiment: str, number: int) -> str:
 
 def configmap_name(trial: str) -> str:
     return f"{trial}-config"
-
-
-def owner_reference(obj: dict[str, Any]) -> dict[str, Any]:
-    """A controlling owner reference to ``obj`` (foreground deletion waits on children)."""
-    return {
-        "apiVersion": obj.get("apiVersion", API_VERSION),
-        "kind": obj["kind"],
-        "name": obj["metadata"]["name"],
-        "uid": obj["metadata"]["uid"],
-        "controller": True,
-        "blockOwnerDeletion": True,
-    }
 
 
 def label_value(value: Any) -> str | None:
@@ -204,22 +197,6 @@ def build_configmap(trial: dict[str, Any], config: TrainerConfig) -> dict[str, A
     }
 
 
-RESTRICTED_POD_SECURITY: dict[str, Any] = {
-    "runAsNonRoot": True,
-    "runAsUser": 1000,
-    "runAsGroup": 1000,
-    "fsGroup": 1000,
-    "seccompProfile": {"type": "RuntimeDefault"},
-}
-RESTRICTED_CONTAINER_SECURITY: dict[str, Any] = {
-    "runAsNonRoot": True,
-    "runAsUser": 1000,
-    "allowPrivilegeEscalation": False,
-    "capabilities": {"drop": ["ALL"]},
-    "seccompProfile": {"type": "RuntimeDefault"},
-}
-
-
 def build_job(
     trial: dict[str, Any],
     config: TrainerConfig,
@@ -288,7 +265,7 @@ def build_job(
         "imagePullPolicy": template.imagePullPolicy,
         "env": env + user_env,
         "resources": {"requests": requests, "limits": limits},
-        "securityContext": RESTRICTED_CONTAINER_SECURITY,
+        "securityContext": restricted_container_security(),
         "terminationMessagePolicy": "FallbackToLogsOnError",
         "volumeMounts": mounts,
         "workingDir": WORKSPACE_DIR,
@@ -302,7 +279,7 @@ def build_job(
         "restartPolicy": "Never",
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
-        "securityContext": RESTRICTED_POD_SECURITY,
+        "securityContext": restricted_pod_security(),
         "containers": [container],
         "volumes": volumes,
     }

@@ -10,10 +10,10 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 
 from thunderbolt.api.experiment import ExperimentSpec
+from thunderbolt.api.meta import now_utc
 from thunderbolt.operator import aggregate, kube, metrics, trials
 from thunderbolt.operator.builders import build_trial
 from thunderbolt.operator.search import STUDIES, StudyCache, TrialRecord, search_space_size
-from thunderbolt.operator.trialstatus import now_utc
 from thunderbolt.operator.validation import SpecError, validate_experiment
 from thunderbolt.settings import OperatorSettings
 

@@ -16,9 +16,8 @@ from typing import Any
 import kopf
 from kubernetes.client.exceptions import ApiException
 
-from thunderbolt import GROUP, VERSION
+from thunderbolt.api.meta import EXPERIMENT_LABEL, GROUP, TRIAL_LABEL, VERSION
 from thunderbolt.operator import experiments, kube, metrics, trials
-from thunderbolt.operator.builders import EXPERIMENT_LABEL, TRIAL_LABEL
 from thunderbolt.operator.search import STUDIES
 from thunderbolt.settings import OperatorSettings, current
 

@@ -16,9 +16,7 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from thunderbolt import GROUP, VERSION
-from thunderbolt.operator.builders import EXPERIMENT_LABEL, TRIAL_LABEL
-from thunderbolt.operator.trialstatus import format_time, now_utc
+from thunderbolt.api.meta import EXPERIMENT_LABEL, GROUP, TRIAL_LABEL, VERSION, event_body
 
 log = logging.getLogger(__name__)
 COMPONENT = "thunderbolt-operator"
@@ -197,26 +195,10 @@ def delete_job(namespace: str, name: str) -> None:
 def post_event(obj: dict[str, Any], reason: str, message: str, warning: bool = False) -> None:
     """A Kubernetes Event about ``obj``; best effort (an Event is never worth a retry)."""
     meta = obj["metadata"]
-    at = format_time(now_utc())
-    body: Any = {
-        "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
-        "involvedObject": {
-            "apiVersion": obj.get("apiVersion"),
-            "kind": obj.get("kind"),
-            "name": meta["name"],
-            "namespace": meta["namespace"],
-            "uid": meta.get("uid"),
-        },
-        "reason": reason,
-        "message": message[:1024],
-        "type": "Warning" if warning else "Normal",
-        "source": {"component": COMPONENT},
-        "firstTimestamp": at,
-        "lastTimestamp": at,
-        "count": 1,
-        "reportingComponent": f"{GROUP}/operator",
-        "reportingInstance": _INSTANCE,
-    }
+    body: Any = event_body(
+        obj, reason, message, warning=warning, component=COMPONENT,
+        reporting_component=f"{GROUP}/operator", instance=_INSTANCE,
+    )  # fmt: skip
     try:
         client.CoreV1Api().create_namespaced_event(meta["namespace"], body)
     except ApiException as exc:

@@ -14,13 +14,13 @@ from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
 from thunderbolt.api import report_secret
+from thunderbolt.api.meta import owner_reference
 from thunderbolt.api.refusals import is_unfixable, refusal_message
 from thunderbolt.api.trial import FINISHED_PHASES
 from thunderbolt.operator import kube, metrics
 from thunderbolt.operator.builders import (
     build_configmap,
     build_job,
-    owner_reference,
     trainer_config,
 )
 from thunderbolt.operator.trialstatus import derive, never_started, status_patch

@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
 
+from thunderbolt.api.meta import format_time, now_utc, parse_time
 from thunderbolt.api.trainer_config import TrainResult
 from thunderbolt.api.trial import FINISHED_PHASES
 from thunderbolt.operator.conditions import condition, merge_conditions
@@ -26,20 +27,6 @@ IMAGE_PULL_REASONS = frozenset(
 PERMANENT_PULL_REASONS = frozenset({"InvalidImageName", "ErrImageNeverPull"})
 IMAGE_PULL_GRACE_SECONDS = 120.0
 MESSAGE_LIMIT = 1024
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)
-
-
-def parse_time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
-def format_time(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_result(message: str | None) -> TrainResult | None:

@@ -19,12 +19,12 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
 
 from thunderbolt.api.experiment import Pruner
+from thunderbolt.api.meta import describe_errors, format_time, now_utc
 from thunderbolt.reports import events, metrics
 from thunderbolt.reports.cache import TtlCache
 from thunderbolt.reports.credentials import (
@@ -91,7 +91,7 @@ class ServiceConfig:
 
 
 def utc_now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return format_time(now_utc())
 
 
 def parse_report(body: bytes) -> AnyReport:
@@ -102,8 +102,7 @@ def parse_report(body: bytes) -> AnyReport:
         errors = exc.errors(include_url=False, include_input=False)
         if any(e["type"] == "json_invalid" for e in errors):
             raise InvalidJson("body is not valid JSON") from None
-        detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors[:5])
-        raise InvalidReport(detail) from None
+        raise InvalidReport(describe_errors(exc, limit=5)) from None
 
 
 class ReportService:

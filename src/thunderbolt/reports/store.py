@@ -20,9 +20,9 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol, TypeVar
 
-GROUP, VERSION = "thunderbolt.io", "v1alpha1"
+from thunderbolt.api.meta import EXPERIMENT_LABEL, GROUP, VERSION
+
 TRIALS, EXPERIMENTS = "trials", "experiments"
-EXPERIMENT_LABEL = "thunderbolt.io/experiment"
 
 T = TypeVar("T")
 
