@@ -13,8 +13,9 @@ from thunderbolt.api.experiment import ExperimentSpec
 from thunderbolt.api.meta import now_utc
 from thunderbolt.operator import aggregate, kube, metrics, trials
 from thunderbolt.operator.builders import build_trial
-from thunderbolt.operator.search import STUDIES, StudyCache, TrialRecord, search_space_size
+from thunderbolt.operator.search import STUDIES, StudyCache, search_space_size
 from thunderbolt.operator.validation import SpecError, validate_experiment
+from thunderbolt.optuna_bridge import TrialRecord
 from thunderbolt.settings import OperatorSettings
 
 log = logging.getLogger(__name__)
