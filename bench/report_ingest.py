@@ -124,7 +124,7 @@ def serve_hello(port: int) -> None:
     """The noise floor: an aiohttp app that answers every report with a constant reply."""
     from aiohttp import web
 
-    from thunderbolt.reports.schema import ROUTE
+    from thunderbolt.api.report_schema import ROUTE
 
     async def reply(request: web.Request) -> web.Response:
         await request.read()

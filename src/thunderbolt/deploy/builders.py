@@ -22,6 +22,7 @@ from thunderbolt.api.meta import (
     restricted_pod_security,
 )
 from thunderbolt.api.modeldeployment import ModelDeploymentSpec, Revision
+from thunderbolt.api.serving import COMMAND, ServedModel, ServeFlags
 from thunderbolt.serving.threads import ThreadPlan, cpu_quantity, plan_threads
 
 PLURAL = "modeldeployments"
@@ -120,16 +121,18 @@ def tracking_uri_for(
 def _env(
     owner: Owner, spec: ModelDeploymentSpec, revision: Revision, defaults: ServingDefaults
 ) -> list[dict[str, str]]:
+    served = ServedModel(
+        uri=revision.modelUri or "",
+        name=model_name(owner, spec),
+        version=str(revision.number),
+        checksum=revision.modelChecksum,
+    )
     env = [
-        {"name": "THUNDERBOLT_MODEL_URI", "value": revision.modelUri or ""},
-        {"name": "THUNDERBOLT_MODEL_NAME", "value": model_name(owner, spec)},
-        {"name": "THUNDERBOLT_MODEL_VERSION", "value": str(revision.number)},
+        *served.env(),
         # Read-only root filesystem: every cache and temporary download goes to /tmp.
         {"name": "HOME", "value": "/tmp"},
         {"name": "TMPDIR", "value": "/tmp"},
     ]
-    if revision.modelChecksum:
-        env.append({"name": "THUNDERBOLT_MODEL_CHECKSUM", "value": revision.modelChecksum})
     s3 = spec.s3EndpointUrl or defaults.s3_endpoint_url
     if s3:
         env.append({"name": "AWS_ENDPOINT_URL", "value": s3})
@@ -155,23 +158,18 @@ def thread_plan(spec: ModelDeploymentSpec) -> ThreadPlan:
 
 
 def _args(spec: ModelDeploymentSpec) -> list[str]:
-    args = ["serve", "--port", str(spec.serving.port)]
     batching = spec.serving.batching
-    if batching.enabled:
-        args += [
-            "--max-batch-size",
-            str(batching.maxBatchSize),
-            "--max-delay-ms",
-            f"{batching.maxDelayMs:g}",
-        ]
-    else:
-        args.append("--no-batching")
     plan = thread_plan(spec)
-    args += ["--intra-op-threads", str(plan.intra_op), "--inter-op-threads", str(plan.inter_op)]
-    args += ["--workers", str(plan.workers)]
-    if spec.serving.grpcPort:
-        args += ["--grpc-port", str(spec.serving.grpcPort)]
-    return args
+    return ServeFlags(
+        port=spec.serving.port,
+        batching=batching.enabled,
+        max_batch_size=batching.maxBatchSize,
+        max_delay_ms=batching.maxDelayMs,
+        intra_op_threads=plan.intra_op,
+        inter_op_threads=plan.inter_op,
+        workers=plan.workers,
+        grpc_port=spec.serving.grpcPort,
+    ).args()
 
 
 def _resources(spec: ModelDeploymentSpec) -> dict[str, Any]:
@@ -204,7 +202,7 @@ def pod_template(
         "name": CONTAINER,
         "image": spec.image or defaults.image,
         "imagePullPolicy": spec.imagePullPolicy,
-        "command": ["thunderbolt"],
+        "command": [COMMAND],
         "args": _args(spec),
         "env": _env(owner, spec, revision, defaults),
         "ports": [

@@ -15,8 +15,8 @@ from typing import Any
 
 from aiohttp import web
 
+from thunderbolt.api.report_schema import MAX_BODY_BYTES, ROUTE, ErrorReply
 from thunderbolt.reports.errors import NotFound, Rejected, TooLarge
-from thunderbolt.reports.schema import MAX_BODY_BYTES, ROUTE, ErrorReply
 from thunderbolt.reports.service import ReportService, ServiceConfig
 from thunderbolt.reports.store import TrialStore
 from thunderbolt.settings import DEFAULT_REPORT_WRITE_DELAY

@@ -25,6 +25,18 @@ from pydantic import ValidationError
 
 from thunderbolt.api.experiment import Pruner
 from thunderbolt.api.meta import describe_errors, format_time, now_utc
+from thunderbolt.api.report_schema import (
+    CONTENT_TYPE,
+    MAX_BODY_BYTES,
+    NAME_RE,
+    NAMESPACE_RE,
+    REPORT_ADAPTER,
+    EpochReport,
+    ErrorReply,
+    ReportReply,
+    StartReport,
+    StopReport,
+)
 from thunderbolt.reports import events, metrics
 from thunderbolt.reports.cache import TtlCache
 from thunderbolt.reports.credentials import (
@@ -48,18 +60,6 @@ from thunderbolt.reports.errors import (
 from thunderbolt.reports.history import Plan, plan
 from thunderbolt.reports.pruning import PruneSnapshot, record_from_trial
 from thunderbolt.reports.ratelimit import RateLimiter
-from thunderbolt.reports.schema import (
-    CONTENT_TYPE,
-    MAX_BODY_BYTES,
-    NAME_RE,
-    NAMESPACE_RE,
-    REPORT_ADAPTER,
-    EpochReport,
-    ErrorReply,
-    ReportReply,
-    StartReport,
-    StopReport,
-)
 from thunderbolt.reports.store import Conflict, StoreError, TrialStore
 from thunderbolt.reports.writer import TrialWriter, WriteFailed
 
