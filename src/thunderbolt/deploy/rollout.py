@@ -261,37 +261,7 @@ def plan(
 ) -> Plan:
     s = _Step(spec, status, now)
     _accept_desired(s, desired, status)
-    replicas = spec.replicas
-    want: dict[int, int] = {}
-    if s.stable is not None:
-        want[s.stable.number] = replicas
-    item = s.pending()
-    if item is not None:
-        canary_run = (
-            s.canary is not None and s.canary.revision == item.number and s.stable is not None
-        )
-        if canary_run:
-            _roll_canary(s, item, observed, verdict, want)
-        else:
-            s.canary = None
-            want[item.number] = replicas
-            obs = observed.get(item.number)
-            if obs is not None and obs.ready_for(replicas):
-                how = "first revision" if s.stable is None else f"{spec.strategy.type} rollout"
-                s.promote(item, "rollback" if rv.is_rollback(item) else how)
-                want.clear()
-                want[item.number] = replicas
-            else:
-                ready = obs.ready if obs else 0
-                s.progress = (
-                    "WaitingForReadiness",
-                    f"revision {item.number}: {ready}/{replicas} pods ready",
-                )
-                age = _age(item.deployedAt, now)
-                if age is not None and age > PROGRESS_DEADLINE_S:
-                    s.degraded = ("ProgressDeadlineExceeded",
-                                  f"revision {item.number} not ready after {age:.0f}s; revision "
-                                  f"{s.stable.number if s.stable else '-'} keeps serving")  # fmt: skip
+    want = _wanted_replicas(s, observed, verdict)
     pending = s.pending()
     keep = set(want)
     revisions = {h.number: rv.as_revision(h) for h in s.history}
@@ -322,6 +292,44 @@ def plan(
         status=new_status,
         events=s.events,
     )
+
+
+def _wanted_replicas(
+    s: _Step, observed: dict[int, Observed], verdict: Verdict | None
+) -> dict[int, int]:
+    """Replicas per revision: the stable one, plus the pending one (canary or full)."""
+    replicas = s.spec.replicas
+    want: dict[int, int] = {}
+    if s.stable is not None:
+        want[s.stable.number] = replicas
+    item = s.pending()
+    if item is None:
+        return want
+    if s.canary is not None and s.canary.revision == item.number and s.stable is not None:
+        _roll_canary(s, item, observed, verdict, want)
+        return want
+    s.canary = None
+    want[item.number] = replicas
+    _roll_whole(s, item, observed.get(item.number), want)
+    return want
+
+
+def _roll_whole(s: _Step, item: HistoryEntry, obs: Observed | None, want: dict[int, int]) -> None:
+    """Recreate/BlueGreen (or a first revision): promote once every pod is ready."""
+    replicas = s.spec.replicas
+    if obs is not None and obs.ready_for(replicas):
+        how = "first revision" if s.stable is None else f"{s.spec.strategy.type} rollout"
+        s.promote(item, "rollback" if rv.is_rollback(item) else how)
+        want.clear()
+        want[item.number] = replicas
+        return
+    ready = obs.ready if obs else 0
+    s.progress = ("WaitingForReadiness", f"revision {item.number}: {ready}/{replicas} pods ready")
+    age = _age(item.deployedAt, s.now)
+    if age is not None and age > PROGRESS_DEADLINE_S:
+        s.degraded = ("ProgressDeadlineExceeded",
+                      f"revision {item.number} not ready after {age:.0f}s; revision "
+                      f"{s.stable.number if s.stable else '-'} keeps serving")  # fmt: skip
 
 
 def _status(s: _Step, old: ModelDeploymentStatus, history: list[HistoryEntry],

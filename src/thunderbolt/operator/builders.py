@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from typing import Any
 
-from thunderbolt.api.experiment import ExperimentSpec
+from thunderbolt.api.experiment import ExperimentSpec, TrialTemplate
 from thunderbolt.api.meta import (
     API_VERSION,
     EXPERIMENT_LABEL,
@@ -197,19 +198,9 @@ def build_configmap(trial: dict[str, Any], config: TrainerConfig) -> dict[str, A
     }
 
 
-def build_job(
-    trial: dict[str, Any],
-    config: TrainerConfig,
-    settings: OperatorSettings,
-    report_secret: str | None = None,
-) -> dict[str, Any]:
-    """The batch/v1 Job that runs one Trial (name = Trial name, owned by the Trial)."""
-    meta = trial["metadata"]
-    spec = TrialSpec.model_validate(trial["spec"])
-    template = spec.template
+def _resources(template: TrialTemplate) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Container resources and the tolerations GPU nodes need."""
     res = template.resources
-    labels = child_labels(trial)
-
     requests: dict[str, str] = {"cpu": res.cpu, "memory": res.memory}
     limits: dict[str, str] = {"memory": res.memory}
     tolerations: list[dict[str, Any]] = []
@@ -217,33 +208,58 @@ def build_job(
         limits[GPU_RESOURCE] = str(res.gpus)
         requests[GPU_RESOURCE] = str(res.gpus)
         tolerations.append({"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"})
+    return {"requests": requests, "limits": limits}, tolerations
 
+
+@dataclass
+class _PodFiles:
+    """What the trainer container sees: environment, mounts and the pod's volumes."""
+
+    env: list[dict[str, Any]]
+    user_env: list[dict[str, Any]]
+    mounts: list[dict[str, Any]]
+    volumes: list[dict[str, Any]]
+
+
+def _pod_files(
+    trial: dict[str, Any],
+    spec: TrialSpec,
+    settings: OperatorSettings,
+    report_secret: str | None,
+) -> _PodFiles:
+    """The config file, workspace, artifact credentials and report token, and their env."""
+    name = trial["metadata"]["name"]
     env: list[dict[str, Any]] = [
         {"name": "THUNDERBOLT_CONFIG", "value": CONFIG_PATH},
         {"name": "THUNDERBOLT_PARAMETERS", "value": json.dumps(spec.parameters, sort_keys=True)},
-        {"name": "THUNDERBOLT_TRIAL", "value": meta["name"]},
+        {"name": "THUNDERBOLT_TRIAL", "value": name},
         {"name": "HOME", "value": WORKSPACE_DIR},
     ]
     # The user's env wins over our defaults, except where the config file is.
-    user_env = [e.model_dump() for e in template.env if e.name != "THUNDERBOLT_CONFIG"]
+    user_env = [e.model_dump() for e in spec.template.env if e.name != "THUNDERBOLT_CONFIG"]
     user_names = {e["name"] for e in user_env}
-    env = [e for e in env if e["name"] not in user_names]
-    mounts: list[dict[str, Any]] = [
-        {"name": "config", "mountPath": CONFIG_MOUNT_DIR, "readOnly": True},
-        {"name": "workspace", "mountPath": WORKSPACE_DIR},
-    ]
-    volumes: list[dict[str, Any]] = [
-        {"name": "config", "configMap": {"name": configmap_name(meta["name"])}},
-        {"name": "workspace", "emptyDir": {}},
-    ]
+    files = _PodFiles(
+        env=[e for e in env if e["name"] not in user_names],
+        user_env=user_env,
+        mounts=[
+            {"name": "config", "mountPath": CONFIG_MOUNT_DIR, "readOnly": True},
+            {"name": "workspace", "mountPath": WORKSPACE_DIR},
+        ],
+        volumes=[
+            {"name": "config", "configMap": {"name": configmap_name(name)}},
+            {"name": "workspace", "emptyDir": {}},
+        ],
+    )
     secret = credentials_secret(spec, settings)
     if secret:
-        user_env = [e for e in user_env if e["name"] != "AWS_SHARED_CREDENTIALS_FILE"]
-        env.append({"name": "AWS_SHARED_CREDENTIALS_FILE", "value": ARTIFACTS_CREDENTIALS_PATH})
-        mounts.append(
+        files.user_env = [e for e in user_env if e["name"] != "AWS_SHARED_CREDENTIALS_FILE"]
+        files.env.append(
+            {"name": "AWS_SHARED_CREDENTIALS_FILE", "value": ARTIFACTS_CREDENTIALS_PATH}
+        )
+        files.mounts.append(
             {"name": "artifacts-credentials", "mountPath": ARTIFACTS_SECRET_DIR, "readOnly": True}
         )
-        volumes.append(
+        files.volumes.append(
             {
                 "name": "artifacts-credentials",
                 "secret": {
@@ -254,20 +270,27 @@ def build_job(
             }
         )
     if report_secret:
-        mounts.append({"name": "report-token", "mountPath": REPORT_TOKEN_DIR, "readOnly": True})
-        volumes.append(
+        files.mounts.append(
+            {"name": "report-token", "mountPath": REPORT_TOKEN_DIR, "readOnly": True}
+        )
+        files.volumes.append(
             {"name": "report-token", "secret": {"secretName": report_secret, "defaultMode": 0o440}}
         )
+    return files
 
+
+def _pod_spec(template: TrialTemplate, files: _PodFiles) -> dict[str, Any]:
+    """The restricted, never-restarting pod that runs the trainer container."""
+    resources, tolerations = _resources(template)
     container: dict[str, Any] = {
         "name": CONTAINER_NAME,
         "image": template.image,
         "imagePullPolicy": template.imagePullPolicy,
-        "env": env + user_env,
-        "resources": {"requests": requests, "limits": limits},
+        "env": files.env + files.user_env,
+        "resources": resources,
         "securityContext": restricted_container_security(),
         "terminationMessagePolicy": "FallbackToLogsOnError",
-        "volumeMounts": mounts,
+        "volumeMounts": files.mounts,
         "workingDir": WORKSPACE_DIR,
     }
     if template.command:
@@ -281,7 +304,7 @@ def build_job(
         "enableServiceLinks": False,
         "securityContext": restricted_pod_security(),
         "containers": [container],
-        "volumes": volumes,
+        "volumes": files.volumes,
     }
     if tolerations:
         pod_spec["tolerations"] = tolerations
@@ -291,7 +314,20 @@ def build_job(
         pod_spec["nodeSelector"] = dict(template.nodeSelector)
     if template.priorityClassName:
         pod_spec["priorityClassName"] = template.priorityClassName
+    return pod_spec
 
+
+def build_job(
+    trial: dict[str, Any],
+    config: TrainerConfig,
+    settings: OperatorSettings,
+    report_secret: str | None = None,
+) -> dict[str, Any]:
+    """The batch/v1 Job that runs one Trial (name = Trial name, owned by the Trial)."""
+    meta = trial["metadata"]
+    spec = TrialSpec.model_validate(trial["spec"])
+    labels = child_labels(trial)
+    pod_spec = _pod_spec(spec.template, _pod_files(trial, spec, settings, report_secret))
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -302,8 +338,8 @@ def build_job(
             "ownerReferences": [owner_reference(trial)],
         },
         "spec": {
-            "backoffLimit": template.backoffLimit,
-            "activeDeadlineSeconds": template.activeDeadlineSeconds,
+            "backoffLimit": spec.template.backoffLimit,
+            "activeDeadlineSeconds": spec.template.activeDeadlineSeconds,
             "template": {"metadata": {"labels": labels}, "spec": pod_spec},
         },
     }

@@ -244,10 +244,6 @@ class Search:
             elif t.state == TrialState.RUNNING:
                 self._running[int(number)] = t.number
 
-    @property
-    def running_numbers(self) -> set[int]:
-        return set(self._running)
-
     def _sampler_seed(self, number: int) -> int | None:
         if self.spec.algorithm.name == "grid":
             return self._grid_seed
@@ -352,16 +348,11 @@ class Search:
 
 
 class StudyCache:
-    """Searches by Experiment uid, plus one lock per Experiment for its reconciles."""
+    """Searches by Experiment uid."""
 
     def __init__(self) -> None:
         self._searches: dict[str, Search] = {}
-        self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
-
-    def lock(self, key: str) -> threading.Lock:
-        with self._guard:
-            return self._locks.setdefault(key, threading.Lock())
 
     def get(self, uid: str, spec: ExperimentSpec, study_name: str) -> tuple[Search, bool]:
         """The Search for ``uid`` and whether it was built just now (from scratch)."""

@@ -6,7 +6,6 @@ means an earlier attempt made them.
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,19 +22,14 @@ from thunderbolt.operator.builders import (
     build_job,
     trainer_config,
 )
+from thunderbolt.operator.locks import KeyedLocks
 from thunderbolt.operator.trialstatus import derive, never_started, status_patch
 from thunderbolt.operator.validation import format_errors
 from thunderbolt.settings import OperatorSettings
 
 log = logging.getLogger(__name__)
-_locks: dict[str, threading.Lock] = {}
-_guard = threading.Lock()
+_lock = KeyedLocks()  # one status sync per Trial at a time
 STATUS_CONFLICT_RETRIES = 5
-
-
-def _lock(key: str) -> threading.Lock:
-    with _guard:
-        return _locks.setdefault(key, threading.Lock())
 
 
 def is_finished(trial: dict[str, Any]) -> bool:

@@ -255,72 +255,91 @@ def derive(
     now = now or now_utc()
     spec = trial.get("spec") or {}
     metric = (spec.get("objective") or {}).get("metric", "")
-    gpus = int(((spec.get("template") or {}).get("resources") or {}).get("gpus", 0) or 0)
-    if job is None:
-        outcome = Outcome({"phase": "Pending"})
-    else:
-        jstatus = job.get("status") or {}
-        pod = _latest(pods)
-        complete = _job_condition(job, "Complete")
-        failed = _job_condition(job, "Failed")
-        if complete:
-            done = [p for p in pods if (p.get("status") or {}).get("phase") == "Succeeded"]
-            term = _terminated(_latest(done) or pod)
-            result = parse_result((term or {}).get("message"))
-            if result is None:
-                fields: dict[str, Any] = {
-                    "phase": "Failed",
-                    "reason": "NoResult",
-                    "message": "the trainer exited 0 without a TrainResult in its termination message",
-                }
-            else:
-                fields = _from_result(result, metric)
-            outcome = Outcome(fields)
-            outcome.status.setdefault("completionTime", jstatus.get("completionTime"))
-        elif failed:
-            if failed.get("reason") == "DeadlineExceeded":
-                fields = {
-                    "phase": "Failed",
-                    "reason": "DeadlineExceeded",
-                    "message": failed.get("message") or "the Job ran past activeDeadlineSeconds",
-                }
-            else:
-                failed_pods = [p for p in pods if (p.get("status") or {}).get("phase") == "Failed"]
-                fields = _failure_from_pod(_latest(failed_pods) or pod, metric) or {
-                    "phase": "Failed",
-                    "reason": failed.get("reason") or "JobFailed",
-                    "message": failed.get("message"),
-                }
-            outcome = Outcome(fields)
-            outcome.status.setdefault("completionTime", failed.get("lastTransitionTime"))
-        else:
-            outcome = _pending_or_running(pod, now)
-        if jstatus.get("startTime"):
-            outcome.status["startTime"] = jstatus["startTime"]
-        outcome.status["jobName"] = job["metadata"]["name"]
-        image = _container(pod).get("image")
-        if image:
-            outcome.status["image"] = image
-
+    outcome = Outcome({"phase": "Pending"}) if job is None else _from_job(job, pods, metric, now)
     status = outcome.status
     status["message"] = _truncate(status.get("message"))
     if outcome.finished:
-        status["completionTime"] = status.get("completionTime") or format_time(now)
-        start = parse_time(status.get("startTime")) or parse_time(
-            trial["metadata"].get("creationTimestamp")
-        )
-        end = parse_time(status["completionTime"])
-        if start and end:
-            status.setdefault("startTime", format_time(start))
-            duration = max(0.0, (end - start).total_seconds())
-            status["durationSeconds"] = duration
-            status["gpuSeconds"] = gpus * duration
+        gpus = int(((spec.get("template") or {}).get("resources") or {}).get("gpus", 0) or 0)
+        _add_times(status, trial, gpus, now)
     at = format_time(now)
     old_conditions = (trial.get("status") or {}).get("conditions") or []
     status["conditions"] = merge_conditions(
         old_conditions, _conditions(outcome.phase, status.get("reason"), status.get("message"), at)
     )
     return outcome
+
+
+def _from_job(
+    job: dict[str, Any], pods: list[dict[str, Any]], metric: str, now: datetime
+) -> Outcome:
+    """The Job's verdict (complete, failed, or still going), with its start and image."""
+    jstatus = job.get("status") or {}
+    pod = _latest(pods)
+    complete = _job_condition(job, "Complete")
+    failed = _job_condition(job, "Failed")
+    if complete:
+        outcome = Outcome(_completed(pods, pod, metric))
+        outcome.status.setdefault("completionTime", jstatus.get("completionTime"))
+    elif failed:
+        outcome = Outcome(_failed(failed, pods, pod, metric))
+        outcome.status.setdefault("completionTime", failed.get("lastTransitionTime"))
+    else:
+        outcome = _pending_or_running(pod, now)
+    if jstatus.get("startTime"):
+        outcome.status["startTime"] = jstatus["startTime"]
+    outcome.status["jobName"] = job["metadata"]["name"]
+    image = _container(pod).get("image")
+    if image:
+        outcome.status["image"] = image
+    return outcome
+
+
+def _completed(
+    pods: list[dict[str, Any]], pod: dict[str, Any] | None, metric: str
+) -> dict[str, Any]:
+    """A complete Job: the trainer's own result, or NoResult when it left none."""
+    done = [p for p in pods if (p.get("status") or {}).get("phase") == "Succeeded"]
+    term = _terminated(_latest(done) or pod)
+    result = parse_result((term or {}).get("message"))
+    if result is None:
+        return {
+            "phase": "Failed",
+            "reason": "NoResult",
+            "message": "the trainer exited 0 without a TrainResult in its termination message",
+        }
+    return _from_result(result, metric)
+
+
+def _failed(
+    failed: dict[str, Any], pods: list[dict[str, Any]], pod: dict[str, Any] | None, metric: str
+) -> dict[str, Any]:
+    """A failed Job: its deadline, else what the failed pod says, else the Job's reason."""
+    if failed.get("reason") == "DeadlineExceeded":
+        return {
+            "phase": "Failed",
+            "reason": "DeadlineExceeded",
+            "message": failed.get("message") or "the Job ran past activeDeadlineSeconds",
+        }
+    failed_pods = [p for p in pods if (p.get("status") or {}).get("phase") == "Failed"]
+    return _failure_from_pod(_latest(failed_pods) or pod, metric) or {
+        "phase": "Failed",
+        "reason": failed.get("reason") or "JobFailed",
+        "message": failed.get("message"),
+    }
+
+
+def _add_times(status: dict[str, Any], trial: dict[str, Any], gpus: int, now: datetime) -> None:
+    """Completion time, duration and GPU-seconds of a finished Trial."""
+    status["completionTime"] = status.get("completionTime") or format_time(now)
+    start = parse_time(status.get("startTime")) or parse_time(
+        trial["metadata"].get("creationTimestamp")
+    )
+    end = parse_time(status["completionTime"])
+    if start and end:
+        status.setdefault("startTime", format_time(start))
+        duration = max(0.0, (end - start).total_seconds())
+        status["durationSeconds"] = duration
+        status["gpuSeconds"] = gpus * duration
 
 
 def never_started(

@@ -37,32 +37,10 @@ def run(
 ) -> TrainResult:
     hp = params.resolve(config)
     cpu_threads = threads.configure()
-    ident = config.identity
     s3_endpoint = config.artifacts.s3EndpointUrl if config.artifacts else None
-    tracker.start(
-        experiment=(config.tracking.experimentName if config.tracking else None)
-        or ident.experiment
-        or "thunderbolt",
-        run_name=ident.trial,
-        params={
-            **config.parameters,
-            **hp.as_dict(),
-            "seed": config.seed,
-            "task": config.task,
-            "dataset": config.dataset.uri,
-        },  # fmt: skip
-        tags=trial_tags(config, hp),
-    )
+    _start_tracking(config, hp, tracker)
     folds = config.folds or 1
-    split_seed = config.splitSeed if config.splitSeed is not None else config.seed
-    if folds > 1:
-        fold_data = datasets.load_folds(
-            config.dataset, config.task, split_seed, folds, s3_endpoint_url=s3_endpoint
-        )
-    else:
-        fold_data = [
-            datasets.load(config.dataset, config.task, split_seed, s3_endpoint_url=s3_endpoint)
-        ]
+    fold_data = _load_folds(config, folds, s3_endpoint)
     data = fold_data[0]
     say(
         f"training {config.task} on {config.dataset.uri}: {len(data.x_train)} train / "
@@ -140,6 +118,37 @@ def run(
     )
     publish(config, out, model_path, result, tracker, say)
     return result
+
+
+def _start_tracking(config: TrainerConfig, hp: params.HyperParams, tracker: Tracker) -> None:
+    """One tracking run per Trial, named after it, with every parameter that shaped it."""
+    ident = config.identity
+    tracker.start(
+        experiment=(config.tracking.experimentName if config.tracking else None)
+        or ident.experiment
+        or "thunderbolt",
+        run_name=ident.trial,
+        params={
+            **config.parameters,
+            **hp.as_dict(),
+            "seed": config.seed,
+            "task": config.task,
+            "dataset": config.dataset.uri,
+        },  # fmt: skip
+        tags=trial_tags(config, hp),
+    )
+
+
+def _load_folds(
+    config: TrainerConfig, folds: int, s3_endpoint: str | None
+) -> list[datasets.Dataset]:
+    """The Experiment's one split (or its k folds), the same for every Trial."""
+    split_seed = config.splitSeed if config.splitSeed is not None else config.seed
+    if folds > 1:
+        return datasets.load_folds(
+            config.dataset, config.task, split_seed, folds, s3_endpoint_url=s3_endpoint
+        )
+    return [datasets.load(config.dataset, config.task, split_seed, s3_endpoint_url=s3_endpoint)]
 
 
 def trial_tags(config: TrainerConfig, hp: params.HyperParams) -> dict[str, str]:
