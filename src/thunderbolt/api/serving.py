@@ -1,8 +1,9 @@
 """The contract between the deploy controller and the inference server it starts.
 
 The controller writes a pod spec (``thunderbolt serve`` flags plus ``THUNDERBOLT_MODEL_*``
-variables); ``thunderbolt serve`` reads them back. Both sides use these names, so a
-renamed flag or variable cannot leave the pods of one side behind.
+variables); ``thunderbolt serve`` reads them back, and later the controller reads the
+pods' request metrics for canary analysis. Both sides use these names, so a renamed
+flag, variable or metric cannot leave the pods of one side behind.
 """
 
 from __future__ import annotations
@@ -19,6 +20,10 @@ ENV_MODEL_CHECKSUM = "THUNDERBOLT_MODEL_CHECKSUM"
 ENV_PORT = "THUNDERBOLT_PORT"
 ENV_GRPC_PORT = "THUNDERBOLT_GRPC_PORT"
 ENV_LOG_LEVEL = "THUNDERBOLT_LOG_LEVEL"
+
+# What the controller's canary analysis reads from each server pod's /metrics.
+METRIC_REQUESTS = "thunderbolt_inference_requests_total"
+METRIC_DURATION = "thunderbolt_inference_request_duration_seconds"
 
 FLAG_PORT = "--port"
 FLAG_MAX_BATCH_SIZE = "--max-batch-size"

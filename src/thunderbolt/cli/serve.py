@@ -131,9 +131,9 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from thunderbolt.cpu_threads import container_cpus, plan_threads
     from thunderbolt.serving.batching import BatchingConfig
     from thunderbolt.serving.server import ServeOptions, serve
-    from thunderbolt.serving.threads import container_cpus, plan_threads
 
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"

@@ -23,7 +23,7 @@ from thunderbolt.api.meta import (
 )
 from thunderbolt.api.modeldeployment import ModelDeploymentSpec, Revision
 from thunderbolt.api.serving import COMMAND, ServedModel, ServeFlags
-from thunderbolt.serving.threads import ThreadPlan, cpu_quantity, plan_threads
+from thunderbolt.cpu_threads import ThreadPlan, cpu_quantity, plan_threads
 
 PLURAL = "modeldeployments"
 KIND = "ModelDeployment"
