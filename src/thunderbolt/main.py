@@ -10,7 +10,6 @@ starts, so importing any package stays cheap. Handlers reach the settings throug
 from __future__ import annotations
 
 import logging
-import os
 import random
 from typing import Any
 
@@ -25,17 +24,9 @@ log = logging.getLogger("thunderbolt.operator")
 
 def load_kube_config(settings: OperatorSettings) -> None:
     """Configure the kubernetes client the handlers use: kubeconfig if named, else in-cluster."""
-    from kubernetes import config
+    from thunderbolt.kubeclient import load_config
 
-    if settings.kubeconfig or settings.kube_context:
-        if settings.kubeconfig:
-            os.environ["KUBECONFIG"] = settings.kubeconfig
-        config.load_kube_config(config_file=settings.kubeconfig, context=settings.kube_context)
-        return
-    try:
-        config.load_incluster_config()
-    except config.ConfigException:
-        config.load_kube_config()
+    load_config(settings.kubeconfig, settings.kube_context)
 
 
 def connection_info(settings: OperatorSettings, kopf_settings: Any) -> Any:
