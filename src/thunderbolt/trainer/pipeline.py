@@ -151,15 +151,22 @@ def _load_folds(
     return [datasets.load(config.dataset, config.task, split_seed, s3_endpoint_url=s3_endpoint)]
 
 
-def trial_tags(config: TrainerConfig, hp: params.HyperParams) -> dict[str, str]:
-    """Tags that let anyone go from an MLflow run back to its Trial resource."""
+def _identity(config: TrainerConfig) -> dict[str, str]:
+    """Which Trial resource a run or a model file came from."""
     ident = config.identity
     return {
         "thunderbolt.namespace": ident.namespace,
         "thunderbolt.experiment": ident.experiment,
         "thunderbolt.trial": ident.trial,
         "thunderbolt.trial_uid": ident.uid,
-        "thunderbolt.trial_number": str(ident.number),
+    }
+
+
+def trial_tags(config: TrainerConfig, hp: params.HyperParams) -> dict[str, str]:
+    """Tags that let anyone go from an MLflow run back to its Trial resource."""
+    return {
+        **_identity(config),
+        "thunderbolt.trial_number": str(config.identity.number),
         "thunderbolt.spectral_norm": str(hp.spectral_norm).lower(),
         "thunderbolt.task": config.task,
         "thunderbolt.seed": str(config.seed),
@@ -167,12 +174,8 @@ def trial_tags(config: TrainerConfig, hp: params.HyperParams) -> dict[str, str]:
 
 
 def onnx_metadata(config: TrainerConfig, hp: params.HyperParams) -> dict[str, str]:
-    ident = config.identity
     return {
-        "thunderbolt.namespace": ident.namespace,
-        "thunderbolt.experiment": ident.experiment,
-        "thunderbolt.trial": ident.trial,
-        "thunderbolt.trial_uid": ident.uid,
+        **_identity(config),
         "thunderbolt.parameters": json.dumps(hp.as_dict(), sort_keys=True),
     }
 
