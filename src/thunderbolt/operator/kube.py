@@ -20,6 +20,7 @@ from kubernetes.client.exceptions import ApiException
 from thunderbolt.api.meta import EXPERIMENT_LABEL, GROUP, TRIAL_LABEL, VERSION, event_body
 from thunderbolt.kubeclient import (
     CONFLICT,
+    NOT_FOUND,
     applied,
     deleted,
     or_none,
@@ -121,14 +122,11 @@ def get_job(namespace: str, name: str) -> dict[str, Any] | None:
 
 
 def get_secret(namespace: str, name: str) -> dict[str, Any] | None:
-    try:
-        return _raw(
+    return or_none(
+        lambda: _raw(
             client.CoreV1Api().read_namespaced_secret(name, namespace, _preload_content=False)
         )
-    except ApiException as exc:
-        if exc.status == 404:
-            return None
-        raise
+    )
 
 
 def delete_secret(namespace: str, name: str, uid: str) -> None:
@@ -140,8 +138,7 @@ def delete_secret(namespace: str, name: str, uid: str) -> None:
             body=client.V1DeleteOptions(preconditions=client.V1Preconditions(uid=uid)),
         )
     except ApiException as exc:
-        if exc.status not in (404, 409):
-            raise
+        unless(exc, NOT_FOUND, CONFLICT)  # gone already, or replaced meanwhile
 
 
 def adopt_job(job: dict[str, Any], owner: dict[str, Any]) -> None:
