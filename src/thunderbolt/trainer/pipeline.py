@@ -94,7 +94,22 @@ def run(
     model_path = out / MODEL_FILE
     model_path.write_bytes(exported.data)
     say(f"exported ONNX ({exported.exporter}), parity max abs diff {exported.max_abs_diff:.2e}")
-    result = TrainResult(
+    result = _result(config, placement, data, outcome, cv, exported)
+    publish(config, out, model_path, result, tracker, say)
+    return result
+
+
+def _result(
+    config: TrainerConfig,
+    placement: Placement,
+    data: datasets.Dataset,
+    outcome: Outcome,
+    cv: crossval.CrossValidation | None,
+    exported: export.Exported,
+) -> TrainResult:
+    """What the operator reads from the termination message (the mean over folds with CV)."""
+    pruned = cv.pruned if cv else outcome.pruned
+    return TrainResult(
         status="Pruned" if pruned else "Succeeded",
         reason="Pruned" if pruned else None,
         message=f"pruned by the operator after epoch {outcome.epochs_run}" if pruned else None,
@@ -116,8 +131,6 @@ def run(
         }  # fmt: skip
         | ({"foldObjectives": cv.objectives, "exportedFold": cv.best_fold} if cv else {}),
     )
-    publish(config, out, model_path, result, tracker, say)
-    return result
 
 
 def _start_tracking(config: TrainerConfig, hp: params.HyperParams, tracker: Tracker) -> None:
