@@ -17,9 +17,10 @@ $(VENV)/.installed: pyproject.toml hack/install.sh
 
 install: $(VENV)/.installed ## create .venv with the package (editable) and test tools
 
-lint: install ## ruff
+lint: install ## ruff, and the import layers (lint-imports; contracts in pyproject.toml)
 	$(VENV)/bin/ruff check src tests bench hack
 	$(VENV)/bin/ruff format --check src tests bench hack
+	$(VENV)/bin/lint-imports
 
 typecheck: install ## mypy on src/
 	$(VENV)/bin/mypy src

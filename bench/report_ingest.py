@@ -36,8 +36,8 @@ import aiohttp
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from thunderbolt.operator.settings import free_port  # noqa: E402
-from thunderbolt.reports.credentials import build_report_secret  # noqa: E402
+from thunderbolt.api.report_secret import build_report_secret  # noqa: E402
+from thunderbolt.settings import free_port  # noqa: E402
 
 NS = "bench"
 
@@ -124,7 +124,7 @@ def serve_hello(port: int) -> None:
     """The noise floor: an aiohttp app that answers every report with a constant reply."""
     from aiohttp import web
 
-    from thunderbolt.reports.schema import ROUTE
+    from thunderbolt.api.report_schema import ROUTE
 
     async def reply(request: web.Request) -> web.Response:
         await request.read()

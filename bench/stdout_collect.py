@@ -164,8 +164,8 @@ def parse_costs() -> None:
     """The pure parts, no cluster: the parser's rate, and what the File collector costs
     (parsing the 4 KiB termination message once, in the Trial's status sync)."""
     from thunderbolt.api.collector import MetricsCollector
-    from thunderbolt.collectors.lines import LineParser
     from thunderbolt.collectors.stdout import LineSplitter
+    from thunderbolt.metric_lines import LineParser
 
     lines = [f"epoch={i} val_accuracy={0.5 + i * 1e-6:.6f} loss=0.25" for i in range(1, 20001)]
     noise = [f"step {i}: batch loss 0.25 lr 0.001" for i in range(20000)]

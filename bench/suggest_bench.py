@@ -27,7 +27,8 @@ import warnings
 import optuna
 
 from thunderbolt.api.experiment import parse_spec
-from thunderbolt.operator.search import Search, TrialRecord, make_sampler, seed_for
+from thunderbolt.operator.search import Search, make_sampler, seed_for
+from thunderbolt.optuna_bridge import TrialRecord
 
 warnings.filterwarnings("ignore")
 optuna.logging.set_verbosity(optuna.logging.WARNING)

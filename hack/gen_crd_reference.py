@@ -12,8 +12,8 @@ import pathlib
 import sys
 from typing import Any
 
-from thunderbolt import API_VERSION
 from thunderbolt.api.crdgen import KINDS, Kind, crd
+from thunderbolt.api.meta import API_VERSION
 
 OUT = pathlib.Path(__file__).resolve().parents[1] / "docs" / "crd-reference.md"
 CONSTRAINTS = (

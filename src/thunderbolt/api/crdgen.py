@@ -17,8 +17,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from thunderbolt import GROUP, VERSION
 from thunderbolt.api.experiment import ExperimentSpec, ExperimentStatus
+from thunderbolt.api.meta import GROUP, VERSION
 from thunderbolt.api.modeldeployment import ModelDeploymentSpec, ModelDeploymentStatus
 from thunderbolt.api.trial import TrialSpec, TrialStatus
 

@@ -183,7 +183,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 @friendly
 def run(args: argparse.Namespace) -> int:
-    from thunderbolt.cli.tables import now_utc
+    from thunderbolt.api.meta import now_utc
 
     plural = plural_of(args.kind, "experiment, trial or modeldeployment")
     kube = connect(args)

@@ -107,13 +107,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 @friendly
 def run(args: argparse.Namespace) -> int:
-    from thunderbolt.cli.tables import now_utc
+    from thunderbolt.api.meta import EXPERIMENT_LABEL, now_utc
 
     plural = plural_of(args.kind, "experiments, trials or modeldeployments")
     kube = connect(args)
     selector = args.selector
     if args.experiment:
-        owner = f"thunderbolt.io/experiment={args.experiment}"
+        owner = f"{EXPERIMENT_LABEL}={args.experiment}"
         selector = f"{selector},{owner}" if selector else owner
     if args.name:
         objects = [kube.get(plural, args.name)]

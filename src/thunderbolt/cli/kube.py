@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from thunderbolt import GROUP, VERSION
+from thunderbolt.api.meta import GROUP, VERSION
 
 IN_CLUSTER_NAMESPACE = pathlib.Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 PLURALS = {
@@ -131,13 +131,15 @@ class Kube:
     def get_optional(self, plural: str, name: str) -> dict[str, Any] | None:
         from kubernetes.client.exceptions import ApiException
 
+        from thunderbolt.kubeclient import or_none
+
         try:
-            obj: dict[str, Any] = self.custom.get_namespaced_custom_object(
-                GROUP, VERSION, self.namespace, plural, name
+            obj: dict[str, Any] | None = or_none(
+                lambda: self.custom.get_namespaced_custom_object(
+                    GROUP, VERSION, self.namespace, plural, name
+                )
             )
         except ApiException as exc:
-            if exc.status == 404:
-                return None
             raise CliError(_explain(exc, f"get {plural}/{name}")) from exc
         return obj
 

@@ -12,10 +12,9 @@ import argparse
 import json
 from typing import Any
 
+from thunderbolt.api.meta import EXPERIMENT_LABEL
 from thunderbolt.cli.kube import Kube, add_kube_args, connect, friendly
 from thunderbolt.cli.tables import duration, number, param_value, table
-
-EXPERIMENT_LABEL = "thunderbolt.io/experiment"
 
 
 def trials_of(kube: Kube, experiment: str) -> list[dict[str, Any]]:

@@ -36,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def settings_from_args(args: argparse.Namespace, env: dict[str, str] | None = None) -> Any:
     """Environment first, then the flags that were given."""
-    from thunderbolt.operator.settings import load_settings
+    from thunderbolt.settings import load_settings
 
     overrides = {
         "namespaces": () if args.all_namespaces else args.namespaces,
@@ -53,7 +53,7 @@ def settings_from_args(args: argparse.Namespace, env: dict[str, str] | None = No
 def run(args: argparse.Namespace) -> int:
     import logging
 
-    from thunderbolt.operator.main import run as run_operator
+    from thunderbolt.main import run as run_operator
 
     settings = settings_from_args(args)
     logging.basicConfig(

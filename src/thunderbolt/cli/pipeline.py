@@ -11,7 +11,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from thunderbolt.cli.tables import duration, number, params_text, parse_time
+from thunderbolt.api.meta import parse_time
+from thunderbolt.cli.tables import duration, number, params_text
 
 FINISHED = ("succeeded", "failed", "pruned")
 MARKS = {"done": "[x]", "active": "[>]", "pending": "[ ]", "failed": "[!]", "skipped": "[-]"}

@@ -15,6 +15,8 @@ import re
 import signal
 from typing import Any
 
+from thunderbolt.api import serving as sv
+
 _CHECKSUM = re.compile(r"^sha256:[0-9a-fA-F]{64}$")
 
 
@@ -41,44 +43,44 @@ def _checksum(value: str) -> str:
 def register(subparsers: Any) -> None:
     env = os.environ.get
     parser = subparsers.add_parser(
-        "serve",
+        sv.SUBCOMMAND,
         help="serve an ONNX model over the Open Inference Protocol (V2)",
         description="Serve one ONNX model with onnxruntime over HTTP (Open Inference Protocol V2).",
     )
     parser.add_argument(
         "--model-uri",
-        default=env("THUNDERBOLT_MODEL_URI"),
+        default=env(sv.ENV_MODEL_URI),
         help="file://, s3:// or models:/name/version | models:/name@alias "
         "(default: $THUNDERBOLT_MODEL_URI)",
     )
     parser.add_argument(
         "--checksum",
         type=_checksum,
-        default=env("THUNDERBOLT_MODEL_CHECKSUM") or None,
+        default=env(sv.ENV_MODEL_CHECKSUM) or None,
         help="expected sha256:HEX of the model file (default: $THUNDERBOLT_MODEL_CHECKSUM)",
     )
     parser.add_argument(
         "--model-name",
-        default=env("THUNDERBOLT_MODEL_NAME"),
+        default=env(sv.ENV_MODEL_NAME),
         help="name in /v2/models/{name} (default: $THUNDERBOLT_MODEL_NAME)",
     )
     parser.add_argument(
         "--model-version",
-        default=env("THUNDERBOLT_MODEL_VERSION", "1"),
+        default=env(sv.ENV_MODEL_VERSION, "1"),
         help="version reported and accepted in /versions/{v}/ paths (default: 1)",
     )
     parser.add_argument("--host", default="0.0.0.0")
-    parser.add_argument("--port", type=int, default=int(env("THUNDERBOLT_PORT", "8080")))
+    parser.add_argument(sv.FLAG_PORT, type=int, default=int(env(sv.ENV_PORT, "8080")))
     parser.add_argument(
-        "--grpc-port",
+        sv.FLAG_GRPC_PORT,
         type=int,
-        default=int(env("THUNDERBOLT_GRPC_PORT", "0")),
+        default=int(env(sv.ENV_GRPC_PORT, "0")),
         help="also serve V2 over gRPC (inference.GRPCInferenceService) on this port (0: off)",
     )
-    parser.add_argument("--max-batch-size", type=_positive_int, default=32)
-    parser.add_argument("--max-delay-ms", type=float, default=2.0)
+    parser.add_argument(sv.FLAG_MAX_BATCH_SIZE, type=_positive_int, default=32)
+    parser.add_argument(sv.FLAG_MAX_DELAY_MS, type=float, default=2.0)
     parser.add_argument(
-        "--no-batching", action="store_true", help="one onnxruntime call per request"
+        sv.FLAG_NO_BATCHING, action="store_true", help="one onnxruntime call per request"
     )
     parser.add_argument(
         "--max-body-bytes",
@@ -99,19 +101,19 @@ def register(subparsers: Any) -> None:
         help="seconds to keep answering (not ready, /metrics) after a failed load before exiting 1",
     )
     parser.add_argument(
-        "--intra-op-threads",
+        sv.FLAG_INTRA_OP_THREADS,
         type=_non_negative_int,
         default=0,
         help="onnxruntime intra-op threads per worker (0: the container's CPUs / workers)",
     )
     parser.add_argument(
-        "--inter-op-threads",
+        sv.FLAG_INTER_OP_THREADS,
         type=_non_negative_int,
         default=0,
         help="onnxruntime inter-op threads (0: 1; only parallel graphs use them)",
     )
     parser.add_argument(
-        "--workers",
+        sv.FLAG_WORKERS,
         type=_non_negative_int,
         default=0,
         help="server processes sharing the port, one batcher each (0: from the container's CPUs)",
@@ -124,14 +126,14 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--s3-endpoint-url", default=None, help="default: $AWS_ENDPOINT_URL_S3 / $AWS_ENDPOINT_URL"
     )
-    parser.add_argument("--log-level", default=env("THUNDERBOLT_LOG_LEVEL", "INFO"))
+    parser.add_argument("--log-level", default=env(sv.ENV_LOG_LEVEL, "INFO"))
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from thunderbolt.cpu_threads import container_cpus, plan_threads
     from thunderbolt.serving.batching import BatchingConfig
     from thunderbolt.serving.server import ServeOptions, serve
-    from thunderbolt.serving.threads import container_cpus, plan_threads
 
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"

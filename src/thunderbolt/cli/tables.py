@@ -6,6 +6,8 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
+from thunderbolt.api.meta import parse_time
+
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """Left-aligned columns separated by three spaces, like kubectl's output."""
@@ -15,16 +17,6 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
         "   ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
     ]
     return "\n".join(lines)
-
-
-def parse_time(value: str | None) -> dt.datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
 def duration(seconds: float | None) -> str:
@@ -68,7 +60,3 @@ def param_value(value: Any) -> str:
 
 def params_text(parameters: dict[str, Any] | None) -> str:
     return " ".join(f"{k}={param_value(v)}" for k, v in sorted((parameters or {}).items()))
-
-
-def now_utc() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)

@@ -1,7 +1,7 @@
 """Kopf handlers that run the StdOut collector: one follower per running Trial pod whose
 template says ``metricsCollector.kind: StdOut`` (the pod carries the annotation).
 
-Listed in ``thunderbolt.operator.main.HANDLER_MODULES`` after the report endpoint, whose
+Imported by ``thunderbolt.main.import_handlers`` after the report endpoint, whose
 ``ReportService`` stores what the followers read. When a follower has read the log to
 its end it writes ``status.collector`` (counts, the last metrics) and syncs the Trial,
 which then finishes from the last report (or fails with ``NoMetrics``). When the pruner
@@ -19,18 +19,19 @@ from typing import Any
 import kopf
 from kubernetes.client.exceptions import ApiException
 
+from thunderbolt.api.meta import TRIAL_LABEL
+from thunderbolt.api.report_schema import EpochReport, ReportReply
 from thunderbolt.api.trial import FINISHED_PHASES
-from thunderbolt.collectors.lines import LineParser
 from thunderbolt.collectors.stdout import (
     FollowConfig,
     Follower,
     collector_status,
     summary,
 )
+from thunderbolt.metric_lines import LineParser
 from thunderbolt.operator import kube, trials
-from thunderbolt.operator.builders import COLLECTOR_ANNOTATION, CONTAINER_NAME, TRIAL_LABEL
+from thunderbolt.operator.builders import COLLECTOR_ANNOTATION, CONTAINER_NAME
 from thunderbolt.operator.trialstatus import collector_of, pruned_by_collector
-from thunderbolt.reports.schema import EpochReport, ReportReply
 from thunderbolt.reports.service import ReportService
 from thunderbolt.reports.writer import WriteFailed
 

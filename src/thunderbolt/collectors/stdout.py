@@ -30,9 +30,9 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from thunderbolt.collectors.lines import MAX_LINE_CHARS, LineParser, Sample
+from thunderbolt.api.report_schema import MAX_BACKLOG, BacklogPoint, EpochReport, ReportReply
+from thunderbolt.metric_lines import MAX_LINE_CHARS, LineParser, Sample
 from thunderbolt.reports.errors import NotFound, Rejected, TrialFinished, Unavailable
-from thunderbolt.reports.schema import MAX_BACKLOG, BacklogPoint, EpochReport, ReportReply
 
 log = logging.getLogger(__name__)
 CONFLICT = "stepConflict"

@@ -1,7 +1,7 @@
 """Canary analysis from the serving pods' own ``/metrics``: no Prometheus server needed.
 
 The controller GETs ``/metrics`` from every ready canary pod, parses each with
-``thunderbolt.serving.promparse.snapshot``, adds the pods together and compares the error
+``thunderbolt.deploy.promparse.snapshot``, adds the pods together and compares the error
 rate and the p99 latency with ``spec.strategy.analysis``. Counters are cumulative since
 the pod started, and canary pods start with the canary, so the numbers cover the canary's
 whole life (a restarted pod starts counting again). An error is a 5xx answer; 4xx
@@ -14,7 +14,7 @@ import dataclasses
 from collections.abc import Iterable
 
 from thunderbolt.api.modeldeployment import Analysis
-from thunderbolt.serving.promparse import Snapshot, snapshot
+from thunderbolt.deploy.promparse import Snapshot, snapshot
 
 
 def parse(texts: Iterable[str], model: str) -> Snapshot:

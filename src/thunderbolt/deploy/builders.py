@@ -12,20 +12,28 @@ import hashlib
 import json
 from typing import Any
 
+from thunderbolt.api.meta import (
+    API_VERSION,
+    GROUP,
+    MANAGED_BY,
+    RUN_AS,
+    owner_reference,
+    restricted_container_security,
+    restricted_pod_security,
+)
 from thunderbolt.api.modeldeployment import ModelDeploymentSpec, Revision
-from thunderbolt.serving.threads import ThreadPlan, cpu_quantity, plan_threads
+from thunderbolt.api.serving import COMMAND, ServedModel, ServeFlags
+from thunderbolt.cpu_threads import ThreadPlan, cpu_quantity, plan_threads
 
-GROUP = "thunderbolt.io"
-VERSION = "v1alpha1"
 PLURAL = "modeldeployments"
 KIND = "ModelDeployment"
 
-LABEL_MD = "thunderbolt.io/modeldeployment"
-LABEL_REVISION = "thunderbolt.io/revision"
-ANNOTATION_TEMPLATE_HASH = "thunderbolt.io/template-hash"
+LABEL_MD = f"{GROUP}/modeldeployment"
+LABEL_REVISION = f"{GROUP}/revision"
+ANNOTATION_TEMPLATE_HASH = f"{GROUP}/template-hash"
 CREDENTIALS_DIR = "/var/run/secrets/thunderbolt/artifacts"
 CONTAINER = "server"
-UID = 1000
+UID = RUN_AS
 # The server drains in-flight requests for 30 s on SIGTERM; give it a little more.
 GRACE_SECONDS = 35
 
@@ -39,14 +47,8 @@ class Owner:
     uid: str
 
     def reference(self) -> dict[str, Any]:
-        return {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": KIND,
-            "name": self.name,
-            "uid": self.uid,
-            "controller": True,
-            "blockOwnerDeletion": True,
-        }
+        ref = {"apiVersion": API_VERSION, "metadata": {"name": self.name, "uid": self.uid}}
+        return owner_reference(ref, kind=KIND)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,7 +82,7 @@ def base_labels(owner: Owner) -> dict[str, str]:
     # of the same name would then claim (and prune) these operator-made children.
     return {
         "app.kubernetes.io/name": "thunderbolt-server",
-        "app.kubernetes.io/managed-by": "thunderbolt",
+        **MANAGED_BY,
         LABEL_MD: owner.name,
     }
 
@@ -119,16 +121,18 @@ def tracking_uri_for(
 def _env(
     owner: Owner, spec: ModelDeploymentSpec, revision: Revision, defaults: ServingDefaults
 ) -> list[dict[str, str]]:
+    served = ServedModel(
+        uri=revision.modelUri or "",
+        name=model_name(owner, spec),
+        version=str(revision.number),
+        checksum=revision.modelChecksum,
+    )
     env = [
-        {"name": "THUNDERBOLT_MODEL_URI", "value": revision.modelUri or ""},
-        {"name": "THUNDERBOLT_MODEL_NAME", "value": model_name(owner, spec)},
-        {"name": "THUNDERBOLT_MODEL_VERSION", "value": str(revision.number)},
+        *served.env(),
         # Read-only root filesystem: every cache and temporary download goes to /tmp.
         {"name": "HOME", "value": "/tmp"},
         {"name": "TMPDIR", "value": "/tmp"},
     ]
-    if revision.modelChecksum:
-        env.append({"name": "THUNDERBOLT_MODEL_CHECKSUM", "value": revision.modelChecksum})
     s3 = spec.s3EndpointUrl or defaults.s3_endpoint_url
     if s3:
         env.append({"name": "AWS_ENDPOINT_URL", "value": s3})
@@ -154,23 +158,18 @@ def thread_plan(spec: ModelDeploymentSpec) -> ThreadPlan:
 
 
 def _args(spec: ModelDeploymentSpec) -> list[str]:
-    args = ["serve", "--port", str(spec.serving.port)]
     batching = spec.serving.batching
-    if batching.enabled:
-        args += [
-            "--max-batch-size",
-            str(batching.maxBatchSize),
-            "--max-delay-ms",
-            f"{batching.maxDelayMs:g}",
-        ]
-    else:
-        args.append("--no-batching")
     plan = thread_plan(spec)
-    args += ["--intra-op-threads", str(plan.intra_op), "--inter-op-threads", str(plan.inter_op)]
-    args += ["--workers", str(plan.workers)]
-    if spec.serving.grpcPort:
-        args += ["--grpc-port", str(spec.serving.grpcPort)]
-    return args
+    return ServeFlags(
+        port=spec.serving.port,
+        batching=batching.enabled,
+        max_batch_size=batching.maxBatchSize,
+        max_delay_ms=batching.maxDelayMs,
+        intra_op_threads=plan.intra_op,
+        inter_op_threads=plan.inter_op,
+        workers=plan.workers,
+        grpc_port=spec.serving.grpcPort,
+    ).args()
 
 
 def _resources(spec: ModelDeploymentSpec) -> dict[str, Any]:
@@ -185,29 +184,6 @@ def _resources(spec: ModelDeploymentSpec) -> dict[str, Any]:
 def named_ports(port: int, grpc_port: int = 0) -> list[tuple[str, int]]:
     """The pods' and Services' ports: ``http``, and ``grpc`` unless it is off (0)."""
     return [("http", port), *([("grpc", grpc_port)] if grpc_port else [])]
-
-
-def container_security_context() -> dict[str, Any]:
-    return {
-        "allowPrivilegeEscalation": False,
-        "capabilities": {"drop": ["ALL"]},
-        "readOnlyRootFilesystem": True,
-        "runAsNonRoot": True,
-        "runAsUser": UID,
-        "runAsGroup": UID,
-        "seccompProfile": {"type": "RuntimeDefault"},
-    }
-
-
-def pod_security_context() -> dict[str, Any]:
-    """Pod Security Standard "restricted"."""
-    return {
-        "runAsNonRoot": True,
-        "runAsUser": UID,
-        "runAsGroup": UID,
-        "fsGroup": UID,
-        "seccompProfile": {"type": "RuntimeDefault"},
-    }
 
 
 def pod_template(
@@ -226,7 +202,7 @@ def pod_template(
         "name": CONTAINER,
         "image": spec.image or defaults.image,
         "imagePullPolicy": spec.imagePullPolicy,
-        "command": ["thunderbolt"],
+        "command": [COMMAND],
         "args": _args(spec),
         "env": _env(owner, spec, revision, defaults),
         "ports": [
@@ -234,7 +210,7 @@ def pod_template(
             for name, number in named_ports(port, spec.serving.grpcPort)
         ],
         "resources": _resources(spec),
-        "securityContext": container_security_context(),
+        "securityContext": restricted_container_security(read_only_root=True),
         "readinessProbe": {
             "httpGet": {"path": "/v2/health/ready", "port": "http"},
             "periodSeconds": 2,
@@ -254,7 +230,7 @@ def pod_template(
     pod_spec: dict[str, Any] = {
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
-        "securityContext": pod_security_context(),
+        "securityContext": restricted_pod_security(),
         "terminationGracePeriodSeconds": GRACE_SECONDS,
         "containers": [container],
         "volumes": volumes,

@@ -13,9 +13,11 @@ from typing import Any
 
 import kopf
 
+from thunderbolt.api.meta import GROUP, VERSION
 from thunderbolt.deploy import builders as b
 from thunderbolt.deploy.kube import Kube
 from thunderbolt.deploy.reconcile import Controller
+from thunderbolt.settings import current
 
 TICK_SECONDS = 2.0
 PROMOTE_SECONDS = 5.0
@@ -29,8 +31,6 @@ def controller() -> Controller:
     global _controller
     with _lock:
         if _controller is None:
-            from thunderbolt.operator.settings import current
-
             settings = current()
             defaults = b.ServingDefaults(
                 image=settings.serving_image,
@@ -49,7 +49,7 @@ def _poster(body: Any) -> Any:
     return post
 
 
-@kopf.timer(b.GROUP, b.VERSION, b.PLURAL, id="rollout", interval=TICK_SECONDS, backoff=5.0)
+@kopf.timer(GROUP, VERSION, b.PLURAL, id="rollout", interval=TICK_SECONDS, backoff=5.0)
 def rollout(name: str, namespace: Any, body: kopf.Body, **_: Any) -> None:
     ctrl = controller()
     if ctrl.due(dict(body)):
@@ -61,7 +61,7 @@ def _has_promote(spec: kopf.Spec, **_: Any) -> bool:
 
 
 @kopf.timer(
-    b.GROUP, b.VERSION, "experiments", id="promote", interval=PROMOTE_SECONDS, backoff=10.0,
+    GROUP, VERSION, "experiments", id="promote", interval=PROMOTE_SECONDS, backoff=10.0,
     when=_has_promote,
 )  # fmt: skip
 def promote(body: kopf.Body, **_: Any) -> None:

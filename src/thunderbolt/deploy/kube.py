@@ -15,16 +15,12 @@ from typing import Any
 
 from kubernetes import client
 
+from thunderbolt.api.meta import GROUP, VERSION
 from thunderbolt.deploy import builders as b
 from thunderbolt.deploy.rollout import Observed
+from thunderbolt.kubeclient import JSON_PATCH, MERGE_PATCH, applied, deleted, or_none
 
 GATEWAY_GROUP = "gateway.networking.k8s.io"
-JSON_PATCH = "application/json-patch+json"
-
-
-def _ignore(exc: client.ApiException, *codes: int) -> None:
-    if exc.status not in codes:
-        raise exc
 
 
 class Kube:
@@ -37,32 +33,27 @@ class Kube:
 
     # ModelDeployments, Trials, Experiments
     def get(self, namespace: str, plural: str, name: str) -> dict[str, Any] | None:
-        try:
-            obj: Any = self.custom.get_namespaced_custom_object(
-                b.GROUP, b.VERSION, namespace, plural, name
+        obj: Any = or_none(
+            lambda: self.custom.get_namespaced_custom_object(
+                GROUP, VERSION, namespace, plural, name
             )
-        except client.ApiException as exc:
-            _ignore(exc, 404)
-            return None
-        return dict(obj)
+        )
+        return None if obj is None else dict(obj)
 
     def replace_status(self, obj: dict[str, Any], status: dict[str, Any]) -> bool:
         """Write the whole status, guarded by the object's resourceVersion; False on conflict."""
         meta = obj["metadata"]
         body = {**obj, "status": status}
-        try:
-            self.custom.replace_namespaced_custom_object_status(
-                b.GROUP, b.VERSION, meta["namespace"], b.PLURAL, meta["name"], body
+        return applied(
+            lambda: self.custom.replace_namespaced_custom_object_status(
+                GROUP, VERSION, meta["namespace"], b.PLURAL, meta["name"], body
             )
-        except client.ApiException as exc:
-            _ignore(exc, 409)
-            return False
-        return True
+        )
 
     def patch_modeldeployment(self, namespace: str, name: str, patch: dict[str, Any]) -> None:
         self.custom.patch_namespaced_custom_object(
-            b.GROUP, b.VERSION, namespace, b.PLURAL, name, patch,
-            _content_type="application/merge-patch+json",
+            GROUP, VERSION, namespace, b.PLURAL, name, patch,
+            _content_type=MERGE_PATCH,
         )  # fmt: skip
 
     # Deployments
@@ -97,12 +88,10 @@ class Kube:
             and existing["annotations"].get(b.ANNOTATION_TEMPLATE_HASH) == want_hash
         ):
             return False
-        if existing is None:
-            try:
-                self.apps.create_namespaced_deployment(meta["namespace"], payload)
-                return True
-            except client.ApiException as exc:
-                _ignore(exc, 409)
+        if existing is None and applied(
+            lambda: self.apps.create_namespaced_deployment(meta["namespace"], payload)
+        ):
+            return True
         ops = [
             {"op": "replace", "path": "/spec/replicas", "value": body["spec"]["replicas"]},
             {"op": "replace", "path": "/spec/template", "value": body["spec"]["template"]},
@@ -114,10 +103,11 @@ class Kube:
         return True
 
     def delete_deployment(self, namespace: str, name: str) -> None:
-        try:
-            self.apps.delete_namespaced_deployment(name, namespace, propagation_policy="Background")
-        except client.ApiException as exc:
-            _ignore(exc, 404)
+        deleted(
+            lambda: self.apps.delete_namespaced_deployment(
+                name, namespace, propagation_policy="Background"
+            )
+        )
 
     # Services
     def services(self, namespace: str, md: str) -> dict[str, dict[str, Any]]:
@@ -142,12 +132,10 @@ class Kube:
             and existing.get("ports", ports) == ports
         ):
             return
-        if existing is None:
-            try:
-                self.core.create_namespaced_service(meta["namespace"], payload)
-                return
-            except client.ApiException as exc:
-                _ignore(exc, 409)
+        if existing is None and applied(
+            lambda: self.core.create_namespaced_service(meta["namespace"], payload)
+        ):
+            return
         # A JSON patch replaces the selector map; a merge patch would keep removed keys.
         ops = [
             {"op": "replace", "path": "/spec/selector", "value": spec["selector"]},
@@ -158,10 +146,7 @@ class Kube:
         )
 
     def delete_service(self, namespace: str, name: str) -> None:
-        try:
-            self.core.delete_namespaced_service(name, namespace)
-        except client.ApiException as exc:
-            _ignore(exc, 404)
+        deleted(lambda: self.core.delete_namespaced_service(name, namespace))
 
     def ready_pod_ips(self, namespace: str, md: str, revision: int) -> list[str]:
         selector = f"{b.LABEL_MD}={md},{b.LABEL_REVISION}={revision}"
@@ -192,12 +177,11 @@ class Kube:
     def ensure_route(self, body: dict[str, Any]) -> None:
         group, version = body["apiVersion"].split("/")
         meta = body["metadata"]
-        try:
-            self.custom.create_namespaced_custom_object(
+        if not applied(
+            lambda: self.custom.create_namespaced_custom_object(
                 group, version, meta["namespace"], "httproutes", body
             )
-        except client.ApiException as exc:
-            _ignore(exc, 409)
+        ):
             ops = [{"op": "replace", "path": "/spec", "value": body["spec"]}]
             self.custom.patch_namespaced_custom_object(
                 group, version, meta["namespace"], "httproutes", meta["name"], ops,
@@ -206,12 +190,11 @@ class Kube:
 
     def delete_route(self, api_version: str, namespace: str, name: str) -> None:
         group, version = api_version.split("/")
-        try:
-            self.custom.delete_namespaced_custom_object(
+        deleted(
+            lambda: self.custom.delete_namespaced_custom_object(
                 group, version, namespace, "httproutes", name
             )
-        except client.ApiException as exc:
-            _ignore(exc, 404)
+        )
 
 
 def scrape(ip: str, port: int, timeout: float = 3.0) -> str:

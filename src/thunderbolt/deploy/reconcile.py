@@ -20,6 +20,7 @@ from typing import Any
 from kubernetes.client import ApiException
 from pydantic import ValidationError
 
+from thunderbolt.api.meta import EVENT_MESSAGE_LIMIT, describe_errors
 from thunderbolt.api.modeldeployment import ModelDeploymentSpec, ModelDeploymentStatus, parse_spec
 from thunderbolt.api.refusals import is_unfixable, refusal_message
 from thunderbolt.deploy import builders as b
@@ -291,12 +292,8 @@ class Controller:
             post("Warning", CHILD_REFUSED, message)
 
     def _invalid(self, obj: dict[str, Any], problem: ValidationError | str, post: Post) -> None:
-        if isinstance(problem, str):
-            message = problem[:1024]
-        else:
-            errors = problem.errors()
-            message = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors)
-            message = message[:1024]
+        text = problem if isinstance(problem, str) else describe_errors(problem)
+        message = text[:EVENT_MESSAGE_LIMIT]
         status = dict(obj.get("status") or {})
         if status.get("reason") == "InvalidSpec" and status.get("message") == message:
             return

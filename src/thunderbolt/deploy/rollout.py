@@ -22,6 +22,7 @@ import dataclasses
 import datetime as dt
 
 from thunderbolt.api.common import Condition
+from thunderbolt.api.meta import format_time, parse_time
 from thunderbolt.api.modeldeployment import (
     CanaryStatus,
     HistoryEntry,
@@ -85,15 +86,9 @@ class Plan:
     events: list[tuple[str, str, str]]  # (type, reason, message)
 
 
-def _iso(now: dt.datetime) -> str:
-    return now.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _age(since: str | None, now: dt.datetime) -> float | None:
-    if not since:
-        return None
-    started = dt.datetime.strptime(since, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
-    return (now - started).total_seconds()
+    started = parse_time(since)
+    return None if started is None else (now - started).total_seconds()
 
 
 def _condition(type_: str, ok: bool, reason: str, message: str, previous: list[Condition],
@@ -111,7 +106,7 @@ class _Step:
     def __init__(self, spec: ModelDeploymentSpec, status: ModelDeploymentStatus, now: dt.datetime):
         self.spec = spec
         self.now = now
-        self.now_s = _iso(now)
+        self.now_s = format_time(now)
         self.history: list[HistoryEntry] = list(status.history)
         self.stable: Revision | None = status.currentRevision
         self.canary: CanaryStatus | None = status.canary
@@ -266,37 +261,7 @@ def plan(
 ) -> Plan:
     s = _Step(spec, status, now)
     _accept_desired(s, desired, status)
-    replicas = spec.replicas
-    want: dict[int, int] = {}
-    if s.stable is not None:
-        want[s.stable.number] = replicas
-    item = s.pending()
-    if item is not None:
-        canary_run = (
-            s.canary is not None and s.canary.revision == item.number and s.stable is not None
-        )
-        if canary_run:
-            _roll_canary(s, item, observed, verdict, want)
-        else:
-            s.canary = None
-            want[item.number] = replicas
-            obs = observed.get(item.number)
-            if obs is not None and obs.ready_for(replicas):
-                how = "first revision" if s.stable is None else f"{spec.strategy.type} rollout"
-                s.promote(item, "rollback" if rv.is_rollback(item) else how)
-                want.clear()
-                want[item.number] = replicas
-            else:
-                ready = obs.ready if obs else 0
-                s.progress = (
-                    "WaitingForReadiness",
-                    f"revision {item.number}: {ready}/{replicas} pods ready",
-                )
-                age = _age(item.deployedAt, now)
-                if age is not None and age > PROGRESS_DEADLINE_S:
-                    s.degraded = ("ProgressDeadlineExceeded",
-                                  f"revision {item.number} not ready after {age:.0f}s; revision "
-                                  f"{s.stable.number if s.stable else '-'} keeps serving")  # fmt: skip
+    want = _wanted_replicas(s, observed, verdict)
     pending = s.pending()
     keep = set(want)
     revisions = {h.number: rv.as_revision(h) for h in s.history}
@@ -327,6 +292,44 @@ def plan(
         status=new_status,
         events=s.events,
     )
+
+
+def _wanted_replicas(
+    s: _Step, observed: dict[int, Observed], verdict: Verdict | None
+) -> dict[int, int]:
+    """Replicas per revision: the stable one, plus the pending one (canary or full)."""
+    replicas = s.spec.replicas
+    want: dict[int, int] = {}
+    if s.stable is not None:
+        want[s.stable.number] = replicas
+    item = s.pending()
+    if item is None:
+        return want
+    if s.canary is not None and s.canary.revision == item.number and s.stable is not None:
+        _roll_canary(s, item, observed, verdict, want)
+        return want
+    s.canary = None
+    want[item.number] = replicas
+    _roll_whole(s, item, observed.get(item.number), want)
+    return want
+
+
+def _roll_whole(s: _Step, item: HistoryEntry, obs: Observed | None, want: dict[int, int]) -> None:
+    """Recreate/BlueGreen (or a first revision): promote once every pod is ready."""
+    replicas = s.spec.replicas
+    if obs is not None and obs.ready_for(replicas):
+        how = "first revision" if s.stable is None else f"{s.spec.strategy.type} rollout"
+        s.promote(item, "rollback" if rv.is_rollback(item) else how)
+        want.clear()
+        want[item.number] = replicas
+        return
+    ready = obs.ready if obs else 0
+    s.progress = ("WaitingForReadiness", f"revision {item.number}: {ready}/{replicas} pods ready")
+    age = _age(item.deployedAt, s.now)
+    if age is not None and age > PROGRESS_DEADLINE_S:
+        s.degraded = ("ProgressDeadlineExceeded",
+                      f"revision {item.number} not ready after {age:.0f}s; revision "
+                      f"{s.stable.number if s.stable else '-'} keeps serving")  # fmt: skip
 
 
 def _status(s: _Step, old: ModelDeploymentStatus, history: list[HistoryEntry],

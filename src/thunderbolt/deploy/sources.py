@@ -21,13 +21,13 @@ import abc
 import dataclasses
 import os
 import pathlib
-import tempfile
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlparse
 
 from thunderbolt.api.modeldeployment import MlflowModelRef, ModelSource, Revision
 from thunderbolt.artifacts import ArtifactError, sha256_digest
+from thunderbolt.mlflow_onnx import download_onnx, read_onnx_file
 
 # Tags a registered version (or its run) may carry with the ONNX file's sha256.
 CHECKSUM_TAGS = (
@@ -160,8 +160,6 @@ class TrialSource(Source):
 
 def read_onnx(path: pathlib.Path) -> bytes:
     """The one ONNX file in a downloaded MLflow model, found as the server finds it."""
-    from thunderbolt.serving.source import read_onnx_file
-
     try:
         return read_onnx_file(path, str(path))
     except ArtifactError as exc:
@@ -243,8 +241,6 @@ class MlflowSource(Source):
     def _verify(
         self, client: Any, tracking: str, name: str, version: str, mv: Any
     ) -> ResolvedModel | SourceRefused:
-        import mlflow.artifacts
-
         named = ResolvedModel(
             uri=f"models:/{name}/{version}",
             checksum=None,
@@ -264,12 +260,7 @@ class MlflowSource(Source):
                 run_tags = {}
         claimed = tagged_checksum(dict(mv.tags or {}), run_tags)
         try:
-            download_uri = client.get_model_version_download_uri(name, version)
-            with tempfile.TemporaryDirectory(prefix="thunderbolt-verify-") as tmp:
-                local = mlflow.artifacts.download_artifacts(
-                    artifact_uri=download_uri, dst_path=tmp, tracking_uri=tracking
-                )
-                data = read_onnx(pathlib.Path(local))
+            data, _ = download_onnx(client, name, version, tracking_uri=tracking, read=read_onnx)
         except SourceRefused as exc:
             exc.model = named
             return exc

@@ -14,9 +14,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from thunderbolt.api.experiment import ExperimentSpec
+from thunderbolt.api.meta import format_time, parse_time
 from thunderbolt.api.trial import FINISHED_PHASES
 from thunderbolt.operator.conditions import condition, merge_conditions
-from thunderbolt.operator.trialstatus import format_time, parse_time
 
 LEADERBOARD_SIZE = 5
 TERMINAL_PHASES = frozenset({"Succeeded", "Failed"})

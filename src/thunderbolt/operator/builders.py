@@ -10,11 +10,22 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from typing import Any
 
-from thunderbolt import API_VERSION
 from thunderbolt.api import trial_parameters
 from thunderbolt.api.experiment import ExperimentSpec, TrialTemplate
+from thunderbolt.api.meta import (
+    API_VERSION,
+    EXPERIMENT_LABEL,
+    MANAGED_BY,
+    NUMBER_LABEL,
+    PARAM_LABEL_PREFIX,
+    TRIAL_LABEL,
+    owner_reference,
+    restricted_container_security,
+    restricted_pod_security,
+)
 from thunderbolt.api.pod import Container
 from thunderbolt.api.trainer_config import (
     CONFIG_MOUNT_DIR,
@@ -31,13 +42,8 @@ from thunderbolt.api.trainer_config import (
 )
 from thunderbolt.api.trial import TrialSpec
 from thunderbolt.operator.search import split_seed, trial_seed
-from thunderbolt.operator.settings import OperatorSettings
+from thunderbolt.settings import OperatorSettings
 
-EXPERIMENT_LABEL = "thunderbolt.io/experiment"
-TRIAL_LABEL = "thunderbolt.io/trial"
-NUMBER_LABEL = "thunderbolt.io/trial-number"
-PARAM_LABEL_PREFIX = "thunderbolt.io/param."
-MANAGED_BY = {"app.kubernetes.io/managed-by": "thunderbolt"}
 CONTAINER_NAME = "trainer"
 # Which collector reads the pod's metrics (the StdOut collector follows only these pods).
 COLLECTOR_ANNOTATION = "thunderbolt.io/metrics-collector"
@@ -55,18 +61,6 @@ def trial_name(experiment: str, number: int) -> str:
 
 def configmap_name(trial: str) -> str:
     return f"{trial}-config"
-
-
-def owner_reference(obj: dict[str, Any]) -> dict[str, Any]:
-    """A controlling owner reference to ``obj`` (foreground deletion waits on children)."""
-    return {
-        "apiVersion": obj.get("apiVersion", API_VERSION),
-        "kind": obj["kind"],
-        "name": obj["metadata"]["name"],
-        "uid": obj["metadata"]["uid"],
-        "controller": True,
-        "blockOwnerDeletion": True,
-    }
 
 
 def label_value(value: Any) -> str | None:
@@ -209,35 +203,9 @@ def build_configmap(trial: dict[str, Any], config: TrainerConfig) -> dict[str, A
     }
 
 
-RESTRICTED_POD_SECURITY: dict[str, Any] = {
-    "runAsNonRoot": True,
-    "runAsUser": 1000,
-    "runAsGroup": 1000,
-    "fsGroup": 1000,
-    "seccompProfile": {"type": "RuntimeDefault"},
-}
-RESTRICTED_CONTAINER_SECURITY: dict[str, Any] = {
-    "runAsNonRoot": True,
-    "runAsUser": 1000,
-    "allowPrivilegeEscalation": False,
-    "capabilities": {"drop": ["ALL"]},
-    "seccompProfile": {"type": "RuntimeDefault"},
-}
-
-
-def build_job(
-    trial: dict[str, Any],
-    config: TrainerConfig,
-    settings: OperatorSettings,
-    report_secret: str | None = None,
-) -> dict[str, Any]:
-    """The batch/v1 Job that runs one Trial (name = Trial name, owned by the Trial)."""
-    meta = trial["metadata"]
-    spec = TrialSpec.model_validate(trial["spec"])
-    template = spec.template
+def _resources(template: TrialTemplate) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Container resources and the tolerations GPU nodes need."""
     res = template.resources
-    labels = child_labels(trial)
-
     requests: dict[str, str] = {"cpu": res.cpu, "memory": res.memory}
     limits: dict[str, str] = {"memory": res.memory}
     tolerations: list[dict[str, Any]] = []
@@ -245,34 +213,61 @@ def build_job(
         limits[GPU_RESOURCE] = str(res.gpus)
         requests[GPU_RESOURCE] = str(res.gpus)
         tolerations.append({"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"})
+    return {"requests": requests, "limits": limits}, tolerations
 
+
+@dataclass
+class _PodFiles:
+    """What the trainer container sees: environment, mounts and the pod's volumes."""
+
+    env: list[dict[str, Any]]
+    user_env: list[dict[str, Any]]
+    mounts: list[dict[str, Any]]
+    volumes: list[dict[str, Any]]
+
+
+def _pod_files(
+    trial: dict[str, Any],
+    spec: TrialSpec,
+    settings: OperatorSettings,
+    report_secret: str | None,
+) -> _PodFiles:
+    """The config file, workspace, artifact credentials, report token, shared memory and
+    the user's own volumes, and the env that goes with them."""
+    name = trial["metadata"]["name"]
+    template = spec.template
     env: list[dict[str, Any]] = [
         {"name": "THUNDERBOLT_CONFIG", "value": CONFIG_PATH},
         {"name": "THUNDERBOLT_PARAMETERS", "value": json.dumps(spec.parameters, sort_keys=True)},
-        {"name": "THUNDERBOLT_TRIAL", "value": meta["name"]},
+        {"name": "THUNDERBOLT_TRIAL", "value": name},
         {"name": "HOME", "value": WORKSPACE_DIR},
         *trial_parameters.parameter_env(spec.parameters),
     ]
     # The user's env wins over our defaults, except where the config file is.
     user_env = [e.manifest() for e in template.env if e.name != "THUNDERBOLT_CONFIG"]
     user_names = {e["name"] for e in user_env}
-    env = [e for e in env if e["name"] not in user_names]
-    mounts: list[dict[str, Any]] = [
-        {"name": "config", "mountPath": CONFIG_MOUNT_DIR, "readOnly": True},
-        {"name": "workspace", "mountPath": WORKSPACE_DIR},
-    ]
-    volumes: list[dict[str, Any]] = [
-        {"name": "config", "configMap": {"name": configmap_name(meta["name"])}},
-        {"name": "workspace", "emptyDir": {}},
-    ]
+    files = _PodFiles(
+        env=[e for e in env if e["name"] not in user_names],
+        user_env=user_env,
+        mounts=[
+            {"name": "config", "mountPath": CONFIG_MOUNT_DIR, "readOnly": True},
+            {"name": "workspace", "mountPath": WORKSPACE_DIR},
+        ],
+        volumes=[
+            {"name": "config", "configMap": {"name": configmap_name(name)}},
+            {"name": "workspace", "emptyDir": {}},
+        ],
+    )
     secret = credentials_secret(spec, settings)
     if secret:
-        user_env = [e for e in user_env if e["name"] != "AWS_SHARED_CREDENTIALS_FILE"]
-        env.append({"name": "AWS_SHARED_CREDENTIALS_FILE", "value": ARTIFACTS_CREDENTIALS_PATH})
-        mounts.append(
+        files.user_env = [e for e in user_env if e["name"] != "AWS_SHARED_CREDENTIALS_FILE"]
+        files.env.append(
+            {"name": "AWS_SHARED_CREDENTIALS_FILE", "value": ARTIFACTS_CREDENTIALS_PATH}
+        )
+        files.mounts.append(
             {"name": "artifacts-credentials", "mountPath": ARTIFACTS_SECRET_DIR, "readOnly": True}
         )
-        volumes.append(
+        files.volumes.append(
             {
                 "name": "artifacts-credentials",
                 "secret": {
@@ -283,27 +278,36 @@ def build_job(
             }
         )
     if report_secret:
-        mounts.append({"name": "report-token", "mountPath": REPORT_TOKEN_DIR, "readOnly": True})
-        volumes.append(
+        files.mounts.append(
+            {"name": "report-token", "mountPath": REPORT_TOKEN_DIR, "readOnly": True}
+        )
+        files.volumes.append(
             {"name": "report-token", "secret": {"secretName": report_secret, "defaultMode": 0o440}}
         )
     if template.shmSize:
-        mounts.append({"name": "dshm", "mountPath": SHM_DIR})
-        volumes.append(
+        files.mounts.append({"name": "dshm", "mountPath": SHM_DIR})
+        files.volumes.append(
             {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": template.shmSize}}
         )
-    volumes += [dict(v) for v in template.volumes]
-    mounts += [m.model_dump(exclude_none=True) for m in template.volumeMounts]
+    files.volumes += [dict(v) for v in template.volumes]
+    files.mounts += [m.model_dump(exclude_none=True) for m in template.volumeMounts]
+    return files
 
+
+def _pod_spec(spec: TrialSpec, files: _PodFiles) -> dict[str, Any]:
+    """The restricted, never-restarting pod that runs the trainer container (with the
+    template's init containers and sidecars, under the same restrictions)."""
+    template = spec.template
+    resources, tolerations = _resources(template)
     container: dict[str, Any] = {
         "name": CONTAINER_NAME,
         "image": template.image,
         "imagePullPolicy": template.imagePullPolicy,
-        "env": env + user_env,
-        "resources": {"requests": requests, "limits": limits},
-        "securityContext": RESTRICTED_CONTAINER_SECURITY,
+        "env": files.env + files.user_env,
+        "resources": resources,
+        "securityContext": restricted_container_security(),
         "terminationMessagePolicy": "FallbackToLogsOnError",
-        "volumeMounts": mounts,
+        "volumeMounts": files.mounts,
         "workingDir": template.workingDir or WORKSPACE_DIR,
     }
     collector = template.metricsCollector
@@ -314,19 +318,19 @@ def build_job(
         container["command"] = _substitute(template.command, spec.parameters)
     if template.args:
         container["args"] = _substitute(template.args, spec.parameters)
-
+    extra = [_extra_container(c, template, spec.parameters, files.env) for c in template.sidecars]
     pod_spec: dict[str, Any] = {
         "restartPolicy": "Never",
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
-        "securityContext": RESTRICTED_POD_SECURITY,
-        "containers": [container]
-        + [_extra_container(c, template, spec.parameters, env) for c in template.sidecars],
-        "volumes": volumes,
+        "securityContext": restricted_pod_security(),
+        "containers": [container, *extra],
+        "volumes": files.volumes,
     }
     if template.initContainers:
         pod_spec["initContainers"] = [
-            _extra_container(c, template, spec.parameters, env) for c in template.initContainers
+            _extra_container(c, template, spec.parameters, files.env)
+            for c in template.initContainers
         ]
     tolerations += [t.model_dump(exclude_none=True) for t in template.tolerations]
     if tolerations:
@@ -339,10 +343,24 @@ def build_job(
         pod_spec["nodeSelector"] = dict(template.nodeSelector)
     if template.priorityClassName:
         pod_spec["priorityClassName"] = template.priorityClassName
-    pod_meta: dict[str, Any] = {"labels": labels}
-    if collector.kind != "Push":
-        pod_meta["annotations"] = {COLLECTOR_ANNOTATION: collector.kind}
+    return pod_spec
 
+
+def build_job(
+    trial: dict[str, Any],
+    config: TrainerConfig,
+    settings: OperatorSettings,
+    report_secret: str | None = None,
+) -> dict[str, Any]:
+    """The batch/v1 Job that runs one Trial (name = Trial name, owned by the Trial)."""
+    meta = trial["metadata"]
+    spec = TrialSpec.model_validate(trial["spec"])
+    labels = child_labels(trial)
+    pod_spec = _pod_spec(spec, _pod_files(trial, spec, settings, report_secret))
+    pod_meta: dict[str, Any] = {"labels": labels}
+    kind = spec.template.metricsCollector.kind
+    if kind != "Push":
+        pod_meta["annotations"] = {COLLECTOR_ANNOTATION: kind}
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -353,8 +371,8 @@ def build_job(
             "ownerReferences": [owner_reference(trial)],
         },
         "spec": {
-            "backoffLimit": template.backoffLimit,
-            "activeDeadlineSeconds": template.activeDeadlineSeconds,
+            "backoffLimit": spec.template.backoffLimit,
+            "activeDeadlineSeconds": spec.template.activeDeadlineSeconds,
             "template": {"metadata": pod_meta, "spec": pod_spec},
         },
     }
@@ -383,7 +401,7 @@ def _extra_container(
             "requests": {"cpu": c.resources.cpu, "memory": c.resources.memory},
             "limits": {"memory": c.resources.memory},
         },
-        "securityContext": RESTRICTED_CONTAINER_SECURITY,
+        "securityContext": restricted_container_security(),
         "volumeMounts": [
             {"name": "workspace", "mountPath": WORKSPACE_DIR},
             *[m.model_dump(exclude_none=True) for m in c.volumeMounts if m.name != "workspace"],

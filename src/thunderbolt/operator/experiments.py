@@ -10,14 +10,17 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 
 from thunderbolt.api.experiment import ExperimentSpec
+from thunderbolt.api.meta import now_utc
 from thunderbolt.operator import aggregate, kube, metrics, trials
 from thunderbolt.operator.builders import build_trial
-from thunderbolt.operator.search import STUDIES, StudyCache, TrialRecord, search_space_size
-from thunderbolt.operator.settings import OperatorSettings
-from thunderbolt.operator.trialstatus import now_utc
+from thunderbolt.operator.locks import KeyedLocks
+from thunderbolt.operator.search import STUDIES, StudyCache, search_space_size
 from thunderbolt.operator.validation import SpecError, validate_experiment
+from thunderbolt.optuna_bridge import TrialRecord
+from thunderbolt.settings import OperatorSettings
 
 log = logging.getLogger(__name__)
+_lock = KeyedLocks()  # one reconcile per Experiment at a time
 
 
 def study_name(experiment: dict[str, Any]) -> str:
@@ -87,7 +90,7 @@ def reconcile(
     studies: StudyCache = STUDIES,
 ) -> aggregate.Plan | None:
     """One pass over one Experiment; None when it is gone or its spec is invalid."""
-    with studies.lock(f"{namespace}/{name}"), metrics.RECONCILE_SECONDS.labels("experiment").time():
+    with _lock(f"{namespace}/{name}"), metrics.RECONCILE_SECONDS.labels("experiment").time():
         experiment = kube.get_custom("experiments", namespace, name)
         if experiment is None or experiment["metadata"].get("deletionTimestamp"):
             return None

@@ -16,21 +16,15 @@ from typing import Any
 import kopf
 from kubernetes.client.exceptions import ApiException
 
-from thunderbolt import GROUP, VERSION
+from thunderbolt.api.meta import EXPERIMENT_LABEL, GROUP, TRIAL_LABEL, VERSION
 from thunderbolt.operator import experiments, kube, metrics, trials
-from thunderbolt.operator.builders import EXPERIMENT_LABEL, TRIAL_LABEL
 from thunderbolt.operator.search import STUDIES
-from thunderbolt.operator.settings import OperatorSettings, current
+from thunderbolt.settings import OperatorSettings, current
 
 log = logging.getLogger(__name__)
 RETRY_DELAY = 5
 # Trial uid -> last phase seen, so a Trial event reconciles its Experiment only on change.
 _phases: dict[str, str] = {}
-
-
-def _settings(memo: Any) -> OperatorSettings:
-    settings = getattr(memo, "settings", None)
-    return settings if isinstance(settings, OperatorSettings) else current()
 
 
 def _retry_later(kind: str, exc: Exception) -> kopf.TemporaryError:
@@ -41,9 +35,9 @@ def _retry_later(kind: str, exc: Exception) -> kopf.TemporaryError:
 @kopf.on.create(GROUP, VERSION, "experiments")
 @kopf.on.resume(GROUP, VERSION, "experiments")
 @kopf.on.update(GROUP, VERSION, "experiments", field="spec")
-def experiment_changed(name: str, namespace: Any, memo: Any, **_: Any) -> None:
+def experiment_changed(name: str, namespace: Any, **_: Any) -> None:
     try:
-        experiments.reconcile(namespace, name, _settings(memo))
+        experiments.reconcile(namespace, name, current())
     except ApiException as exc:
         raise _retry_later("experiment", exc) from exc
 
@@ -57,24 +51,24 @@ def experiment_deleted(type: str, body: Any, **_: Any) -> None:
 
 @kopf.on.create(GROUP, VERSION, "trials")
 @kopf.on.resume(GROUP, VERSION, "trials")
-def trial_created(body: Any, memo: Any, **_: Any) -> None:
+def trial_created(body: Any, **_: Any) -> None:
     try:
-        trials.ensure_children(dict(body), _settings(memo))
+        trials.ensure_children(dict(body), current())
     except ApiException as exc:
         raise _retry_later("trial", exc) from exc
 
 
-def _reconcile_quietly(namespace: str, experiment: str, memo: Any) -> None:
+def _reconcile_quietly(namespace: str, experiment: str) -> None:
     """From event handlers (no retries): a failure waits for the periodic resync."""
     try:
-        experiments.reconcile(namespace, experiment, _settings(memo))
+        experiments.reconcile(namespace, experiment, current())
     except Exception:
         metrics.ERRORS.labels("experiment").inc()
         log.exception("reconcile of experiment %s/%s failed", namespace, experiment)
 
 
 @kopf.on.event(GROUP, VERSION, "trials")
-def trial_event(type: str, body: Any, memo: Any, **_: Any) -> None:
+def trial_event(type: str, body: Any, **_: Any) -> None:
     """A Trial that finished (or vanished) frees a slot: reconcile its Experiment."""
     meta = body["metadata"]
     experiment = (meta.get("labels") or {}).get(EXPERIMENT_LABEL)
@@ -93,10 +87,10 @@ def trial_event(type: str, body: Any, memo: Any, **_: Any) -> None:
         number = (body.get("spec") or {}).get("number")
         if search is not None and number in search.told:
             return  # already counted (e.g. the replay of a restart)
-    _reconcile_quietly(meta["namespace"], experiment, memo)
+    _reconcile_quietly(meta["namespace"], experiment)
 
 
-def _sync_trial(namespace: str, labels: Any, memo: Any) -> None:
+def _sync_trial(namespace: str, labels: Any) -> None:
     name = (labels or {}).get(TRIAL_LABEL)
     if not name:
         return
@@ -110,20 +104,20 @@ def _sync_trial(namespace: str, labels: Any, memo: Any) -> None:
         return
     experiment = (labels or {}).get(EXPERIMENT_LABEL)
     if experiment:
-        _reconcile_quietly(namespace, experiment, memo)  # the successor first, then Events
+        _reconcile_quietly(namespace, experiment)  # the successor first, then Events
     trials.announce(finished)
 
 
 @kopf.on.event("batch", "v1", "jobs", labels={TRIAL_LABEL: kopf.PRESENT})
-def job_event(type: str, namespace: Any, labels: Any, memo: Any, **_: Any) -> None:
+def job_event(type: str, namespace: Any, labels: Any, **_: Any) -> None:
     if type != "DELETED":
-        _sync_trial(namespace, labels, memo)
+        _sync_trial(namespace, labels)
 
 
 @kopf.on.event("", "v1", "pods", labels={TRIAL_LABEL: kopf.PRESENT})
-def pod_event(type: str, namespace: Any, labels: Any, memo: Any, **_: Any) -> None:
+def pod_event(type: str, namespace: Any, labels: Any, **_: Any) -> None:
     if type != "DELETED":
-        _sync_trial(namespace, labels, memo)
+        _sync_trial(namespace, labels)
 
 
 def _resync_all(settings: OperatorSettings) -> None:
@@ -135,7 +129,7 @@ def _resync_all(settings: OperatorSettings) -> None:
                 "observedGeneration"
             ) == meta.get("generation")
             if not settled:
-                _reconcile_quietly(meta["namespace"], meta["name"], kopf.Memo(settings=settings))
+                _reconcile_quietly(meta["namespace"], meta["name"])
 
 
 async def _resync_loop(settings: OperatorSettings) -> None:
@@ -151,7 +145,7 @@ async def _resync_loop(settings: OperatorSettings) -> None:
 
 @kopf.on.startup()
 async def start_resync(memo: Any, **_: Any) -> None:
-    memo.resync_task = asyncio.create_task(_resync_loop(_settings(memo)))
+    memo.resync_task = asyncio.create_task(_resync_loop(current()))
 
 
 @kopf.on.cleanup()

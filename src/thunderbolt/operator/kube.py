@@ -11,14 +11,22 @@ import json
 import logging
 import os
 import socket
+from collections.abc import Callable
 from typing import Any
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from thunderbolt import GROUP, VERSION
-from thunderbolt.operator.builders import EXPERIMENT_LABEL, TRIAL_LABEL
-from thunderbolt.operator.trialstatus import format_time, now_utc
+from thunderbolt.api.meta import EXPERIMENT_LABEL, GROUP, TRIAL_LABEL, VERSION, event_body
+from thunderbolt.kubeclient import (
+    CONFLICT,
+    NOT_FOUND,
+    applied,
+    deleted,
+    or_none,
+    patch_custom_status,
+    unless,
+)
 
 log = logging.getLogger(__name__)
 COMPONENT = "thunderbolt-operator"
@@ -34,16 +42,13 @@ def custom() -> client.CustomObjectsApi:
 
 
 def get_custom(plural: str, namespace: str, name: str) -> dict[str, Any] | None:
-    try:
-        return _raw(
+    return or_none(
+        lambda: _raw(
             custom().get_namespaced_custom_object(
                 GROUP, VERSION, namespace, plural, name, _preload_content=False
             )
         )
-    except ApiException as exc:
-        if exc.status == 404:
-            return None
-        raise
+    )
 
 
 def list_trials(namespace: str, experiment: str, uid: str | None = None) -> list[dict[str, Any]]:
@@ -74,23 +79,8 @@ def patch_status(
     patch: dict[str, Any],
     resource_version: str | None = None,
 ) -> None:
-    """Merge-patch the status subresource (null deletes a field, lists are replaced).
-
-    With ``resource_version`` the patch applies only to that version (409 otherwise),
-    so a decision made on a stale read never overwrites a newer writer.
-    """
-    body: dict[str, Any] = {"status": patch}
-    if resource_version:
-        body["metadata"] = {"resourceVersion": resource_version}
-    custom().patch_namespaced_custom_object_status(
-        GROUP,
-        VERSION,
-        namespace,
-        plural,
-        name,
-        body,
-        _content_type="application/merge-patch+json",
-    )
+    """Merge-patch the status subresource, guarded by ``resource_version`` when given."""
+    patch_custom_status(custom(), plural, namespace, name, patch, resource_version)
 
 
 def create_custom(plural: str, obj: dict[str, Any]) -> dict[str, Any] | None:
@@ -102,53 +92,41 @@ def create_custom(plural: str, obj: dict[str, Any]) -> dict[str, Any] | None:
             )
         )
     except ApiException as exc:
-        if exc.status == 409:
-            return None
-        raise
+        unless(exc, CONFLICT)
+        return None
 
 
 def create(obj: dict[str, Any]) -> bool:
     """Create ``obj``; True if created now, False if it already existed (409)."""
     kind, ns = obj["kind"], obj["metadata"]["namespace"]
     body: Any = obj
-    try:
-        if kind == "Trial":
-            custom().create_namespaced_custom_object(GROUP, VERSION, ns, "trials", body)
-        elif kind == "Job":
-            client.BatchV1Api().create_namespaced_job(ns, body)
-        elif kind == "ConfigMap":
-            client.CoreV1Api().create_namespaced_config_map(ns, body)
-        elif kind == "Secret":
-            client.CoreV1Api().create_namespaced_secret(ns, body)
-        else:
-            raise ValueError(f"cannot create kind {kind}")
-    except ApiException as exc:
-        if exc.status == 409:
-            return False
-        raise
-    return True
+    calls: dict[str, Callable[[], Any]] = {
+        "Trial": lambda: custom().create_namespaced_custom_object(
+            GROUP, VERSION, ns, "trials", body
+        ),
+        "Job": lambda: client.BatchV1Api().create_namespaced_job(ns, body),
+        "ConfigMap": lambda: client.CoreV1Api().create_namespaced_config_map(ns, body),
+        "Secret": lambda: client.CoreV1Api().create_namespaced_secret(ns, body),
+    }
+    if kind not in calls:
+        raise ValueError(f"cannot create kind {kind}")
+    return applied(calls[kind])
 
 
 def get_job(namespace: str, name: str) -> dict[str, Any] | None:
-    try:
-        return _raw(
+    return or_none(
+        lambda: _raw(
             client.BatchV1Api().read_namespaced_job(name, namespace, _preload_content=False)
         )
-    except ApiException as exc:
-        if exc.status == 404:
-            return None
-        raise
+    )
 
 
 def get_secret(namespace: str, name: str) -> dict[str, Any] | None:
-    try:
-        return _raw(
+    return or_none(
+        lambda: _raw(
             client.CoreV1Api().read_namespaced_secret(name, namespace, _preload_content=False)
         )
-    except ApiException as exc:
-        if exc.status == 404:
-            return None
-        raise
+    )
 
 
 def delete_secret(namespace: str, name: str, uid: str) -> None:
@@ -160,8 +138,7 @@ def delete_secret(namespace: str, name: str, uid: str) -> None:
             body=client.V1DeleteOptions(preconditions=client.V1Preconditions(uid=uid)),
         )
     except ApiException as exc:
-        if exc.status not in (404, 409):
-            raise
+        unless(exc, NOT_FOUND, CONFLICT)  # gone already, or replaced meanwhile
 
 
 def adopt_job(job: dict[str, Any], owner: dict[str, Any]) -> None:
@@ -187,36 +164,20 @@ def list_pods(namespace: str, trial: str) -> list[dict[str, Any]]:
 
 
 def delete_job(namespace: str, name: str) -> None:
-    try:
-        client.BatchV1Api().delete_namespaced_job(name, namespace, propagation_policy="Background")
-    except ApiException as exc:
-        if exc.status != 404:
-            raise
+    deleted(
+        lambda: client.BatchV1Api().delete_namespaced_job(
+            name, namespace, propagation_policy="Background"
+        )
+    )
 
 
 def post_event(obj: dict[str, Any], reason: str, message: str, warning: bool = False) -> None:
     """A Kubernetes Event about ``obj``; best effort (an Event is never worth a retry)."""
     meta = obj["metadata"]
-    at = format_time(now_utc())
-    body: Any = {
-        "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
-        "involvedObject": {
-            "apiVersion": obj.get("apiVersion"),
-            "kind": obj.get("kind"),
-            "name": meta["name"],
-            "namespace": meta["namespace"],
-            "uid": meta.get("uid"),
-        },
-        "reason": reason,
-        "message": message[:1024],
-        "type": "Warning" if warning else "Normal",
-        "source": {"component": COMPONENT},
-        "firstTimestamp": at,
-        "lastTimestamp": at,
-        "count": 1,
-        "reportingComponent": f"{GROUP}/operator",
-        "reportingInstance": _INSTANCE,
-    }
+    body: Any = event_body(
+        obj, reason, message, warning=warning, component=COMPONENT,
+        reporting_component=f"{GROUP}/operator", instance=_INSTANCE,
+    )  # fmt: skip
     try:
         client.CoreV1Api().create_namespaced_event(meta["namespace"], body)
     except ApiException as exc:

@@ -23,7 +23,6 @@ import threading
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import optuna
@@ -37,13 +36,12 @@ from optuna.samplers import BaseSampler
 from optuna.trial import FrozenTrial, TrialState, create_trial
 
 from thunderbolt.api.experiment import ExperimentSpec, Parameter
-from thunderbolt.api.trial import FINISHED_PHASES
+from thunderbolt.optuna_bridge import TrialRecord, make_pruner
 
 log = logging.getLogger(__name__)
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 NUMBER_ATTR = "thunderbolt.number"
-_STATES = {"Succeeded": TrialState.COMPLETE, "Failed": TrialState.FAIL, "Pruned": TrialState.PRUNED}
 
 
 @contextmanager
@@ -175,21 +173,6 @@ def make_sampler(spec: ExperimentSpec, seed: int | None) -> BaseSampler:
     raise ValueError(f"unknown sampler {name!r}")
 
 
-def make_pruner(spec: ExperimentSpec) -> optuna.pruners.BasePruner:
-    p = spec.pruner
-    if p.name == "median":
-        return optuna.pruners.MedianPruner(
-            n_startup_trials=p.startupTrials, n_warmup_steps=p.warmupSteps
-        )
-    if p.name == "hyperband":
-        return optuna.pruners.HyperbandPruner(
-            min_resource=p.minResource,
-            max_resource=spec.trialTemplate.report_steps,
-            reduction_factor=p.reductionFactor,
-        )
-    return optuna.pruners.NopPruner()
-
-
 def seed_for(spec: ExperimentSpec, number: int) -> int | None:
     """Sampler seed for trial ``number``; None (fresh randomness) without algorithm.seed."""
     if spec.algorithm.seed is None:
@@ -226,38 +209,6 @@ def fingerprint(spec: ExperimentSpec) -> str:
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
 
 
-@dataclass(frozen=True)
-class TrialRecord:
-    """What the search needs to know about one Trial resource."""
-
-    number: int
-    parameters: Mapping[str, Any]
-    phase: str = "Pending"
-    objective: float | None = None
-    intermediate: tuple[tuple[int, float], ...] = ()
-
-    @property
-    def finished(self) -> bool:
-        return self.phase in FINISHED_PHASES
-
-    @classmethod
-    def from_trial(cls, obj: Mapping[str, Any]) -> TrialRecord:
-        spec = obj.get("spec") or {}
-        status = obj.get("status") or {}
-        intermediate = tuple(
-            (int(iv["step"]), float(iv["value"]))
-            for iv in status.get("intermediate") or ()
-            if iv.get("value") is not None
-        )
-        return cls(
-            number=int(spec.get("number", 0)),
-            parameters=dict(spec.get("parameters") or {}),
-            phase=status.get("phase") or "Pending",
-            objective=status.get("objective"),
-            intermediate=intermediate,
-        )
-
-
 class Search:
     """One Experiment's study. Thread-safe; every public method takes the lock."""
 
@@ -278,7 +229,7 @@ class Search:
                 load_if_exists=True,
                 direction=spec.objective.direction,
                 sampler=make_sampler(spec, self._sampler_seed(0)),
-                pruner=make_pruner(spec),
+                pruner=make_pruner(spec.pruner, spec.trialTemplate.report_steps),
             )
         self._adopt_stored_trials()
 
@@ -292,10 +243,6 @@ class Search:
                 self.told.add(int(number))
             elif t.state == TrialState.RUNNING:
                 self._running[int(number)] = t.number
-
-    @property
-    def running_numbers(self) -> set[int]:
-        return set(self._running)
 
     def _sampler_seed(self, number: int) -> int | None:
         if self.spec.algorithm.name == "grid":
@@ -370,9 +317,7 @@ class Search:
                     continue
                 try:
                     if rec.finished:
-                        state = _STATES[rec.phase]
-                        if state == TrialState.COMPLETE and rec.objective is None:
-                            state = TrialState.FAIL
+                        state = rec.state
                         if rec.number in self._running:
                             self._tell(rec, state)
                         else:
@@ -403,16 +348,11 @@ class Search:
 
 
 class StudyCache:
-    """Searches by Experiment uid, plus one lock per Experiment for its reconciles."""
+    """Searches by Experiment uid."""
 
     def __init__(self) -> None:
         self._searches: dict[str, Search] = {}
-        self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
-
-    def lock(self, key: str) -> threading.Lock:
-        with self._guard:
-            return self._locks.setdefault(key, threading.Lock())
 
     def get(self, uid: str, spec: ExperimentSpec, study_name: str) -> tuple[Search, bool]:
         """The Search for ``uid`` and whether it was built just now (from scratch)."""

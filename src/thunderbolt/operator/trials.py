@@ -5,46 +5,31 @@ means an earlier attempt made them.
 
 from __future__ import annotations
 
-import importlib
 import logging
-import threading
 from dataclasses import dataclass
-from types import ModuleType
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
+from thunderbolt.api import report_secret
+from thunderbolt.api.meta import owner_reference
 from thunderbolt.api.refusals import is_unfixable, refusal_message
 from thunderbolt.api.trial import FINISHED_PHASES
 from thunderbolt.operator import kube, metrics
 from thunderbolt.operator.builders import (
     build_configmap,
     build_job,
-    owner_reference,
     trainer_config,
 )
-from thunderbolt.operator.settings import OperatorSettings
+from thunderbolt.operator.locks import KeyedLocks
 from thunderbolt.operator.trialstatus import derive, never_started, status_patch
 from thunderbolt.operator.validation import format_errors
+from thunderbolt.settings import OperatorSettings
 
 log = logging.getLogger(__name__)
-_locks: dict[str, threading.Lock] = {}
-_guard = threading.Lock()
+_lock = KeyedLocks()  # one status sync per Trial at a time
 STATUS_CONFLICT_RETRIES = 5
-
-
-def _lock(key: str) -> threading.Lock:
-    with _guard:
-        return _locks.setdefault(key, threading.Lock())
-
-
-def report_credentials() -> ModuleType | None:
-    """The live-report module, when this installation has it."""
-    try:
-        return importlib.import_module("thunderbolt.reports.credentials")
-    except ImportError:
-        return None
 
 
 def is_finished(trial: dict[str, Any]) -> bool:
@@ -93,34 +78,31 @@ def _fail_for_good(trial: dict[str, Any], reason: str, message: str) -> None:
     announce(Finished(trial, status))
 
 
-def _ensure_report_secret(trial: dict[str, Any], credentials: ModuleType) -> str:
+def _ensure_report_secret(trial: dict[str, Any]) -> str:
     """The Trial's report-token Secret, created by us. A Secret of that name that is not
     this Trial's (planted before it existed, or left by an earlier Trial of the same
     name) is deleted and replaced: its token must never be mounted or trusted."""
     meta = trial["metadata"]
-    name = str(credentials.secret_name(meta["name"]))
-    if kube.create(credentials.build_report_secret(trial)):
+    name = report_secret.secret_name(meta["name"])
+    if kube.create(report_secret.build_report_secret(trial)):
         return name
     existing = kube.get_secret(meta["namespace"], name)
-    if existing is not None and not credentials.owned_by(existing, trial):
+    if existing is not None and not report_secret.owned_by(existing, trial):
         log.warning(
             "replacing report Secret %s/%s: not owned by this trial", meta["namespace"], name
         )
         kube.delete_secret(meta["namespace"], name, existing["metadata"]["uid"])
-        if not kube.create(credentials.build_report_secret(trial)):
+        if not kube.create(report_secret.build_report_secret(trial)):
             raise ApiException(status=409, reason=f"report Secret {name} was recreated meanwhile")
     return name
 
 
 def _create_children(trial: dict[str, Any], settings: OperatorSettings) -> None:
     meta = trial["metadata"]
-    report_secret = None
-    credentials = report_credentials()
-    if credentials is not None and settings.report_url:
-        report_secret = _ensure_report_secret(trial, credentials)
-    config = trainer_config(trial, settings, with_report=report_secret is not None)
+    secret_name = _ensure_report_secret(trial) if settings.report_url else None
+    config = trainer_config(trial, settings, with_report=secret_name is not None)
     kube.create(build_configmap(trial, config))
-    job = build_job(trial, config, settings, report_secret)
+    job = build_job(trial, config, settings, secret_name)
     if not kube.create(job):
         existing = kube.get_job(meta["namespace"], meta["name"])
         if existing is not None:

@@ -10,15 +10,16 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
 
 from thunderbolt.api.collector import MetricsCollector
+from thunderbolt.api.meta import format_time, now_utc, parse_time
 from thunderbolt.api.trainer_config import TrainResult
 from thunderbolt.api.trial import FINISHED_PHASES, MAX_INTERMEDIATE
-from thunderbolt.collectors.lines import LineParser
+from thunderbolt.metric_lines import LineParser
 from thunderbolt.operator.conditions import condition, merge_conditions
 
 # Waiting reasons that mean the image will not come; the first two can be transient.
@@ -28,20 +29,6 @@ IMAGE_PULL_REASONS = frozenset(
 PERMANENT_PULL_REASONS = frozenset({"InvalidImageName", "ErrImageNeverPull"})
 IMAGE_PULL_GRACE_SECONDS = 120.0
 MESSAGE_LIMIT = 1024
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)
-
-
-def parse_time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
-def format_time(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_result(message: str | None) -> TrainResult | None:
@@ -368,92 +355,120 @@ def derive(
     now = now or now_utc()
     spec = trial.get("spec") or {}
     metric = (spec.get("objective") or {}).get("metric", "")
-    kind = ((spec.get("template") or {}).get("metricsCollector") or {}).get("kind", "Push")
-    if job is None:
-        outcome = Outcome({"phase": "Pending"})
-    else:
-        jstatus = job.get("status") or {}
-        pod = _latest(pods)
-        complete = _job_condition(job, "Complete")
-        failed = _job_condition(job, "Failed")
-        if complete:
-            done = [p for p in pods if (p.get("status") or {}).get("phase") == "Succeeded"]
-            term = _terminated(_latest(done) or pod)
-            message = (term or {}).get("message")
-            result = None if kind == "File" else parse_result(message)
-            collected = None
-            if result is None and kind == "File":
-                collected = _from_file(trial, message, metric)
-            elif kind == "StdOut":
-                collected = _from_stdout(trial, metric)
-                if collected is None:  # the collector is still reading the log's end
-                    collected = {"phase": "Running", "reason": "CollectingMetrics",
-                                 "message": "reading the rest of the container's output"}  # fmt: skip
-                elif result is not None:  # every report is in: now the result file wins
-                    collected = None
-            if collected is not None:
-                fields: dict[str, Any] = collected
-            elif result is None:
-                fields = {
-                    "phase": "Failed",
-                    "reason": "NoResult",
-                    "message": "the trainer exited 0 without a TrainResult in its termination message",
-                }
-            else:
-                fields = _from_result(result, metric)
-            outcome = Outcome(fields)
-            if outcome.finished:
-                outcome.status.setdefault("completionTime", jstatus.get("completionTime"))
-        elif failed:
-            if failed.get("reason") == "DeadlineExceeded":
-                fields = {
-                    "phase": "Failed",
-                    "reason": "DeadlineExceeded",
-                    "message": failed.get("message") or "the Job ran past activeDeadlineSeconds",
-                }
-            else:
-                failed_pods = [p for p in pods if (p.get("status") or {}).get("phase") == "Failed"]
-                fields = _failure_from_pod(_latest(failed_pods) or pod, metric) or {
-                    "phase": "Failed",
-                    "reason": failed.get("reason") or "JobFailed",
-                    "message": failed.get("message"),
-                }
-            outcome = Outcome(fields)
-            outcome.status.setdefault("completionTime", failed.get("lastTransitionTime"))
-        else:
-            outcome = _pending_or_running(pod, now)
-        if jstatus.get("startTime"):
-            outcome.status["startTime"] = jstatus["startTime"]
-        outcome.status["jobName"] = job["metadata"]["name"]
-        image = _container(pod).get("image")
-        if image:
-            outcome.status["image"] = image
+    outcome = (
+        Outcome({"phase": "Pending"}) if job is None else _from_job(trial, job, pods, metric, now)
+    )
     return _settle(trial, outcome, now)
 
 
 def _settle(trial: dict[str, Any], outcome: Outcome, now: datetime) -> Outcome:
     """Times, GPU seconds and conditions for the phase ``outcome`` says."""
     spec = trial.get("spec") or {}
-    gpus = int(((spec.get("template") or {}).get("resources") or {}).get("gpus", 0) or 0)
     status = outcome.status
     status["message"] = _truncate(status.get("message"))
     if outcome.finished:
-        status["completionTime"] = status.get("completionTime") or format_time(now)
-        start = parse_time(status.get("startTime")) or parse_time(
-            trial["metadata"].get("creationTimestamp")
-        )
-        end = parse_time(status["completionTime"])
-        if start and end:
-            status.setdefault("startTime", format_time(start))
-            duration = max(0.0, (end - start).total_seconds())
-            status["durationSeconds"] = duration
-            status["gpuSeconds"] = gpus * duration
+        gpus = int(((spec.get("template") or {}).get("resources") or {}).get("gpus", 0) or 0)
+        _add_times(status, trial, gpus, now)
     at = format_time(now)
     old_conditions = (trial.get("status") or {}).get("conditions") or []
     status["conditions"] = merge_conditions(
         old_conditions, _conditions(outcome.phase, status.get("reason"), status.get("message"), at)
     )
     return outcome
+
+
+def _from_job(
+    trial: dict[str, Any],
+    job: dict[str, Any],
+    pods: list[dict[str, Any]],
+    metric: str,
+    now: datetime,
+) -> Outcome:
+    """The Job's verdict (complete, failed, or still going), with its start and image."""
+    jstatus = job.get("status") or {}
+    pod = _latest(pods)
+    complete = _job_condition(job, "Complete")
+    failed = _job_condition(job, "Failed")
+    if complete:
+        outcome = Outcome(_completed(trial, pods, pod, metric))
+        if outcome.finished:  # a StdOut Trial may still be reading its log's end
+            outcome.status.setdefault("completionTime", jstatus.get("completionTime"))
+    elif failed:
+        outcome = Outcome(_failed(failed, pods, pod, metric))
+        outcome.status.setdefault("completionTime", failed.get("lastTransitionTime"))
+    else:
+        outcome = _pending_or_running(pod, now)
+    if jstatus.get("startTime"):
+        outcome.status["startTime"] = jstatus["startTime"]
+    outcome.status["jobName"] = job["metadata"]["name"]
+    image = _container(pod).get("image")
+    if image:
+        outcome.status["image"] = image
+    return outcome
+
+
+def _completed(
+    trial: dict[str, Any], pods: list[dict[str, Any]], pod: dict[str, Any] | None, metric: str
+) -> dict[str, Any]:
+    """A complete Job: the trainer's own result, what the collector gathered (File:
+    the metrics file handed over as the termination message; StdOut: the reports read
+    from the log), or NoResult when there is neither."""
+    kind = collector_of(trial).kind
+    done = [p for p in pods if (p.get("status") or {}).get("phase") == "Succeeded"]
+    term = _terminated(_latest(done) or pod)
+    message = (term or {}).get("message")
+    result = None if kind == "File" else parse_result(message)
+    collected = None
+    if result is None and kind == "File":
+        collected = _from_file(trial, message, metric)
+    elif kind == "StdOut":
+        collected = _from_stdout(trial, metric)
+        if collected is None:  # the collector is still reading the log's end
+            collected = {"phase": "Running", "reason": "CollectingMetrics",
+                         "message": "reading the rest of the container's output"}  # fmt: skip
+        elif result is not None:  # every report is in: now the result file wins
+            collected = None
+    if collected is not None:
+        return collected
+    if result is None:
+        return {
+            "phase": "Failed",
+            "reason": "NoResult",
+            "message": "the trainer exited 0 without a TrainResult in its termination message",
+        }
+    return _from_result(result, metric)
+
+
+def _failed(
+    failed: dict[str, Any], pods: list[dict[str, Any]], pod: dict[str, Any] | None, metric: str
+) -> dict[str, Any]:
+    """A failed Job: its deadline, else what the failed pod says, else the Job's reason."""
+    if failed.get("reason") == "DeadlineExceeded":
+        return {
+            "phase": "Failed",
+            "reason": "DeadlineExceeded",
+            "message": failed.get("message") or "the Job ran past activeDeadlineSeconds",
+        }
+    failed_pods = [p for p in pods if (p.get("status") or {}).get("phase") == "Failed"]
+    return _failure_from_pod(_latest(failed_pods) or pod, metric) or {
+        "phase": "Failed",
+        "reason": failed.get("reason") or "JobFailed",
+        "message": failed.get("message"),
+    }
+
+
+def _add_times(status: dict[str, Any], trial: dict[str, Any], gpus: int, now: datetime) -> None:
+    """Completion time, duration and GPU-seconds of a finished Trial."""
+    status["completionTime"] = status.get("completionTime") or format_time(now)
+    start = parse_time(status.get("startTime")) or parse_time(
+        trial["metadata"].get("creationTimestamp")
+    )
+    end = parse_time(status["completionTime"])
+    if start and end:
+        status.setdefault("startTime", format_time(start))
+        duration = max(0.0, (end - start).total_seconds())
+        status["durationSeconds"] = duration
+        status["gpuSeconds"] = gpus * duration
 
 
 def never_started(

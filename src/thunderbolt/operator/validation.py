@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from thunderbolt.api.experiment import ExperimentSpec, parse_spec
+from thunderbolt.api.meta import describe_errors
 
 # Job names become the pod label job-name (<= 63 chars); trial names add "-NNN".
 MAX_EXPERIMENT_NAME = 63 - len("-000")
@@ -23,20 +24,8 @@ class SpecError(ValueError):
     """An Experiment that cannot run as written; the message names the problem."""
 
 
-def _location(loc: tuple[int | str, ...]) -> str:
-    out = "spec"
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else f".{part}"
-    return out
-
-
 def format_errors(exc: ValidationError) -> str:
-    lines = []
-    for err in exc.errors(include_url=False):
-        msg = str(err.get("msg", "invalid"))
-        msg = msg.removeprefix("Value error, ")
-        lines.append(f"{_location(tuple(err.get('loc', ())))}: {msg}")
-    return "; ".join(lines)
+    return describe_errors(exc, root="spec")
 
 
 def validate_experiment(name: str, spec: dict[str, Any]) -> ExperimentSpec:

@@ -2,8 +2,10 @@
 
 Layers, each in its own module so the pure parts are testable without a cluster:
 
-* ``schema``      — the wire format (pydantic); everything else sees validated reports.
-* ``credentials`` — per-Trial report tokens: the Secret builder and the verifier.
+The wire format lives in ``thunderbolt.api.report_schema`` and the per-Trial Secret in
+``thunderbolt.api.report_secret`` (shared with the trainer and the operator).
+
+* ``credentials`` — checking a presented per-Trial token against the Trial's Secret.
 * ``history``     — what a report does to a Trial's status (pure; idempotency, ordering,
   the bounded ``status.intermediate`` list).
 * ``pruning``     — Optuna pruner decisions from Trial statuses (pure).

@@ -1,98 +1,25 @@
-"""Per-Trial report credentials.
+"""Per-Trial report credentials: checking a presented token against the Trial's Secret
+(built and read by ``thunderbolt.api.report_secret``).
 
-Every Trial gets its own random token in a Secret owned by the Trial (so it is deleted
-with it), mounted read-only into that Trial's pod. The endpoint accepts a report for
-Trial T only with T's token: a token leaked from one pod cannot write another Trial.
-The operator never keeps tokens in memory beyond a short cache, so any replica can
-verify any report by reading the Secret.
+The endpoint accepts a report for Trial T only with T's token: a token leaked from one
+pod cannot write another Trial. The operator never keeps tokens in memory beyond a short
+cache, so any replica can verify any report by reading the Secret.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import hmac
 import re
-import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
-from thunderbolt.api.trainer_config import REPORT_TOKEN_DIR
+from thunderbolt.api.report_secret import Credential, credential_from_secret, secret_name
 
-TOKEN_KEY = "token"
-TRIAL_LABEL = "thunderbolt.io/trial"
-COMPONENT_LABEL = "app.kubernetes.io/component"
-COMPONENT = "report-credential"
-TRIAL_API_VERSION = "thunderbolt.io/v1alpha1"
-_SUFFIX = "-report"
-_MAX_NAME = 253
 _BEARER = re.compile(r"^Bearer ([A-Za-z0-9_\-]{16,256})$")
 
-__all__ = [
-    "REPORT_TOKEN_DIR",
-    "LookupBudgetSpent",
-    "TokenVerifier",
-    "build_report_secret",
-    "owned_by",
-    "parse_bearer",
-    "secret_name",
-]
-
-
-def secret_name(trial_name: str) -> str:
-    """``<trial>-report``; over-long names are shortened with a hash so they stay unique."""
-    name = trial_name + _SUFFIX
-    if len(name) <= _MAX_NAME:
-        return name
-    digest = hashlib.sha256(trial_name.encode()).hexdigest()[:10]
-    keep = _MAX_NAME - len(_SUFFIX) - len(digest) - 1
-    return f"{trial_name[:keep].rstrip('-.')}-{digest}{_SUFFIX}"
-
-
-def new_token() -> str:
-    return secrets.token_urlsafe(32)
-
-
-def build_report_secret(trial_obj: dict[str, Any], token: str | None = None) -> dict[str, Any]:
-    """The Secret manifest for a Trial's report token, owned by the Trial.
-
-    A fresh random token each call: create it once (a 409 on create means it exists and
-    the existing token stays valid) and mount it; never patch it over an existing one.
-    """
-    meta = trial_obj["metadata"]
-    labels = {
-        TRIAL_LABEL: meta["name"],
-        COMPONENT_LABEL: COMPONENT,
-        "app.kubernetes.io/managed-by": "thunderbolt",
-    }
-    experiment = (meta.get("labels") or {}).get("thunderbolt.io/experiment")
-    if experiment:
-        labels["thunderbolt.io/experiment"] = experiment
-    value = token or new_token()
-    return {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "type": "Opaque",
-        "metadata": {
-            "name": secret_name(meta["name"]),
-            "namespace": meta.get("namespace"),
-            "labels": labels,
-            "ownerReferences": [
-                {
-                    "apiVersion": trial_obj.get("apiVersion", TRIAL_API_VERSION),
-                    "kind": "Trial",
-                    "name": meta["name"],
-                    "uid": meta["uid"],
-                    "controller": True,
-                    "blockOwnerDeletion": True,
-                }
-            ],
-        },
-        "data": {TOKEN_KEY: base64.b64encode(value.encode()).decode()},
-    }
+__all__ = ["LookupBudgetSpent", "TokenVerifier", "parse_bearer"]
 
 
 def parse_bearer(header: str | None) -> str | None:
@@ -101,45 +28,6 @@ def parse_bearer(header: str | None) -> str | None:
         return None
     match = _BEARER.match(header.strip())
     return match.group(1) if match else None
-
-
-@dataclass(frozen=True)
-class Credential:
-    """What a Trial's Secret says: its token and the uid of the Trial that owns it."""
-
-    token: bytes
-    owner_uid: str | None
-
-
-def credential_from_secret(secret: dict[str, Any], trial_name: str) -> Credential | None:
-    """Only a Secret that is labelled for this Trial counts (not any Secret of that name)."""
-    meta = secret.get("metadata") or {}
-    if (meta.get("labels") or {}).get(TRIAL_LABEL) != trial_name:
-        return None
-    raw = (secret.get("data") or {}).get(TOKEN_KEY)
-    if not raw:
-        return None
-    try:
-        token = base64.b64decode(raw, validate=True)
-    except ValueError:
-        return None
-    owners = [
-        ref.get("uid")
-        for ref in meta.get("ownerReferences") or []
-        if ref.get("kind") == "Trial" and ref.get("name") == trial_name and ref.get("uid")
-    ]
-    if not owners:
-        # Not made by the operator for this Trial (it always sets the owner): a Secret
-        # planted before the Trial existed must never authenticate anything.
-        return None
-    return Credential(token=token, owner_uid=owners[0])
-
-
-def owned_by(secret: dict[str, Any], trial_obj: dict[str, Any]) -> bool:
-    """Whether an existing report Secret is this very Trial's (same name and uid)."""
-    meta = trial_obj["metadata"]
-    credential = credential_from_secret(secret, meta["name"])
-    return credential is not None and credential.owner_uid == meta.get("uid")
 
 
 class LookupBudgetSpent(Exception):

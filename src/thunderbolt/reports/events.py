@@ -12,9 +12,10 @@ import asyncio
 import hashlib
 import logging
 import socket
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from thunderbolt.api.meta import GROUP, event_body
 from thunderbolt.reports import metrics
 from thunderbolt.reports.store import TrialStore
 
@@ -42,29 +43,11 @@ def build_event(
     event_type: str = "Normal",
 ) -> dict[str, Any]:
     """A core/v1 Event about ``trial``."""
-    meta = trial["metadata"]
-    stamp = (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return {
-        "apiVersion": "v1",
-        "kind": "Event",
-        "metadata": {"name": event_name(trial, reason, step), "namespace": meta["namespace"]},
-        "involvedObject": {
-            "apiVersion": trial.get("apiVersion", "thunderbolt.io/v1alpha1"),
-            "kind": "Trial",
-            "name": meta["name"],
-            "namespace": meta["namespace"],
-            "uid": meta.get("uid"),
-        },
-        "reason": reason,
-        "message": message[:1024],
-        "type": event_type,
-        "count": 1,
-        "firstTimestamp": stamp,
-        "lastTimestamp": stamp,
-        "source": {"component": COMPONENT},
-        "reportingComponent": "thunderbolt.io/reports",
-        "reportingInstance": socket.gethostname()[:128],
-    }
+    return event_body(
+        {**trial, "kind": "Trial"}, reason, message, name=event_name(trial, reason, step),
+        warning=event_type == "Warning", now=now, component=COMPONENT,
+        reporting_component=f"{GROUP}/reports", instance=socket.gethostname(),
+    )  # fmt: skip
 
 
 def sample_epoch(step: int, every: int) -> bool:

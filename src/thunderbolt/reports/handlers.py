@@ -1,38 +1,30 @@
 """Kopf start-up/clean-up handlers: the report endpoint lives in the operator's event loop.
 
-Listed in ``thunderbolt.operator.main.HANDLER_MODULES``. With several replicas (kopf
-peering) every replica serves reports: the Trial is the state, not the replica.
-``THUNDERBOLT_REPORT_WRITE_DELAY`` (seconds, default 0.2; 0 = write before answering)
-sets the write-behind delay.
+Imported by ``thunderbolt.main``. With several replicas (kopf peering) every replica
+serves reports: the Trial is the state, not the replica. The write-behind delay comes
+from ``settings.report_write_delay`` (``THUNDERBOLT_REPORT_WRITE_DELAY``).
 """
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import kopf
 
-from thunderbolt.operator.settings import OperatorSettings, current
-from thunderbolt.reports.server import DEFAULT_WRITE_DELAY, ReportServer
+from thunderbolt.reports.server import ReportServer
 from thunderbolt.reports.service import ServiceConfig
 from thunderbolt.reports.store import KubeStore
-
-
-def _settings(memo: Any) -> OperatorSettings:
-    settings = getattr(memo, "settings", None)
-    return settings if isinstance(settings, OperatorSettings) else current()
+from thunderbolt.settings import current
 
 
 @kopf.on.startup()
 async def start_report_endpoint(memo: kopf.Memo, logger: Any, **_: Any) -> None:
-    settings = _settings(memo)
-    delay = float(os.environ.get("THUNDERBOLT_REPORT_WRITE_DELAY") or DEFAULT_WRITE_DELAY)
+    settings = current()
     server = ReportServer(
         KubeStore(),
         host=settings.bind_address,
         port=settings.report_port,
-        config=ServiceConfig(write_delay=delay),
+        config=ServiceConfig(write_delay=settings.report_write_delay),
     )
     port = await server.start()
     memo.report_server = server

@@ -12,9 +12,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from thunderbolt.api.report_schema import EpochReport, StartReport, StopReport
 from thunderbolt.api.trial import FINISHED_PHASES, MAX_INTERMEDIATE
 from thunderbolt.reports.errors import InvalidReport, StepBackwards, StepConflict, TrialFinished
-from thunderbolt.reports.schema import EpochReport, StartReport, StopReport
 
 Point = tuple[int, float]
 

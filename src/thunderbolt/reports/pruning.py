@@ -22,28 +22,23 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState, create_trial
 
 from thunderbolt.api.experiment import Pruner
+from thunderbolt.optuna_bridge import TrialRecord, make_pruner
 
 RecordState = Literal["running", "complete", "pruned", "failed"]
-_PHASE_STATES: dict[str, RecordState] = {
-    "Pending": "running",
-    "Running": "running",
-    "Succeeded": "complete",
-    "Pruned": "pruned",
-    "Failed": "failed",
-}
-_OPTUNA_STATES = {
+_OPTUNA_STATES: dict[RecordState, TrialState] = {
     "running": TrialState.RUNNING,
     "complete": TrialState.COMPLETE,
     "pruned": TrialState.PRUNED,
     "failed": TrialState.FAIL,
 }
+_RECORD_STATES: dict[TrialState, RecordState] = {v: k for k, v in _OPTUNA_STATES.items()}
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
 @dataclass(frozen=True)
-class TrialRecord:
-    """What pruning needs from one Trial."""
+class PruneRecord:
+    """What pruning needs from one Trial (its Optuna state, in ``optuna_bridge``'s terms)."""
 
     number: int
     state: RecordState
@@ -51,35 +46,15 @@ class TrialRecord:
     intermediate: Mapping[int, float] = field(default_factory=dict)
 
 
-def record_from_trial(obj: Mapping[str, Any]) -> TrialRecord:
-    """A Trial object (as the API returns it) -> TrialRecord."""
-    spec = obj.get("spec") or {}
-    status = obj.get("status") or {}
-    state = _PHASE_STATES.get(status.get("phase") or "Pending", "running")
-    objective = status.get("objective")
-    if state == "complete" and (objective is None or not math.isfinite(float(objective))):
-        state = "failed"  # a success without an objective cannot rank anything
-    points = {int(p["step"]): float(p["value"]) for p in status.get("intermediate") or []}
-    return TrialRecord(
-        number=int(spec.get("number", 0)),
-        state=state,
-        objective=float(objective) if objective is not None else None,
-        intermediate=points,
+def record_from_trial(obj: Mapping[str, Any]) -> PruneRecord:
+    """A Trial object (as the API returns it) -> PruneRecord, by ``optuna_bridge``'s rule."""
+    record = TrialRecord.from_trial(obj)
+    return PruneRecord(
+        number=record.number,
+        state=_RECORD_STATES[record.state],
+        objective=record.objective,
+        intermediate=dict(record.intermediate),
     )
-
-
-def make_pruner(config: Pruner, max_resource: int) -> optuna.pruners.BasePruner:
-    if config.name == "median":
-        return optuna.pruners.MedianPruner(
-            n_startup_trials=config.startupTrials, n_warmup_steps=config.warmupSteps
-        )
-    if config.name == "hyperband":
-        return optuna.pruners.HyperbandPruner(
-            min_resource=config.minResource,
-            max_resource=max(max_resource, config.minResource),
-            reduction_factor=config.reductionFactor,
-        )
-    return optuna.pruners.NopPruner()
 
 
 def should_prune(
@@ -88,8 +63,8 @@ def should_prune(
     direction: Literal["maximize", "minimize"],
     study_name: str,
     max_resource: int,
-    trials: Iterable[TrialRecord],
-    trial: TrialRecord,
+    trials: Iterable[PruneRecord],
+    trial: PruneRecord,
 ) -> bool:
     """Whether ``trial`` (running, with its latest intermediate value) should stop now.
 
@@ -118,7 +93,7 @@ class PruneSnapshot:
         direction: Literal["maximize", "minimize"],
         study_name: str,
         max_resource: int,
-        trials: Iterable[TrialRecord],
+        trials: Iterable[PruneRecord],
     ) -> None:
         self.config, self.direction, self.study_name = config, direction, study_name
         self.max_resource = max_resource
@@ -127,10 +102,10 @@ class PruneSnapshot:
         if config.name == "median":
             self._shared = self._build(self.records, target=None)
 
-    def decide(self, trial: TrialRecord) -> bool:
+    def decide(self, trial: PruneRecord) -> bool:
         if self.config.name == "none" or not trial.intermediate:
             return False
-        target = TrialRecord(trial.number, "running", None, dict(trial.intermediate))
+        target = PruneRecord(trial.number, "running", None, dict(trial.intermediate))
         if self._shared is not None:
             study, pruner = self._shared
             return bool(pruner.prune(study, _frozen(target)))
@@ -140,7 +115,7 @@ class PruneSnapshot:
         return bool(pruner.prune(study, study.get_trials(deepcopy=False)[trial.number]))
 
     def _build(
-        self, records: Mapping[int, TrialRecord], target: int | None
+        self, records: Mapping[int, PruneRecord], target: int | None
     ) -> tuple[optuna.Study, optuna.pruners.BasePruner]:
         pruner = make_pruner(self.config, self.max_resource)
         study = optuna.create_study(
@@ -152,7 +127,7 @@ class PruneSnapshot:
         for number in range(max(records, default=-1) + 1):
             # Optuna numbers trials by insertion order; placeholders keep ours (Hyperband
             # brackets are chosen by number).
-            record = records.get(number, TrialRecord(number, "failed"))
+            record = records.get(number, PruneRecord(number, "failed"))
             frozen = _frozen(record)
             if isinstance(pruner, optuna.pruners.HyperbandPruner):
                 frozen.number = number
@@ -161,7 +136,7 @@ class PruneSnapshot:
         return study, pruner
 
 
-def _frozen(record: TrialRecord) -> FrozenTrial:
+def _frozen(record: PruneRecord) -> FrozenTrial:
     state = _OPTUNA_STATES[record.state]
     value = record.objective if state == TrialState.COMPLETE else None
     values = {s: v for s, v in record.intermediate.items() if math.isfinite(v)}
@@ -174,7 +149,7 @@ def _rungs(
     study: optuna.Study,
     pruner: optuna.pruners.HyperbandPruner,
     frozen: FrozenTrial,
-    record: TrialRecord,
+    record: PruneRecord,
     exclude_last: bool,
 ) -> dict[str, Any]:
     """The successive-halving rungs this Trial passed, as a live study would have recorded.

@@ -15,16 +15,17 @@ from typing import Any
 
 from aiohttp import web
 
+from thunderbolt.api.report_schema import MAX_BODY_BYTES, ROUTE, ErrorReply
 from thunderbolt.reports.errors import NotFound, Rejected, TooLarge
-from thunderbolt.reports.schema import MAX_BODY_BYTES, ROUTE, ErrorReply
 from thunderbolt.reports.service import ReportService, ServiceConfig
 from thunderbolt.reports.store import TrialStore
+from thunderbolt.settings import DEFAULT_REPORT_WRITE_DELAY
 
 log = logging.getLogger(__name__)
 SERVICE_KEY: web.AppKey[ReportService] = web.AppKey("service", ReportService)
 # What the operator and ``python -m thunderbolt.reports`` use unless told otherwise
 # (THUNDERBOLT_REPORT_WRITE_DELAY / --write-delay); see ``writer`` for the trade-off.
-DEFAULT_WRITE_DELAY = 0.2
+DEFAULT_WRITE_DELAY = DEFAULT_REPORT_WRITE_DELAY
 
 
 def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> web.Response:

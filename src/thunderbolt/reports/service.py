@@ -19,12 +19,24 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
 
 from thunderbolt.api.experiment import Pruner
+from thunderbolt.api.meta import describe_errors, format_time, now_utc
+from thunderbolt.api.report_schema import (
+    CONTENT_TYPE,
+    MAX_BODY_BYTES,
+    NAME_RE,
+    NAMESPACE_RE,
+    REPORT_ADAPTER,
+    EpochReport,
+    ErrorReply,
+    ReportReply,
+    StartReport,
+    StopReport,
+)
 from thunderbolt.reports import events, metrics
 from thunderbolt.reports.cache import TtlCache
 from thunderbolt.reports.credentials import (
@@ -48,18 +60,6 @@ from thunderbolt.reports.errors import (
 from thunderbolt.reports.history import Plan, plan
 from thunderbolt.reports.pruning import PruneSnapshot, record_from_trial
 from thunderbolt.reports.ratelimit import RateLimiter
-from thunderbolt.reports.schema import (
-    CONTENT_TYPE,
-    MAX_BODY_BYTES,
-    NAME_RE,
-    NAMESPACE_RE,
-    REPORT_ADAPTER,
-    EpochReport,
-    ErrorReply,
-    ReportReply,
-    StartReport,
-    StopReport,
-)
 from thunderbolt.reports.store import Conflict, StoreError, TrialStore
 from thunderbolt.reports.writer import TrialWriter, WriteFailed
 
@@ -91,7 +91,7 @@ class ServiceConfig:
 
 
 def utc_now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return format_time(now_utc())
 
 
 def parse_report(body: bytes) -> AnyReport:
@@ -102,8 +102,7 @@ def parse_report(body: bytes) -> AnyReport:
         errors = exc.errors(include_url=False, include_input=False)
         if any(e["type"] == "json_invalid" for e in errors):
             raise InvalidJson("body is not valid JSON") from None
-        detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors[:5])
-        raise InvalidReport(detail) from None
+        raise InvalidReport(describe_errors(exc, limit=5)) from None
 
 
 class ReportService:

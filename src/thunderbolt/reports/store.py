@@ -20,9 +20,10 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol, TypeVar
 
-GROUP, VERSION = "thunderbolt.io", "v1alpha1"
+from thunderbolt.api.meta import EXPERIMENT_LABEL, GROUP, VERSION
+from thunderbolt.kubeclient import CONFLICT, NOT_FOUND, patch_custom_status
+
 TRIALS, EXPERIMENTS = "trials", "experiments"
-EXPERIMENT_LABEL = "thunderbolt.io/experiment"
 
 T = TypeVar("T")
 
@@ -164,9 +165,9 @@ class KubeStore:
         try:
             return await loop.run_in_executor(self._pool, lambda: fn(*args, **kwargs))
         except ApiException as exc:
-            if exc.status == 404:
+            if exc.status == NOT_FOUND:
                 raise Gone(str(exc.reason)) from None
-            if exc.status == 409:
+            if exc.status == CONFLICT:
                 raise Conflict(str(exc.reason)) from None
             raise StoreError(f"API server: {exc.status} {exc.reason}") from None
         except (OSError, HTTPError) as exc:
@@ -215,16 +216,8 @@ class KubeStore:
     async def patch_trial_status(
         self, namespace: str, name: str, status: dict[str, Any], resource_version: str
     ) -> dict[str, Any]:
-        body = {"metadata": {"resourceVersion": resource_version}, "status": status}
         result: dict[str, Any] = await self._call(
-            self._custom.patch_namespaced_custom_object_status,
-            GROUP,
-            VERSION,
-            namespace,
-            TRIALS,
-            name,
-            body,
-            _content_type="application/merge-patch+json",
+            patch_custom_status, self._custom, TRIALS, namespace, name, status, resource_version
         )
         return result
 

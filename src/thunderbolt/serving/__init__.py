@@ -2,6 +2,7 @@
 
 Layers, outermost first: ``server`` (process lifecycle), ``app`` (HTTP routes),
 ``batching`` (dynamic batching), ``protocol`` (V2 decoding/encoding), ``model``
-(onnxruntime), ``source`` (where the bytes come from). ``promparse`` is the pure
-/metrics reader the ModelDeployment controller uses. Nothing here imports torch.
+(onnxruntime), ``source`` (where the bytes come from). The controller reads the
+``/metrics`` these pods expose with ``thunderbolt.deploy.promparse``. Nothing here
+imports torch.
 """

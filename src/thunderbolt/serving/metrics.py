@@ -1,8 +1,8 @@
 """Prometheus metrics of the inference server, in a registry of its own.
 
 The ModelDeployment controller reads ``REQUESTS`` and ``DURATION`` from each pod's
-``/metrics`` to judge a canary (see ``thunderbolt.serving.promparse``), so these names
-are a contract: change them only together with docs/serving.md and the controller.
+``/metrics`` to judge a canary (see ``thunderbolt.deploy.promparse``), so these names
+are part of the serving contract in ``thunderbolt.api.serving``.
 """
 
 from __future__ import annotations
@@ -11,13 +11,14 @@ import os
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from thunderbolt.api.serving import METRIC_DURATION as DURATION
+from thunderbolt.api.serving import METRIC_REQUESTS as REQUESTS
+
 # Set (by ``thunderbolt.serving.workers``) when several worker processes share the port:
 # each writes its metrics to files there, and /metrics in any worker adds all of them up,
 # so a scrape of the pod sees the pod's totals whichever worker answers.
 MULTIPROC_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
-REQUESTS = "thunderbolt_inference_requests_total"
-DURATION = "thunderbolt_inference_request_duration_seconds"
 BATCH_SIZE = "thunderbolt_inference_batch_size"
 LOAD_SECONDS = "thunderbolt_model_load_seconds"
 CHECKSUM_FAILURES = "thunderbolt_model_checksum_failures_total"

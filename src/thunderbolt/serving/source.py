@@ -1,18 +1,17 @@
 """Where the served model's bytes come from: ``file://``, ``s3://`` or the MLflow registry.
 
 MLflow references (``models:/name/3``, ``models:/name@champion``) are resolved with
-``MlflowClient`` to the version's artifact and downloaded with MLflow's own artifact
-repositories; mlflow is imported only for that scheme so a plain pod stays light.
+``MlflowClient`` to a version and downloaded by ``thunderbolt.mlflow_onnx`` (the deploy
+controller's way too); mlflow is imported only for that scheme so a plain pod stays light.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import pathlib
-import tempfile
 from urllib.parse import urlparse, urlunparse
 
 from thunderbolt.artifacts import ArtifactError, store_for
+from thunderbolt.mlflow_onnx import download_onnx
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,21 +46,8 @@ def parse_mlflow_ref(uri: str) -> tuple[str, str | None, str | None]:
     raise ArtifactError(f"expected models:/<name>/<version> or models:/<name>@<alias>, got {uri}")
 
 
-def read_onnx_file(path: pathlib.Path, uri: str) -> bytes:
-    """The one ONNX file of a downloaded MLflow model (a file, or a directory; model.onnx wins)."""
-    if path.is_file():
-        return path.read_bytes()
-    candidates = sorted(path.rglob("*.onnx"))
-    preferred = [c for c in candidates if c.name == "model.onnx"]
-    if len(preferred) == 1 or len(candidates) == 1:
-        return (preferred or candidates)[0].read_bytes()
-    found = [str(c.relative_to(path)) for c in candidates]
-    raise ArtifactError(f"{uri}: expected one .onnx file in the model's artifacts, found {found}")
-
-
 def _fetch_mlflow(uri: str) -> FetchedModel:
-    import mlflow.artifacts  # heavy, and only needed for registry references
-    from mlflow.tracking import MlflowClient
+    from mlflow.tracking import MlflowClient  # heavy, and only needed for registry references
 
     name, version, alias = parse_mlflow_ref(uri)
     client = MlflowClient()
@@ -70,10 +56,7 @@ def _fetch_mlflow(uri: str) -> FetchedModel:
             mv = client.get_model_version_by_alias(name, alias)
         else:
             mv = client.get_model_version(name, str(version))
-        download_uri = client.get_model_version_download_uri(name, mv.version)
-        with tempfile.TemporaryDirectory(prefix="thunderbolt-model-") as tmp:
-            local = mlflow.artifacts.download_artifacts(artifact_uri=download_uri, dst_path=tmp)
-            data = read_onnx_file(pathlib.Path(local), uri)
+        data, download_uri = download_onnx(client, name, str(mv.version), label=uri)
     except ArtifactError:
         raise
     except Exception as exc:  # MlflowException, boto errors, OSError: the URI is what matters

@@ -1,17 +1,17 @@
 """Live reports to the operator: start, per-epoch metrics, stop.
 
 The trainer only knows this Protocol. The HTTP client that talks to the operator lives
-in ``thunderbolt.trainer.reporter`` (written separately); without it, or without
-``config.report``, reports go nowhere and training is unaffected.
+in ``thunderbolt.trainer.reporter``; without ``config.report``, reports go nowhere and
+training is unaffected.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 from typing import Protocol, runtime_checkable
 
 from thunderbolt.api.trainer_config import TrainerConfig, TrainResult
+from thunderbolt.trainer.reporter import HttpReporter
 
 log = logging.getLogger(__name__)
 
@@ -41,16 +41,10 @@ class NoopReporter:
 
 
 def make_reporter(config: TrainerConfig) -> TrainingReporter:
-    """The HTTP reporter when ``config.report`` is set and the module exists, else no-op."""
+    """The HTTP reporter when ``config.report`` is set, else no-op."""
     if config.report is None:
         return NoopReporter()
-    try:
-        module = importlib.import_module("thunderbolt.trainer.reporter")
-    except ImportError as exc:
-        log.warning("config.report is set but live reporting is unavailable (%s)", exc)
-        return NoopReporter()
-    reporter: TrainingReporter = module.HttpReporter(config)
-    return reporter
+    return HttpReporter(config)
 
 
 class GuardedReporter:

@@ -39,32 +39,10 @@ def run(
         raise DatasetError("the built-in trainer needs trialTemplate.dataset")
     hp = params.resolve(config)
     cpu_threads = threads.configure()
-    ident = config.identity
     s3_endpoint = config.artifacts.s3EndpointUrl if config.artifacts else None
-    tracker.start(
-        experiment=(config.tracking.experimentName if config.tracking else None)
-        or ident.experiment
-        or "thunderbolt",
-        run_name=ident.trial,
-        params={
-            **config.parameters,
-            **hp.as_dict(),
-            "seed": config.seed,
-            "task": config.task,
-            "dataset": config.dataset.uri,
-        },  # fmt: skip
-        tags=trial_tags(config, hp),
-    )
+    _start_tracking(config, hp, tracker)
     folds = config.folds or 1
-    split_seed = config.splitSeed if config.splitSeed is not None else config.seed
-    if folds > 1:
-        fold_data = datasets.load_folds(
-            config.dataset, config.task, split_seed, folds, s3_endpoint_url=s3_endpoint
-        )
-    else:
-        fold_data = [
-            datasets.load(config.dataset, config.task, split_seed, s3_endpoint_url=s3_endpoint)
-        ]
+    fold_data = _load_folds(config, folds, s3_endpoint)
     data = fold_data[0]
     say(
         f"training {config.task} on {config.dataset.uri}: {len(data.x_train)} train / "
@@ -118,7 +96,22 @@ def run(
     model_path = out / MODEL_FILE
     model_path.write_bytes(exported.data)
     say(f"exported ONNX ({exported.exporter}), parity max abs diff {exported.max_abs_diff:.2e}")
-    result = TrainResult(
+    result = _result(config, placement, data, outcome, cv, exported)
+    publish(config, out, model_path, result, tracker, say)
+    return result
+
+
+def _result(
+    config: TrainerConfig,
+    placement: Placement,
+    data: datasets.Dataset,
+    outcome: Outcome,
+    cv: crossval.CrossValidation | None,
+    exported: export.Exported,
+) -> TrainResult:
+    """What the operator reads from the termination message (the mean over folds with CV)."""
+    pruned = cv.pruned if cv else outcome.pruned
+    return TrainResult(
         status="Pruned" if pruned else "Succeeded",
         reason="Pruned" if pruned else None,
         message=f"pruned by the operator after epoch {outcome.epochs_run}" if pruned else None,
@@ -140,19 +133,57 @@ def run(
         }  # fmt: skip
         | ({"foldObjectives": cv.objectives, "exportedFold": cv.best_fold} if cv else {}),
     )
-    publish(config, out, model_path, result, tracker, say)
-    return result
 
 
-def trial_tags(config: TrainerConfig, hp: params.HyperParams) -> dict[str, str]:
-    """Tags that let anyone go from an MLflow run back to its Trial resource."""
+def _start_tracking(config: TrainerConfig, hp: params.HyperParams, tracker: Tracker) -> None:
+    """One tracking run per Trial, named after it, with every parameter that shaped it."""
+    ident = config.identity
+    tracker.start(
+        experiment=(config.tracking.experimentName if config.tracking else None)
+        or ident.experiment
+        or "thunderbolt",
+        run_name=ident.trial,
+        params={
+            **config.parameters,
+            **hp.as_dict(),
+            "seed": config.seed,
+            "task": config.task,
+            "dataset": config.dataset.uri if config.dataset else "",
+        },  # fmt: skip
+        tags=trial_tags(config, hp),
+    )
+
+
+def _load_folds(
+    config: TrainerConfig, folds: int, s3_endpoint: str | None
+) -> list[datasets.Dataset]:
+    """The Experiment's one split (or its k folds), the same for every Trial."""
+    split_seed = config.splitSeed if config.splitSeed is not None else config.seed
+    if config.dataset is None:
+        raise DatasetError("the built-in trainer needs trialTemplate.dataset")
+    if folds > 1:
+        return datasets.load_folds(
+            config.dataset, config.task, split_seed, folds, s3_endpoint_url=s3_endpoint
+        )
+    return [datasets.load(config.dataset, config.task, split_seed, s3_endpoint_url=s3_endpoint)]
+
+
+def _identity(config: TrainerConfig) -> dict[str, str]:
+    """Which Trial resource a run or a model file came from."""
     ident = config.identity
     return {
         "thunderbolt.namespace": ident.namespace,
         "thunderbolt.experiment": ident.experiment,
         "thunderbolt.trial": ident.trial,
         "thunderbolt.trial_uid": ident.uid,
-        "thunderbolt.trial_number": str(ident.number),
+    }
+
+
+def trial_tags(config: TrainerConfig, hp: params.HyperParams) -> dict[str, str]:
+    """Tags that let anyone go from an MLflow run back to its Trial resource."""
+    return {
+        **_identity(config),
+        "thunderbolt.trial_number": str(config.identity.number),
         "thunderbolt.spectral_norm": str(hp.spectral_norm).lower(),
         "thunderbolt.task": config.task,
         "thunderbolt.seed": str(config.seed),
@@ -160,12 +191,8 @@ def trial_tags(config: TrainerConfig, hp: params.HyperParams) -> dict[str, str]:
 
 
 def onnx_metadata(config: TrainerConfig, hp: params.HyperParams) -> dict[str, str]:
-    ident = config.identity
     return {
-        "thunderbolt.namespace": ident.namespace,
-        "thunderbolt.experiment": ident.experiment,
-        "thunderbolt.trial": ident.trial,
-        "thunderbolt.trial_uid": ident.uid,
+        **_identity(config),
         "thunderbolt.parameters": json.dumps(hp.as_dict(), sort_keys=True),
     }
 

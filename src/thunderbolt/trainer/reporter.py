@@ -19,21 +19,15 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any
 
+from thunderbolt.api.report_schema import CONTENT_TYPE, MAX_BACKLOG, REPORT_ADAPTER, report_url
 from thunderbolt.api.trainer_config import TrainerConfig, TrainResult
 
 log = logging.getLogger(__name__)
 
 # Statuses worth another try: rate-limited, or the operator/API server briefly away.
 RETRYABLE = frozenset({408, 429, 500, 502, 503, 504})
-# Epoch values kept until a reply says they are stored on the Trial (wire limit: 64).
-MAX_BACKLOG = 64
-
-
-def report_url(base: str, namespace: str, trial: str) -> str:
-    """``config.report.url`` is the endpoint's base URL (a full report URL is kept as is)."""
-    if "/v1/namespaces/" in base:
-        return base
-    return f"{base.rstrip('/')}/v1/namespaces/{namespace}/trials/{trial}/reports"
+# Epoch values are kept until a reply says they are stored on the Trial (at most the
+# wire's MAX_BACKLOG).
 
 
 def _finite(metrics: dict[str, Any]) -> dict[str, float]:
@@ -153,6 +147,7 @@ class HttpReporter:
         token = self._read_token()
         if token is None:
             return None
+        REPORT_ADAPTER.validate_python(body)  # what the endpoint would reject never leaves
         data = json.dumps(body, allow_nan=False).encode()
         attempts = 1 if self._failures >= self.give_up_after else self.attempts
         for attempt in range(attempts):
@@ -178,7 +173,7 @@ class HttpReporter:
             self.url,
             data=data,
             method="POST",
-            headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+            headers={"Content-Type": CONTENT_TYPE, "Authorization": f"Bearer {token}"},
         )
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:

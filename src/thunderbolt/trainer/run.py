@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 from pydantic import ValidationError
 
+from thunderbolt.api.meta import describe_errors
 from thunderbolt.api.trainer_config import (
     TERMINATION_MESSAGE_LIMIT,
     TERMINATION_MESSAGE_PATH,
@@ -51,9 +52,7 @@ def load_config(path: str | os.PathLike[str]) -> TrainerConfig:
     try:
         return TrainerConfig.model_validate_json(text)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or '(root)'}: {e['msg']}" for e in exc.errors()
-        )
+        problems = describe_errors(exc)
         raise InvalidConfig(f"invalid config {path}: {problems}") from exc
 
 

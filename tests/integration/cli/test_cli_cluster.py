@@ -11,8 +11,8 @@ import yaml
 from kubernetes import client
 
 from tests.fixtures.crds import crds  # noqa: F401
-from thunderbolt import GROUP, VERSION
 from thunderbolt.api.experiment import ExperimentSpec, ExperimentStatus, TrialCounts, TrialSummary
+from thunderbolt.api.meta import GROUP, VERSION
 from thunderbolt.api.modeldeployment import ModelDeploymentStatus
 from thunderbolt.api.trial import TrialSpec, TrialStatus
 from thunderbolt.cli import main

@@ -11,6 +11,7 @@ from typing import Any
 
 from kubernetes import client
 
+from thunderbolt.api.meta import API_VERSION, GROUP, VERSION
 from thunderbolt.deploy import builders as b
 from thunderbolt.deploy.kube import Kube
 from thunderbolt.deploy.reconcile import Controller
@@ -22,15 +23,15 @@ TEMPLATE = {"image": "thunderbolt-trainer:0.1.0", "dataset": {"uri": "builtin://
 def create(custom: client.CustomObjectsApi, namespace: str, plural: str, kind: str,
            name: str, spec: dict[str, Any], status: dict[str, Any] | None = None) -> None:  # fmt: skip
     body = {
-        "apiVersion": f"{b.GROUP}/{b.VERSION}",
+        "apiVersion": API_VERSION,
         "kind": kind,
         "metadata": {"name": name},
         "spec": spec,
     }
-    custom.create_namespaced_custom_object(b.GROUP, b.VERSION, namespace, plural, body)
+    custom.create_namespaced_custom_object(GROUP, VERSION, namespace, plural, body)
     if status is not None:
         custom.patch_namespaced_custom_object_status(
-            b.GROUP, b.VERSION, namespace, plural, name, {"status": status},
+            GROUP, VERSION, namespace, plural, name, {"status": status},
             _content_type="application/merge-patch+json",
         )  # fmt: skip
 
@@ -59,9 +60,7 @@ def experiment(
     }
     create(custom, namespace, "experiments", "Experiment", name, spec,
            {"phase": "Succeeded", "bestTrial": {"name": best, "number": 0, "objective": objective}})  # fmt: skip
-    obj: Any = custom.get_namespaced_custom_object(
-        b.GROUP, b.VERSION, namespace, "experiments", name
-    )
+    obj: Any = custom.get_namespaced_custom_object(GROUP, VERSION, namespace, "experiments", name)
     return dict(obj)
 
 
@@ -88,9 +87,7 @@ def test_promotion_replaces_the_model_when_improved_and_records_the_experiment(
 
     def tick() -> dict[str, Any]:
         controller.tick("iris", namespace, post)
-        obj: Any = custom.get_namespaced_custom_object(
-            b.GROUP, b.VERSION, namespace, b.PLURAL, "iris"
-        )
+        obj: Any = custom.get_namespaced_custom_object(GROUP, VERSION, namespace, b.PLURAL, "iris")
         return dict(obj)
 
     tick()

@@ -24,8 +24,8 @@ from thunderbolt.api.experiment import (
     Pruner,
     TrialTemplate,
 )
+from thunderbolt.api.report_secret import build_report_secret
 from thunderbolt.api.trial import TrialSpec
-from thunderbolt.reports.credentials import build_report_secret
 
 GROUP, VERSION = "thunderbolt.io", "v1alpha1"
 REPO = Path(__file__).resolve().parents[3]
@@ -147,7 +147,7 @@ class Endpoint:
 
     def start(self) -> Endpoint:
         if self.port == 0:
-            from thunderbolt.operator.settings import free_port
+            from thunderbolt.settings import free_port
 
             self.port = free_port("127.0.0.1")
         cmd = [

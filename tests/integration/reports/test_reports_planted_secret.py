@@ -17,7 +17,7 @@ import urllib.request
 from kubernetes import client
 
 from tests.integration.operator.operator_helpers import GROUP, VERSION, experiment, wait_for
-from thunderbolt.reports.schema import ROUTE
+from thunderbolt.api.report_schema import ROUTE
 
 PLANTED = "P" * 43
 

@@ -13,7 +13,7 @@ import pytest
 
 from tests.integration.serving.server_process import ServerProcess
 from tests.unit.serving import onnx_models
-from thunderbolt.serving.promparse import snapshot
+from thunderbolt.deploy.promparse import snapshot
 
 GOOD = {"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}]}
 

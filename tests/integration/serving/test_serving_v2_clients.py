@@ -14,7 +14,7 @@ from tritonclient.utils import InferenceServerException
 
 from tests.integration.serving.server_process import ServerProcess
 from tests.unit.serving import onnx_models
-from thunderbolt.serving.promparse import snapshot
+from thunderbolt.deploy.promparse import snapshot
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import numpy as np
 
 from tests.integration.serving.server_process import ServerProcess
 from tests.unit.serving import onnx_models
-from thunderbolt.serving.promparse import snapshot
+from thunderbolt.deploy.promparse import snapshot
 
 BODY = {"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}]}
 

@@ -52,8 +52,9 @@ def argo_experiment() -> dict[str, Any]:
 
 def test_operator_trial_children_carry_no_tracking_metadata():
     builders = pytest.importorskip("thunderbolt.operator.builders")
+    from thunderbolt.api import report_secret
     from thunderbolt.api.experiment import ExperimentSpec
-    from thunderbolt.operator.settings import OperatorSettings
+    from thunderbolt.settings import OperatorSettings
 
     experiment = argo_experiment()
     spec = ExperimentSpec.model_validate(experiment["spec"])
@@ -70,8 +71,7 @@ def test_operator_trial_children_carry_no_tracking_metadata():
         builders.build_configmap(trial, config),
         builders.build_job(trial, config, settings, "tok"),
     ]
-    credentials = pytest.importorskip("thunderbolt.reports.credentials")
-    children.append(credentials.build_report_secret(trial, "token"))
+    children.append(report_secret.build_report_secret(trial, "token"))
     for child in children:
         assert_untracked(child)
 

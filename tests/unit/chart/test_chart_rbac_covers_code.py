@@ -16,6 +16,7 @@ from helm_render import by_kind, render
 
 SRC = pathlib.Path(__file__).resolve().parents[3] / "src" / "thunderbolt"
 PACKAGES = ("operator", "deploy", "reports", "collectors")
+SHARED = ("kubeclient.py",)  # the client layer those packages call through
 THUNDERBOLT_PLURALS = ("experiments", "trials", "modeldeployments")
 VERBS = {"create": "create", "patch": "patch", "delete": "delete", "read": "get",
          "get": "get", "list": "list", "replace": "update", "watch": "watch"}  # fmt: skip
@@ -39,7 +40,8 @@ NAMES = {"GROUP": "thunderbolt.io", "b.GROUP": "thunderbolt.io", "b.PLURAL": "mo
 
 
 def sources() -> str:
-    return "\n".join(p.read_text() for pkg in PACKAGES for p in sorted((SRC / pkg).glob("*.py")))
+    files = [p for pkg in PACKAGES for p in sorted((SRC / pkg).glob("*.py"))]
+    return "\n".join(p.read_text() for p in files + [SRC / name for name in SHARED])
 
 
 def needed() -> set[tuple[str, str, str]]:

@@ -8,7 +8,6 @@ import asyncio
 import threading
 
 from thunderbolt.api.collector import MetricsCollector
-from thunderbolt.collectors.lines import MAX_LINE_CHARS, LineParser, Sample
 from thunderbolt.collectors.stdout import (
     FollowConfig,
     Follower,
@@ -18,6 +17,7 @@ from thunderbolt.collectors.stdout import (
     batch_report,
     collector_status,
 )
+from thunderbolt.metric_lines import MAX_LINE_CHARS, LineParser, Sample
 from thunderbolt.reports.service import ReportService
 from thunderbolt.reports.store import MemoryStore
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from thunderbolt.api.collector import MetricsCollector
-from thunderbolt.collectors.lines import MAX_LINE_CHARS, LineParser
+from thunderbolt.metric_lines import MAX_LINE_CHARS, LineParser
 
 
 def parser(**collector):

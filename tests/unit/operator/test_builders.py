@@ -18,7 +18,7 @@ from thunderbolt.operator.builders import (
     trainer_config,
     trial_name,
 )
-from thunderbolt.operator.settings import OperatorSettings
+from thunderbolt.settings import OperatorSettings
 
 EXPERIMENT = {
     "apiVersion": "thunderbolt.io/v1alpha1",

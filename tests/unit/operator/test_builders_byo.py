@@ -8,16 +8,16 @@ from operator_specs import raw, spec
 from pydantic import ValidationError
 
 from thunderbolt.api.experiment import parse_spec
+from thunderbolt.api.meta import restricted_container_security
 from thunderbolt.api.trial_parameters import env_name, format_value, substitute
 from thunderbolt.operator.builders import (
     COLLECTOR_ANNOTATION,
-    RESTRICTED_CONTAINER_SECURITY,
     build_job,
     build_trial,
     trainer_config,
 )
-from thunderbolt.operator.settings import OperatorSettings
 from thunderbolt.operator.validation import SpecError, validate_experiment
+from thunderbolt.settings import OperatorSettings
 
 EXPERIMENT = {
     "apiVersion": "thunderbolt.io/v1alpha1",
@@ -164,7 +164,7 @@ def test_init_containers_and_sidecars_run_restricted_with_the_parameters():
     assert init["command"][-1] == "echo 64 > /workspace/h"
     assert [c["name"] for c in p["containers"]] == ["trainer", "watch"]
     for c in [init, *p["containers"]]:
-        assert c["securityContext"] == RESTRICTED_CONTAINER_SECURITY
+        assert c["securityContext"] == restricted_container_security()
         assert any(e["name"] == "THUNDERBOLT_PARAM_HIDDEN_DIM" for e in c["env"])
         assert c["resources"]["limits"]["memory"]
     assert p["securityContext"]["runAsNonRoot"] is True

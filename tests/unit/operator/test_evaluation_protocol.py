@@ -16,9 +16,9 @@ from thunderbolt.operator.search import (
     startup_trials,
     trial_seed,
 )
-from thunderbolt.operator.settings import OperatorSettings
 from thunderbolt.operator.trialstatus import derive
 from thunderbolt.reports.service import report_steps
+from thunderbolt.settings import OperatorSettings
 
 
 def experiment(uid="uid-1"):

@@ -1,4 +1,4 @@
-from thunderbolt.operator.settings import OperatorSettings, from_env, load_settings
+from thunderbolt.settings import OperatorSettings, from_env, load_settings
 
 
 def test_defaults_watch_all_namespaces_with_standard_ports():

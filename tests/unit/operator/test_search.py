@@ -3,12 +3,8 @@ import math
 import pytest
 from operator_specs import spec
 
-from thunderbolt.operator.search import (
-    Search,
-    StudyCache,
-    TrialRecord,
-    search_space_size,
-)
+from thunderbolt.operator.search import Search, StudyCache, search_space_size
+from thunderbolt.optuna_bridge import TrialRecord
 
 SAMPLERS = ["tpe", "random", "grid", "cmaes", "gp"]
 

@@ -9,7 +9,7 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from thunderbolt.reports.credentials import build_report_secret
+from thunderbolt.api.report_secret import build_report_secret
 from thunderbolt.reports.service import ReportService, ServiceConfig
 from thunderbolt.reports.store import MemoryStore
 

@@ -6,15 +6,13 @@ import base64
 
 from reports_world import run, trial
 
-from thunderbolt.reports.credentials import (
-    LookupBudgetSpent,
-    TokenVerifier,
+from thunderbolt.api.report_secret import (
     build_report_secret,
     credential_from_secret,
     owned_by,
-    parse_bearer,
     secret_name,
 )
+from thunderbolt.reports.credentials import LookupBudgetSpent, TokenVerifier, parse_bearer
 
 
 def stored_trial(name: str = "exp-007", uid: str = "1234-uid") -> dict:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from reports_world import trial
 
+from thunderbolt.api.report_schema import EpochReport, StartReport
 from thunderbolt.api.trial import MAX_INTERMEDIATE, TrialStatus
 from thunderbolt.reports.errors import StepBackwards, StepConflict, TrialFinished
 from thunderbolt.reports.history import bound_history, overlay, plan, status_patch
-from thunderbolt.reports.schema import EpochReport, StartReport
 
 NOW = "2026-01-01T00:00:00Z"
 

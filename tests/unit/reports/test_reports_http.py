@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from reports_world import NS, World, experiment, trial
 
+from thunderbolt.api.report_schema import report_url
 from thunderbolt.api.trainer_config import (
     DatasetConfig,
     ObjectiveConfig,
@@ -26,7 +27,7 @@ from thunderbolt.api.trainer_config import (
 from thunderbolt.reports.server import ReportServer
 from thunderbolt.reports.service import ServiceConfig
 from thunderbolt.trainer.callbacks import make_reporter
-from thunderbolt.trainer.reporter import HttpReporter, report_url
+from thunderbolt.trainer.reporter import HttpReporter
 
 
 class Running:

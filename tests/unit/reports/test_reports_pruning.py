@@ -6,18 +6,18 @@ import optuna
 import pytest
 
 from thunderbolt.api.experiment import Pruner
-from thunderbolt.reports.pruning import TrialRecord, record_from_trial, should_prune
+from thunderbolt.reports.pruning import PruneRecord, record_from_trial, should_prune
 
 CURVE = {s: 0.5 + 0.04 * s for s in range(1, 11)}  # a healthy learning curve (maximize)
 
 
-def completed(number: int, scale: float = 1.0, epochs: int = 10) -> TrialRecord:
+def completed(number: int, scale: float = 1.0, epochs: int = 10) -> PruneRecord:
     values = {s: CURVE[s] * scale for s in range(1, epochs + 1)}
-    return TrialRecord(number, "complete", values[epochs], values)
+    return PruneRecord(number, "complete", values[epochs], values)
 
 
-def running(number: int, values: dict[int, float]) -> TrialRecord:
-    return TrialRecord(number, "running", None, values)
+def running(number: int, values: dict[int, float]) -> PruneRecord:
+    return PruneRecord(number, "running", None, values)
 
 
 def decide(config: Pruner, trials, trial, direction="maximize", epochs=10) -> bool:
@@ -58,15 +58,15 @@ def test_pruned_and_failed_trials_do_not_count_as_startup_trials():
     others = [
         completed(0),
         completed(1),
-        TrialRecord(2, "pruned", None, {1: 0.9, 2: 0.9, 3: 0.9}),
-        TrialRecord(4, "failed", None, {}),
+        PruneRecord(2, "pruned", None, {1: 0.9, 2: 0.9, 3: 0.9}),
+        PruneRecord(4, "failed", None, {}),
     ]
     assert not decide(MEDIAN, others, running(3, {s: 0.0 for s in range(1, 6)}))
 
 
 def test_minimize_direction_prunes_the_larger_values():
     losses = {s: 1.0 / s for s in range(1, 11)}
-    done = [TrialRecord(i, "complete", losses[10], losses) for i in range(3)]
+    done = [PruneRecord(i, "complete", losses[10], losses) for i in range(3)]
     assert decide(MEDIAN, done, running(3, {1: 9.0, 2: 9.0, 3: 9.0}), direction="minimize")
     assert not decide(MEDIAN, done, running(3, {1: 0.5, 2: 0.2, 3: 0.1}), direction="minimize")
     # the same low values are clearly bad when maximizing
@@ -91,7 +91,7 @@ def test_records_from_trial_objects():
             "intermediate": [{"step": 1, "value": 0.5}, {"step": 2, "value": 1}],
         },
     }
-    assert record_from_trial(obj) == TrialRecord(7, "complete", 0.9, {1: 0.5, 2: 1.0})
+    assert record_from_trial(obj) == PruneRecord(7, "complete", 0.9, {1: 0.5, 2: 1.0})
     obj["status"].pop("objective")
     assert record_from_trial(obj).state == "failed"  # a success without objective ranks nothing
     assert record_from_trial({"spec": {"number": 1}}).state == "running"  # Pending
@@ -124,7 +124,7 @@ def _live_run(pruner: optuna.pruners.BasePruner, curves, direction, study_name):
 
 def _rebuilt_run(config: Pruner, curves, direction, study_name, epochs):
     """The same sequence, but every decision made from records only (as the endpoint does)."""
-    finished: list[TrialRecord] = []
+    finished: list[PruneRecord] = []
     decisions: list[list[bool]] = []
     for number, curve in enumerate(curves):
         seen: dict[int, float] = {}
@@ -138,7 +138,7 @@ def _rebuilt_run(config: Pruner, curves, direction, study_name, epochs):
                     study_name=study_name,
                     max_resource=epochs,
                     trials=finished,
-                    trial=TrialRecord(number, "running", None, dict(seen)),
+                    trial=PruneRecord(number, "running", None, dict(seen)),
                 )
             )
             if steps[-1]:
@@ -146,7 +146,7 @@ def _rebuilt_run(config: Pruner, curves, direction, study_name, epochs):
         decisions.append(steps)
         state = "pruned" if steps and steps[-1] else "complete"
         value = list(curve.values())[-1] if state == "complete" else None
-        finished.append(TrialRecord(number, state, value, dict(seen)))
+        finished.append(PruneRecord(number, state, value, dict(seen)))
     return decisions
 
 

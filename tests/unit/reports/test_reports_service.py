@@ -9,7 +9,7 @@ import math
 import pytest
 from reports_world import NS, World, epoch, experiment, run, trial
 
-from thunderbolt.reports.schema import MAX_BODY_BYTES
+from thunderbolt.api.report_schema import MAX_BODY_BYTES
 from thunderbolt.reports.service import ServiceConfig
 
 

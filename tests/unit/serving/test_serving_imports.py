@@ -8,7 +8,7 @@ import sys
 SERVING_MODULES = [
     "thunderbolt.serving.server",
     "thunderbolt.serving.app",
-    "thunderbolt.serving.promparse",
+    "thunderbolt.deploy.promparse",
     "thunderbolt.serving.__main__",
     "thunderbolt.cli.serve",
 ]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from prometheus_client import generate_latest
 
+from thunderbolt.deploy.promparse import Snapshot, histogram_quantile, snapshot
 from thunderbolt.serving.metrics import LATENCY_BUCKETS, ServingMetrics
-from thunderbolt.serving.promparse import Snapshot, histogram_quantile, snapshot
 
 
 def _metrics_text(latencies_ms: list[float], codes: dict[str, int], model: str = "iris") -> str:

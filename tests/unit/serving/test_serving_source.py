@@ -7,7 +7,8 @@ import pathlib
 import pytest
 
 from thunderbolt.artifacts import ArtifactError
-from thunderbolt.serving.source import fetch_model, parse_mlflow_ref, read_onnx_file, redact
+from thunderbolt.mlflow_onnx import read_onnx_file
+from thunderbolt.serving.source import fetch_model, parse_mlflow_ref, redact
 
 
 @pytest.mark.parametrize(

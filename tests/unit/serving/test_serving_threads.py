@@ -7,7 +7,7 @@ import pathlib
 
 import pytest
 
-from thunderbolt.serving.threads import (
+from thunderbolt.cpu_threads import (
     cgroup_cpu_quota,
     container_cpus,
     cpu_quantity,

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import http.server
 import json
-import sys
 import threading
 
 from thunderbolt.trainer.callbacks import GuardedReporter, NoopReporter, make_reporter
@@ -18,15 +17,6 @@ def test_without_report_config_reports_go_nowhere(make_config):
 def test_report_config_picks_the_http_reporter(make_config, tmp_path):
     reporter = make_reporter(make_config(report={"url": "http://127.0.0.1:9", "tokenFile": "x"}))
     assert type(reporter).__name__ == "HttpReporter"
-
-
-def test_missing_reporter_module_falls_back_to_no_op_with_a_warning(
-    make_config, monkeypatch, caplog
-):
-    monkeypatch.setitem(sys.modules, "thunderbolt.trainer.reporter", None)  # import fails
-    reporter = make_reporter(make_config(report={"url": "http://127.0.0.1:9"}))
-    assert isinstance(reporter, NoopReporter)
-    assert "live reporting is unavailable" in caplog.text
 
 
 class Broken:

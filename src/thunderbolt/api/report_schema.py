@@ -1,4 +1,6 @@
-"""The wire format of trainer reports, shared by the endpoint and the trainer's client.
+"""The wire format of trainer reports: the endpoint (``thunderbolt.reports``) validates
+with these models, the trainer's client (``trainer.reporter``) builds its URL, backlog
+bound and bodies from them.
 
 Strict on purpose: a report is machine-written, so anything unexpected (a string where a
 number belongs, NaN, an unknown field or kind) is a bug or a forgery and is rejected
@@ -110,5 +112,9 @@ class ErrorReply(BaseModel):
     message: str
 
 
-def report_path(namespace: str, trial: str) -> str:
-    return ROUTE.format(namespace=namespace, trial=trial)
+def report_url(base: str, namespace: str, trial: str) -> str:
+    """``base`` is the endpoint's base URL (``config.report.url``); a full report URL is
+    kept as is."""
+    if API_PREFIX + "/namespaces/" in base:
+        return base
+    return base.rstrip("/") + ROUTE.format(namespace=namespace, trial=trial)

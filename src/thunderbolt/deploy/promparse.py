@@ -20,7 +20,8 @@ import math
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from thunderbolt.serving.metrics import DURATION, REQUESTS
+from thunderbolt.api.serving import METRIC_DURATION as DURATION
+from thunderbolt.api.serving import METRIC_REQUESTS as REQUESTS
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,28 +1,19 @@
 """Start the operator process: metrics endpoint, handler modules, then Kopf.
 
-``HANDLER_MODULES`` lists every module whose ``@kopf.on`` handlers make up the operator;
-other concerns (live reports, deployments) add their module here. They are imported
-only when the operator starts, so importing ``thunderbolt.operator`` stays cheap.
-Handlers reach the settings through ``thunderbolt.operator.settings.current()`` or
-kopf's ``memo.settings``.
+The top of the import layers: ``import_handlers`` imports every module whose
+``@kopf.on`` handlers make up the operator (Experiments/Trials, deployments, live
+reports, log/file metric collectors); other concerns add theirs there. They are imported only when the operator
+starts, so importing any package stays cheap. Handlers reach the settings through
+``thunderbolt.settings.current()``, which ``run`` sets first.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
-import os
 import random
 from typing import Any
 
-from thunderbolt.operator.settings import OperatorSettings, set_current
-
-HANDLER_MODULES: tuple[str, ...] = (
-    "thunderbolt.operator.handlers",
-    "thunderbolt.deploy.handlers",
-    "thunderbolt.reports.handlers",
-    "thunderbolt.collectors.handlers",  # after the report endpoint it stores into
-)
+from thunderbolt.settings import OperatorSettings, set_current
 
 # Kopf keeps its handler progress in annotations under our own prefix, never in
 # status (the CRD status schemas have no room for it).
@@ -33,17 +24,9 @@ log = logging.getLogger("thunderbolt.operator")
 
 def load_kube_config(settings: OperatorSettings) -> None:
     """Configure the kubernetes client the handlers use: kubeconfig if named, else in-cluster."""
-    from kubernetes import config
+    from thunderbolt.kubeclient import load_config
 
-    if settings.kubeconfig or settings.kube_context:
-        if settings.kubeconfig:
-            os.environ["KUBECONFIG"] = settings.kubeconfig
-        config.load_kube_config(config_file=settings.kubeconfig, context=settings.kube_context)
-        return
-    try:
-        config.load_incluster_config()
-    except config.ConfigException:
-        config.load_kube_config()
+    load_config(settings.kubeconfig, settings.kube_context)
 
 
 def connection_info(settings: OperatorSettings, kopf_settings: Any) -> Any:
@@ -110,9 +93,10 @@ def register_lifecycle(settings: OperatorSettings) -> None:
     operator_settings = settings
 
 
-def import_handlers(modules: tuple[str, ...] = HANDLER_MODULES) -> None:
-    for name in modules:
-        importlib.import_module(name)
+def import_handlers() -> None:
+    """Registers the handlers with Kopf (importing a handler module is what registers it)."""
+    # after the report endpoint it stores into
+    import thunderbolt.collectors.handlers  # noqa: F401
 
 
 def start_metrics(settings: OperatorSettings) -> None:
@@ -141,5 +125,5 @@ def run(settings: OperatorSettings) -> None:
         clusterwide=settings.clusterwide,
         namespaces=settings.namespaces,
         liveness_endpoint=f"http://{settings.bind_address}:{settings.health_port}/healthz",
-        memo=kopf.Memo(settings=settings),
+        memo=kopf.Memo(),
     )

@@ -1,8 +1,8 @@
 """Operator settings: environment variables first, command-line flags on top.
 
-One frozen object is built at start-up and handed to every handler module (via
-``current()`` or kopf's ``memo.settings``), so handlers never read the environment
-themselves and tests can run several operators with different settings side by side.
+One frozen object is built at start-up and recorded with ``set_current``; every handler
+module reads it through ``current()`` (the one way), so handlers never read the
+environment themselves. A bottom-level module: any package may import it.
 
 Environment variables (all optional):
 
@@ -17,8 +17,8 @@ THUNDERBOLT_REPORT_PORT         port of the report endpoint (8081; 0 = pick a fr
 THUNDERBOLT_METRICS_PORT        Prometheus /metrics port (8080; 0 = pick a free one)
 THUNDERBOLT_HEALTH_PORT         kopf liveness /healthz port (8082; 0 = pick a free one)
 THUNDERBOLT_SERVING_IMAGE       inference-server image (thunderbolt-trainer:0.1.0)
-THUNDERBOLT_TRAINER_IMAGE       default trainer image (thunderbolt-trainer:0.1.0)
 THUNDERBOLT_RESYNC_SECONDS      how often every Experiment is reconciled without an event (15)
+THUNDERBOLT_REPORT_WRITE_DELAY  report write-behind delay in seconds (0.2; 0 = write first)
 THUNDERBOLT_PEERING             "true" = kopf peering (several replicas); default standalone
 KUBECONFIG                      kubeconfig outside a cluster (``--kubeconfig`` overrides)
 THUNDERBOLT_KUBE_CONTEXT        kubeconfig context to use (``--context``); default: current
@@ -31,13 +31,15 @@ import dataclasses
 import os
 import socket
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 DEFAULT_IMAGE = "thunderbolt-trainer:0.1.0"
 DEFAULT_METRICS_PORT = 8080
 DEFAULT_REPORT_PORT = 8081
 DEFAULT_HEALTH_PORT = 8082
+# Seconds the report endpoint waits to batch status writes (see ``reports.writer``).
+DEFAULT_REPORT_WRITE_DELAY = 0.2
 
 
 @dataclass(frozen=True)
@@ -52,13 +54,12 @@ class OperatorSettings:
     metrics_port: int = DEFAULT_METRICS_PORT
     health_port: int = DEFAULT_HEALTH_PORT
     serving_image: str = DEFAULT_IMAGE
-    trainer_image: str = DEFAULT_IMAGE
     bind_address: str = "0.0.0.0"
     kubeconfig: str | None = None
     kube_context: str | None = None
     peering: bool = False
     resync_seconds: float = 15.0
-    extra: Mapping[str, str] = field(default_factory=dict)
+    report_write_delay: float = DEFAULT_REPORT_WRITE_DELAY
 
     @property
     def clusterwide(self) -> bool:
@@ -104,10 +105,12 @@ def from_env(env: Mapping[str, str] | None = None) -> OperatorSettings:
         metrics_port=_port(env.get("THUNDERBOLT_METRICS_PORT"), DEFAULT_METRICS_PORT),
         health_port=_port(env.get("THUNDERBOLT_HEALTH_PORT"), DEFAULT_HEALTH_PORT),
         serving_image=opt("THUNDERBOLT_SERVING_IMAGE") or DEFAULT_IMAGE,
-        trainer_image=opt("THUNDERBOLT_TRAINER_IMAGE") or DEFAULT_IMAGE,
         kubeconfig=opt("KUBECONFIG"),
         kube_context=opt("THUNDERBOLT_KUBE_CONTEXT"),
         resync_seconds=float(env.get("THUNDERBOLT_RESYNC_SECONDS") or 15.0),
+        report_write_delay=float(
+            env.get("THUNDERBOLT_REPORT_WRITE_DELAY") or DEFAULT_REPORT_WRITE_DELAY
+        ),
         peering=(env.get("THUNDERBOLT_PEERING", "").lower() in {"1", "true", "yes"}),
     )
 

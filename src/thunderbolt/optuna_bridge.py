@@ -1,0 +1,88 @@
+"""Trials as Optuna sees them: one translation, used by the search and by pruning.
+
+The operator's search (``operator.search``) and the report endpoint's pruning
+(``reports.pruning``) both rebuild Optuna state from Trial resources; they must agree
+on what a Trial's status means (a success without a finite objective ranks nothing, so
+it counts as failed) and build the same pruner from the Experiment's spec.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from thunderbolt.api.experiment import Pruner
+from thunderbolt.api.trial import FINISHED_PHASES
+
+_FINISHED_STATES = {
+    "Succeeded": TrialState.COMPLETE,
+    "Failed": TrialState.FAIL,
+    "Pruned": TrialState.PRUNED,
+}
+
+
+def optuna_state(phase: str, objective: float | None) -> TrialState:
+    """The one rule: finished phases map to their Optuna state, anything else runs; a
+    success without a finite objective is a failure."""
+    state = _FINISHED_STATES.get(phase, TrialState.RUNNING)
+    if state == TrialState.COMPLETE and (objective is None or not math.isfinite(objective)):
+        return TrialState.FAIL
+    return state
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """What Optuna needs to know about one Trial resource."""
+
+    number: int
+    parameters: Mapping[str, Any]
+    phase: str = "Pending"
+    objective: float | None = None
+    intermediate: tuple[tuple[int, float], ...] = ()
+
+    @property
+    def finished(self) -> bool:
+        return self.phase in FINISHED_PHASES
+
+    @property
+    def state(self) -> TrialState:
+        return optuna_state(self.phase, self.objective)
+
+    @classmethod
+    def from_trial(cls, obj: Mapping[str, Any]) -> TrialRecord:
+        """A Trial object (as the API returns it) -> TrialRecord."""
+        spec = obj.get("spec") or {}
+        status = obj.get("status") or {}
+        objective = status.get("objective")
+        intermediate = tuple(
+            (int(iv["step"]), float(iv["value"]))
+            for iv in status.get("intermediate") or ()
+            if iv.get("value") is not None
+        )
+        return cls(
+            number=int(spec.get("number", 0)),
+            parameters=dict(spec.get("parameters") or {}),
+            phase=status.get("phase") or "Pending",
+            objective=float(objective) if objective is not None else None,
+            intermediate=intermediate,
+        )
+
+
+def make_pruner(config: Pruner, max_resource: int) -> optuna.pruners.BasePruner:
+    """The Experiment's pruner; ``max_resource`` (the epochs) never below ``minResource``."""
+    if config.name == "median":
+        return optuna.pruners.MedianPruner(
+            n_startup_trials=config.startupTrials, n_warmup_steps=config.warmupSteps
+        )
+    if config.name == "hyperband":
+        return optuna.pruners.HyperbandPruner(
+            min_resource=config.minResource,
+            max_resource=max(max_resource, config.minResource),
+            reduction_factor=config.reductionFactor,
+        )
+    return optuna.pruners.NopPruner()
