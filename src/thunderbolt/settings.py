@@ -20,6 +20,14 @@ THUNDERBOLT_SERVING_IMAGE       inference-server image (thunderbolt-trainer:0.1.
 THUNDERBOLT_RESYNC_SECONDS      how often every Experiment is reconciled without an event (15)
 THUNDERBOLT_REPORT_WRITE_DELAY  report write-behind delay in seconds (0.2; 0 = write first)
 THUNDERBOLT_PEERING             "true" = kopf peering (several replicas); default standalone
+THUNDERBOLT_MODEL_SOURCE_HOSTS  hosts (host or host:port, comma-separated; "*" = any) whose
+                                MLflow servers ModelDeployments may name; default: the host of
+                                THUNDERBOLT_MLFLOW_URI only
+THUNDERBOLT_ALLOW_FILE_SOURCES  "true" = mlflowModel.trackingUri may be a file:// path the
+                                operator reads; default refused
+THUNDERBOLT_MAX_MODEL_BYTES     largest model the operator downloads to verify (200 MiB)
+THUNDERBOLT_TRIAL_SERVICE_ACCOUNTS  ServiceAccounts a trialTemplate may name (comma-separated;
+                                "*" = any); default none: Trials run as the namespace default
 KUBECONFIG                      kubeconfig outside a cluster (``--kubeconfig`` overrides)
 THUNDERBOLT_KUBE_CONTEXT        kubeconfig context to use (``--context``); default: current
 ==============================  =============================================================
@@ -40,6 +48,8 @@ DEFAULT_REPORT_PORT = 8081
 DEFAULT_HEALTH_PORT = 8082
 # Seconds the report endpoint waits to batch status writes (see ``reports.writer``).
 DEFAULT_REPORT_WRITE_DELAY = 0.2
+# Below the operator pod's 256 MiB /tmp, so one verification can never fill it.
+DEFAULT_MAX_MODEL_BYTES = 200 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -60,6 +70,10 @@ class OperatorSettings:
     peering: bool = False
     resync_seconds: float = 15.0
     report_write_delay: float = DEFAULT_REPORT_WRITE_DELAY
+    model_source_hosts: tuple[str, ...] = ()
+    allow_file_sources: bool = False
+    max_model_bytes: int = DEFAULT_MAX_MODEL_BYTES
+    trial_service_accounts: tuple[str, ...] = ()
 
     @property
     def clusterwide(self) -> bool:
@@ -68,6 +82,10 @@ class OperatorSettings:
 
 def _split(value: str | None) -> tuple[str, ...]:
     return tuple(part.strip() for part in (value or "").split(",") if part.strip())
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes"}
 
 
 def _port(value: str | None, default: int) -> int:
@@ -111,7 +129,11 @@ def from_env(env: Mapping[str, str] | None = None) -> OperatorSettings:
         report_write_delay=float(
             env.get("THUNDERBOLT_REPORT_WRITE_DELAY") or DEFAULT_REPORT_WRITE_DELAY
         ),
-        peering=(env.get("THUNDERBOLT_PEERING", "").lower() in {"1", "true", "yes"}),
+        peering=_flag(env.get("THUNDERBOLT_PEERING")),
+        model_source_hosts=_split(env.get("THUNDERBOLT_MODEL_SOURCE_HOSTS")),
+        allow_file_sources=_flag(env.get("THUNDERBOLT_ALLOW_FILE_SOURCES")),
+        max_model_bytes=int(env.get("THUNDERBOLT_MAX_MODEL_BYTES") or DEFAULT_MAX_MODEL_BYTES),
+        trial_service_accounts=_split(env.get("THUNDERBOLT_TRIAL_SERVICE_ACCOUNTS")),
     )
 
 

@@ -17,6 +17,7 @@ from thunderbolt.api.meta import GROUP, VERSION
 from thunderbolt.deploy import builders as b
 from thunderbolt.deploy.kube import Kube
 from thunderbolt.deploy.reconcile import Controller
+from thunderbolt.deploy.sources import SourcePolicy
 from thunderbolt.settings import current
 
 TICK_SECONDS = 2.0
@@ -38,7 +39,7 @@ def controller() -> Controller:
                 credentials_secret=settings.artifacts_credentials_secret,
                 mlflow_tracking_uri=settings.mlflow_tracking_uri,
             )
-            _controller = Controller(Kube(), defaults)
+            _controller = Controller(Kube(), defaults, SourcePolicy.from_settings(settings))
         return _controller
 
 

@@ -34,9 +34,11 @@ from thunderbolt.deploy.sources import (
     ResolvedModel,
     Resolver,
     SourceNotReady,
+    SourcePolicy,
     SourceRefused,
     TrialSource,
 )
+from thunderbolt.settings import OperatorSettings
 
 Post = Callable[[str, str, str], None]  # (type, reason, message) -> a Kubernetes Event
 log = logging.getLogger(__name__)
@@ -91,10 +93,16 @@ class ObjectState:
 
 
 class Controller:
-    def __init__(self, kube: Kube, defaults: b.ServingDefaults) -> None:
+    def __init__(
+        self, kube: Kube, defaults: b.ServingDefaults, policy: SourcePolicy | None = None
+    ) -> None:
         self.kube = kube
         self.defaults = defaults
-        self.mlflow = MlflowSource(defaults.mlflow_tracking_uri)
+        # Without a policy only the operator's own MLflow may be fetched from.
+        own = OperatorSettings(mlflow_tracking_uri=defaults.mlflow_tracking_uri)
+        self.mlflow = MlflowSource(
+            defaults.mlflow_tracking_uri, policy or SourcePolicy.from_settings(own)
+        )
         self.states: dict[str, ObjectState] = {}
 
     def state(self, uid: str) -> ObjectState:

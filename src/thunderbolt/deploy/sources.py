@@ -10,6 +10,11 @@ Optuna's storages. Contract of ``resolve``:
 - raises ``SourceRefused`` when the named model cannot be verified (no artifact, checksum
   mismatch): the controller records a ``Refused`` history entry and keeps serving.
 
+The operator fetches from MLflow with its own network access, so a user-named
+``trackingUri`` is checked against a ``SourcePolicy`` first (allowed hosts, no ``file://``
+unless allowed, a download cap), and failures put a short reason and the HTTP code in the
+status, never what the server answered.
+
 MLflow versions are pinned: an alias is resolved here, and the pod gets
 ``models:/<name>/<version>``, so an alias move is a controlled rollout, never a pod restart
 that silently picks up another model.
@@ -19,15 +24,18 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import fnmatch
 import os
 import pathlib
+import re
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlparse
 
 from thunderbolt.api.modeldeployment import MlflowModelRef, ModelSource, Revision
 from thunderbolt.artifacts import ArtifactError, sha256_digest
-from thunderbolt.mlflow_onnx import download_onnx, read_onnx_file
+from thunderbolt.mlflow_onnx import ModelTooLarge, download_onnx, read_onnx_file
+from thunderbolt.settings import DEFAULT_MAX_MODEL_BYTES, OperatorSettings
 
 # Tags a registered version (or its run) may carry with the ONNX file's sha256.
 CHECKSUM_TAGS = (
@@ -36,6 +44,52 @@ CHECKSUM_TAGS = (
     "model_checksum",
     "checksum",
 )
+
+
+@dataclasses.dataclass(frozen=True)
+class SourcePolicy:
+    """Where the operator itself may fetch models from, and how much.
+
+    ``hosts``: host or host:port patterns (fnmatch; "*" allows any); empty allows only
+    the operator's own MLflow. ``file://`` tracking URIs would read the operator's own
+    filesystem and are refused unless ``allow_file``.
+    """
+
+    hosts: tuple[str, ...] = ()
+    allow_file: bool = False
+    max_bytes: int = DEFAULT_MAX_MODEL_BYTES
+
+    @classmethod
+    def from_settings(cls, settings: OperatorSettings) -> SourcePolicy:
+        hosts = settings.model_source_hosts
+        if not hosts and settings.mlflow_tracking_uri:
+            own = urlparse(settings.mlflow_tracking_uri).netloc.rsplit("@", 1)[-1].lower()
+            hosts = (own,) if own else ()
+        return cls(hosts, settings.allow_file_sources, settings.max_model_bytes)
+
+    def check(self, uri: str) -> None:
+        """Raises SourceRefused unless the operator may talk to ``uri``."""
+        parsed = urlparse(uri)
+        scheme = parsed.scheme.lower()
+        if scheme in ("", "file"):
+            if self.allow_file:
+                return
+            raise SourceRefused(
+                "SourceNotAllowed",
+                "file:// tracking URIs are refused (they name the operator's own files); "
+                "the operator setting THUNDERBOLT_ALLOW_FILE_SOURCES allows them",
+            )
+        if scheme not in ("http", "https"):
+            raise SourceRefused(
+                "SourceNotAllowed", f"tracking URI scheme {scheme!r} is not http(s)"
+            )
+        host, netloc = (parsed.hostname or "").lower(), parsed.netloc.rsplit("@", 1)[-1].lower()
+        if not any(fnmatch.fnmatch(host, p) or fnmatch.fnmatch(netloc, p) for p in self.hosts):
+            raise SourceRefused(
+                "SourceNotAllowed",
+                f"MLflow host {netloc!r} is not in the operator's allowed model-source hosts "
+                "(THUNDERBOLT_MODEL_SOURCE_HOSTS / chart value modelSources.allowedHosts)",
+            )
 
 
 class SourceNotReady(Exception):
@@ -189,8 +243,11 @@ class MlflowSource(Source):
     Results (and refusals) are cached per version, so polling an alias costs one lookup.
     """
 
-    def __init__(self, default_tracking_uri: str | None = None) -> None:
+    def __init__(
+        self, default_tracking_uri: str | None = None, policy: SourcePolicy | None = None
+    ) -> None:
         self.default_tracking_uri = default_tracking_uri
+        self.policy = policy or SourcePolicy(hosts=("*",), allow_file=True)
         self._cache: dict[tuple[str, str, str], ResolvedModel | SourceRefused] = {}
         # The registry is polled from a timer: fail fast instead of MLflow's long retries.
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
@@ -216,6 +273,7 @@ class MlflowSource(Source):
         if ref is None:
             raise SourceRefused("InvalidSource", "no mlflowModel")
         tracking = self.tracking_uri(ref)
+        self.policy.check(tracking)
         client = MlflowClient(tracking_uri=tracking, registry_uri=tracking)
         try:
             if ref.alias is not None:
@@ -225,7 +283,7 @@ class MlflowSource(Source):
         except Exception as exc:  # MlflowException or a connection error: both may pass
             raise SourceNotReady(
                 "RegistryLookupFailed",
-                f"MLflow {ref.name}@{ref.alias or ref.version}: {_short(exc)}",
+                f"MLflow {ref.name}@{ref.alias or ref.version}: {failure(exc)}",
             ) from exc
         version = str(mv.version)
         key = (tracking, ref.name, version)
@@ -260,14 +318,19 @@ class MlflowSource(Source):
                 run_tags = {}
         claimed = tagged_checksum(dict(mv.tags or {}), run_tags)
         try:
-            data, _ = download_onnx(client, name, version, tracking_uri=tracking, read=read_onnx)
+            data, _ = download_onnx(
+                client, name, version, tracking_uri=tracking, read=read_onnx,
+                label=f"MLflow {name} version {version}", max_bytes=self.policy.max_bytes,
+            )  # fmt: skip
         except SourceRefused as exc:
             exc.model = named
             return exc
+        except ModelTooLarge as exc:
+            return SourceRefused("ModelTooLarge", str(exc), named)
         except Exception as exc:
             return SourceRefused(
                 "ArtifactUnavailable",
-                f"MLflow {name} version {version}: cannot download its artifact: {_short(exc)}",
+                f"MLflow {name} version {version}: cannot download its artifact: {failure(exc)}",
                 named,
             )
         actual = sha256_digest(data)
@@ -280,9 +343,25 @@ class MlflowSource(Source):
         return dataclasses.replace(named, checksum=actual, objective=objective)
 
 
-def _short(exc: Exception) -> str:
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text[:300]}"
+_ERROR_CODE = re.compile(r"^[A-Z][A-Z_]{0,63}$")
+
+
+def failure(exc: BaseException) -> str:
+    """What went wrong, for a status message: the error's type, MLflow's error code and the
+    HTTP status, never the text, which may quote what the (user-named) server answered."""
+    parts = [type(exc).__name__]
+    code = getattr(exc, "error_code", None)
+    if isinstance(code, str) and _ERROR_CODE.match(code):
+        parts.append(code)
+    status = getattr(getattr(exc, "response", None), "status_code", None)
+    if status is None and hasattr(exc, "get_http_status_code"):
+        try:
+            status = exc.get_http_status_code()
+        except Exception:  # noqa: BLE001 — only a detail of the message
+            status = None
+    if isinstance(status, int):
+        parts.append(f"HTTP {status}")
+    return " ".join(parts)
 
 
 class Resolver:

@@ -97,7 +97,9 @@ def reconcile(
         uid = experiment["metadata"]["uid"]
         now = now_utc()
         try:
-            spec = validate_experiment(name, experiment.get("spec") or {})
+            spec = validate_experiment(
+                name, experiment.get("spec") or {}, settings.trial_service_accounts
+            )
         except SpecError as exc:
             if (experiment.get("status") or {}).get("reason") != "InvalidSpec":
                 kube.post_event(experiment, "InvalidSpec", str(exc), warning=True)

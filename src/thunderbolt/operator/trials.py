@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from thunderbolt.api import report_secret
 from thunderbolt.api.meta import owner_reference
 from thunderbolt.api.refusals import is_unfixable, refusal_message
-from thunderbolt.api.trial import FINISHED_PHASES
+from thunderbolt.api.trial import FINISHED_PHASES, TrialSpec
 from thunderbolt.operator import kube, metrics
 from thunderbolt.operator.builders import (
     build_configmap,
@@ -24,7 +24,7 @@ from thunderbolt.operator.builders import (
 )
 from thunderbolt.operator.locks import KeyedLocks
 from thunderbolt.operator.trialstatus import derive, never_started, status_patch
-from thunderbolt.operator.validation import format_errors
+from thunderbolt.operator.validation import SpecError, check_service_account, format_errors
 from thunderbolt.settings import OperatorSettings
 
 log = logging.getLogger(__name__)
@@ -64,6 +64,8 @@ def ensure_children(trial: dict[str, Any], settings: OperatorSettings) -> None:
         _create_children(trial, settings)
     except ValidationError as exc:
         _fail_for_good(trial, "InvalidSpec", format_errors(exc))
+    except SpecError as exc:
+        _fail_for_good(trial, "InvalidSpec", str(exc))
     except ApiException as exc:
         if not is_unfixable(exc):
             raise
@@ -99,6 +101,8 @@ def _ensure_report_secret(trial: dict[str, Any]) -> str:
 
 def _create_children(trial: dict[str, Any], settings: OperatorSettings) -> None:
     meta = trial["metadata"]
+    spec = TrialSpec.model_validate(trial["spec"])
+    check_service_account(spec.template, settings.trial_service_accounts)
     secret_name = _ensure_report_secret(trial) if settings.report_url else None
     config = trainer_config(trial, settings, with_report=secret_name is not None)
     kube.create(build_configmap(trial, config))

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from thunderbolt.api.experiment import ExperimentSpec, parse_spec
+from thunderbolt.api.experiment import ExperimentSpec, TrialTemplate, parse_spec
 from thunderbolt.api.meta import describe_errors
 
 # Job names become the pod label job-name (<= 63 chars); trial names add "-NNN".
@@ -28,7 +28,22 @@ def format_errors(exc: ValidationError) -> str:
     return describe_errors(exc, root="spec")
 
 
-def validate_experiment(name: str, spec: dict[str, Any]) -> ExperimentSpec:
+def check_service_account(template: TrialTemplate, allowed: tuple[str, ...]) -> None:
+    """A trialTemplate may name only the ServiceAccounts the operator's settings allow, so
+    an Experiment author cannot run code with a more powerful account's token."""
+    name = template.serviceAccountName
+    if name is None or "*" in allowed or name in allowed:
+        return
+    raise SpecError(
+        f"spec.trialTemplate.serviceAccountName: {name!r} is not allowed by the operator "
+        "(setting THUNDERBOLT_TRIAL_SERVICE_ACCOUNTS / chart value "
+        "trials.allowedServiceAccounts); leave it out to run as the namespace default"
+    )
+
+
+def validate_experiment(
+    name: str, spec: dict[str, Any], allowed_service_accounts: tuple[str, ...] = ()
+) -> ExperimentSpec:
     """Parse and check a raw Experiment; raises SpecError with a readable message."""
     if len(name) > MAX_EXPERIMENT_NAME:
         raise SpecError(
@@ -39,6 +54,7 @@ def validate_experiment(name: str, spec: dict[str, Any]) -> ExperimentSpec:
         parsed = parse_spec(spec)
     except ValidationError as exc:
         raise SpecError(format_errors(exc)) from None
+    check_service_account(parsed.trialTemplate, allowed_service_accounts)
     if parsed.algorithm.name == "gp" and importlib.util.find_spec("torch") is None:
         raise SpecError(
             "spec.algorithm: the gp sampler needs PyTorch in the operator "

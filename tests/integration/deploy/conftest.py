@@ -92,9 +92,11 @@ def host_mlflow(host_ip, tmp_path_factory) -> Iterator[HostMlflow]:
 
 
 @pytest.fixture
-def operator(crds, namespace, serving_image, host_s3, operator_process):  # noqa: F811
-    """``thunderbolt operator`` on the host, watching the test's namespace."""
+def operator(crds, namespace, serving_image, host_s3, host_ip, operator_process):  # noqa: F811
+    """``thunderbolt operator`` on the host, watching the test's namespace; it may verify
+    models from the MLflow servers the tests run on the host."""
     env = {
+        "THUNDERBOLT_MODEL_SOURCE_HOSTS": host_ip,
         "THUNDERBOLT_SERVING_IMAGE": serving_image,
         "THUNDERBOLT_S3_ENDPOINT": host_s3.endpoint,
         "THUNDERBOLT_ARTIFACTS_SECRET": "artifacts",

@@ -55,3 +55,20 @@ def test_missing_versions_and_unreachable_registries_are_retried_not_refused(mlf
         MlflowSource().resolve(source("no-such-model", mlflow_server.url, alias="champion"))
     with pytest.raises(SourceNotReady):
         MlflowSource().resolve(source("m", f"http://127.0.0.1:{free_port()}", version="1"))
+
+
+def test_the_operators_policy_caps_downloads_and_names_the_allowed_hosts(mlflow_server):  # noqa: F811
+    from thunderbolt.deploy.sources import SourcePolicy
+
+    client = mlflow_server.client()
+    name = f"m-{uuid.uuid4().hex[:6]}"
+    v1 = register(client, name, linear_model(k=1))
+    small = MlflowSource(policy=SourcePolicy(hosts=("*",), max_bytes=64))
+    with pytest.raises(SourceRefused) as refused:
+        small.resolve(source(name, mlflow_server.url, version=v1))
+    assert refused.value.reason == "ModelTooLarge" and "at most 64" in str(refused.value)
+
+    elsewhere = MlflowSource(policy=SourcePolicy(hosts=("mlflow.example.com",)))
+    with pytest.raises(SourceRefused) as refused:
+        elsewhere.resolve(source(name, mlflow_server.url, version=v1))
+    assert refused.value.reason == "SourceNotAllowed"

@@ -216,3 +216,19 @@ def test_a_template_without_a_dataset_is_valid_for_own_containers():
     obj = build_trial(EXPERIMENT, parsed, 1, PARAMS)
     obj["metadata"]["uid"] = "u"
     assert trainer_config(obj, OperatorSettings(), with_report=False).dataset is None
+
+
+def test_a_trial_service_account_must_be_allowed_by_the_operator():
+    from thunderbolt.operator.validation import check_service_account
+
+    template = parse_spec(
+        {**raw(), "trialTemplate": {**raw()["trialTemplate"], "serviceAccountName": "admin"}}
+    ).trialTemplate
+    with pytest.raises(SpecError, match="serviceAccountName: 'admin' is not allowed"):
+        check_service_account(template, ())
+    with pytest.raises(SpecError):
+        check_service_account(template, ("trainer",))
+    check_service_account(template, ("trainer", "admin"))
+    check_service_account(template, ("*",))
+    plain = parse_spec(raw()).trialTemplate
+    check_service_account(plain, ())  # none named: the namespace default, always fine
