@@ -36,7 +36,7 @@ ALLOWED_VOLUME_SOURCES = frozenset(
 )
 # What the operator mounts itself; user volumes and mounts may not take these.
 RESERVED_VOLUMES = frozenset(
-    {"config", "workspace", "artifacts-credentials", "report-token", "dshm"}
+    {"config", "workspace", "tmp", "artifacts-credentials", "report-token", "dshm"}
 )
 RESERVED_MOUNT_PREFIXES = ("/etc/thunderbolt", "/var/run/secrets/thunderbolt.io", "/dev/shm")
 

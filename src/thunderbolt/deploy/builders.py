@@ -186,11 +186,15 @@ def named_ports(port: int, grpc_port: int = 0) -> list[tuple[str, int]]:
     return [("http", port), *([("grpc", grpc_port)] if grpc_port else [])]
 
 
+TMP_SIZE = "2Gi"  # a downloaded model and onnxruntime's scratch files
+
+
 def pod_template(
     owner: Owner, spec: ModelDeploymentSpec, revision: Revision, defaults: ServingDefaults
 ) -> dict[str, Any]:
     port = spec.serving.port
-    volumes: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {}}]
+    # The server's only writable place (its root is read-only): bounded like every emptyDir.
+    volumes: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {"sizeLimit": TMP_SIZE}}]
     mounts: list[dict[str, Any]] = [{"name": "tmp", "mountPath": "/tmp"}]
     secret = spec.artifactsCredentialsSecret or defaults.credentials_secret
     if secret:

@@ -49,6 +49,11 @@ CONTAINER_NAME = "trainer"
 COLLECTOR_ANNOTATION = "thunderbolt.io/metrics-collector"
 SHM_DIR = "/dev/shm"
 WORKSPACE_DIR = "/workspace"
+TMP_DIR = "/tmp"
+# The trainer's root filesystem is read-only; these are the places it may write, each
+# bounded so a runaway Trial is evicted instead of filling the node's disk.
+WORKSPACE_SIZE = "8Gi"  # checkpoints, exported models, MLflow's local files, datasets
+TMP_SIZE = "1Gi"  # temporary files of torch/onnx export
 ARTIFACTS_SECRET_DIR = "/var/run/secrets/thunderbolt.io/artifacts"
 ARTIFACTS_CREDENTIALS_PATH = f"{ARTIFACTS_SECRET_DIR}/credentials"
 GPU_RESOURCE = "nvidia.com/gpu"
@@ -252,10 +257,12 @@ def _pod_files(
         mounts=[
             {"name": "config", "mountPath": CONFIG_MOUNT_DIR, "readOnly": True},
             {"name": "workspace", "mountPath": WORKSPACE_DIR},
+            {"name": "tmp", "mountPath": TMP_DIR},
         ],
         volumes=[
-            {"name": "config", "configMap": {"name": configmap_name(name)}},
-            {"name": "workspace", "emptyDir": {}},
+            {"name": "config", "configMap": {"name": configmap_name(name), "defaultMode": 0o444}},
+            {"name": "workspace", "emptyDir": {"sizeLimit": WORKSPACE_SIZE}},
+            {"name": "tmp", "emptyDir": {"sizeLimit": TMP_SIZE}},
         ],
     )
     secret = credentials_secret(spec, settings)
@@ -305,7 +312,7 @@ def _pod_spec(spec: TrialSpec, files: _PodFiles) -> dict[str, Any]:
         "imagePullPolicy": template.imagePullPolicy,
         "env": files.env + files.user_env,
         "resources": resources,
-        "securityContext": restricted_container_security(),
+        "securityContext": restricted_container_security(read_only_root=True),
         "terminationMessagePolicy": "FallbackToLogsOnError",
         "volumeMounts": files.mounts,
         "workingDir": template.workingDir or WORKSPACE_DIR,

@@ -143,10 +143,28 @@ def test_job_mounts_config_and_workspace_and_passes_parameters_in_env():
     assert mounts["workspace"]["mountPath"] == "/workspace"
     volumes = {v["name"]: v for v in pod["volumes"]}
     assert volumes["config"]["configMap"]["name"] == "iris-sn-007-config"
-    assert volumes["workspace"] == {"name": "workspace", "emptyDir": {}}
+    assert volumes["workspace"] == {"name": "workspace", "emptyDir": {"sizeLimit": "8Gi"}}
     env = {e["name"]: e["value"] for e in container["env"]}
     assert env["THUNDERBOLT_CONFIG"] == CONFIG_PATH
     assert json.loads(env["THUNDERBOLT_PARAMETERS"]) == PARAMS
+
+
+def test_the_trainer_writes_only_to_bounded_volumes():
+    """Read-only root; /workspace and /tmp are emptyDirs with a sizeLimit; mounted files
+    are not writable or readable by others."""
+    settings = OperatorSettings(artifacts_credentials_secret="s3-creds")
+    pod = pod_spec(job_for(trial(), settings, report_secret="iris-sn-007-report"))
+    container = pod["containers"][0]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    assert mounts["/tmp"] == "tmp" and mounts["/workspace"] == "workspace"
+    for volume in pod["volumes"]:
+        if "emptyDir" in volume:
+            assert volume["emptyDir"].get("sizeLimit"), volume
+        for kind in ("secret", "configMap"):
+            if kind in volume:
+                mode = volume[kind].get("defaultMode")
+                assert mode is not None and mode & 0o003 == 0 and mode & 0o220 == 0, volume
 
 
 def test_user_env_is_kept_but_cannot_move_the_config_file():

@@ -164,7 +164,8 @@ def test_init_containers_and_sidecars_run_restricted_with_the_parameters():
     assert init["command"][-1] == "echo 64 > /workspace/h"
     assert [c["name"] for c in p["containers"]] == ["trainer", "watch"]
     for c in [init, *p["containers"]]:
-        assert c["securityContext"] == restricted_container_security()
+        read_only = c["name"] == "trainer"  # the trainer writes only to its bounded volumes
+        assert c["securityContext"] == restricted_container_security(read_only_root=read_only)
         assert any(e["name"] == "THUNDERBOLT_PARAM_HIDDEN_DIM" for e in c["env"])
         assert c["resources"]["limits"]["memory"]
     assert p["securityContext"]["runAsNonRoot"] is True
