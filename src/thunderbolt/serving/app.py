@@ -221,7 +221,10 @@ async def _infer(request: web.Request, state: ServingState) -> web.Response:
         encode_infer_response, state.model_name, state.model_version, parsed, results
     )
     size = sum(r.nbytes for r in results.values())
-    out, header_length = encode() if size < OFFLOAD_BYTES else await asyncio.to_thread(encode)
+    try:
+        out, header_length = encode() if size < OFFLOAD_BYTES else await asyncio.to_thread(encode)
+    except InferError as exc:  # e.g. a non-finite output that JSON cannot carry
+        return _error(exc.status, exc.message)
     if header_length is None:
         return web.Response(body=out, content_type="application/json")
     return web.Response(

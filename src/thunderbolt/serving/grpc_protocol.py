@@ -21,6 +21,7 @@ from thunderbolt.serving.protocol import (
     RequestedOutput,
     bad_request,
     check_batch,
+    check_finite,
     check_shape,
     encode_bytes_tensor,
     from_raw,
@@ -64,8 +65,8 @@ def _from_contents(contents: Any, spec: TensorSpec, shape: tuple[int, ...]) -> n
             except UnicodeDecodeError:
                 raise bad_request(f"input {spec.name!r}: element {i} is not UTF-8 text") from None
         return out.reshape(shape)
-    # protobuf already enforced each field's type and range
-    return np.asarray(values, dtype=V2_TO_NUMPY[spec.datatype]).reshape(shape)
+    # protobuf already enforced each field's type and range, not that floats are finite
+    return check_finite(np.asarray(values, dtype=V2_TO_NUMPY[spec.datatype]), spec).reshape(shape)
 
 
 def parse_grpc_request(

@@ -76,12 +76,30 @@ def _split_body(body: bytes, header_length: str | None) -> tuple[Any, memoryview
             raise _bad(f"Inference-Header-Content-Length {n} outside the body of {len(body)} bytes")
         json_part, binary = body[:n], memoryview(body)[n:]
     try:
-        document = json.loads(json_part)
+        document = json.loads(json_part, parse_constant=_no_constant)
+    except InferError:
+        raise
     except (ValueError, RecursionError) as exc:
         raise _bad(f"request body is not valid JSON: {exc}") from None
     if not isinstance(document, dict):
         raise _bad("request body must be a JSON object")
     return document, binary
+
+
+def _no_constant(name: str) -> float:
+    """NaN, Infinity and -Infinity are not JSON (Python's parser accepts them)."""
+    raise _bad(f"{name} is not a JSON number; inputs must be finite")
+
+
+def check_finite(arr: np.ndarray, spec: TensorSpec) -> np.ndarray:
+    """Float inputs must be finite: NaN/Infinity (or a value too large for the datatype,
+    e.g. 1e39 as FP32) would only come back as an answer JSON cannot carry."""
+    if arr.dtype.kind == "f" and arr.size and not np.isfinite(arr).all():
+        raise _bad(
+            f"input {spec.name!r}: values must be finite {spec.datatype} numbers "
+            f"(NaN, Infinity or out of the {spec.datatype} range given)"
+        )
+    return arr
 
 
 def check_shape(raw: object, spec: TensorSpec) -> tuple[int, ...]:
@@ -138,7 +156,9 @@ def _from_json(data: object, spec: TensorSpec, shape: tuple[int, ...]) -> np.nda
         info = np.iinfo(dtype)
         if arr.min() < info.min or arr.max() > info.max:
             raise _bad(f"input {spec.name!r}: values out of range for {spec.datatype}")
-    return arr.astype(dtype, copy=False).reshape(shape)
+    with np.errstate(over="ignore"):
+        converted = arr.astype(dtype, copy=False)
+    return check_finite(converted, spec).reshape(shape)
 
 
 def decode_bytes_tensor(raw: memoryview | bytes, name: str, count: int) -> np.ndarray:
@@ -184,7 +204,7 @@ def from_raw(raw: memoryview | bytes, spec: TensorSpec, shape: tuple[int, ...]) 
     arr = np.frombuffer(raw, dtype=dtype).reshape(shape)
     if spec.datatype == "BOOL" and arr.view(np.uint8).max(initial=0) > 1:
         raise _bad(f"input {spec.name!r}: BOOL bytes must be 0 or 1")
-    return arr
+    return check_finite(arr, spec)
 
 
 def _from_binary(
@@ -207,7 +227,7 @@ def _from_binary(
     arr = np.frombuffer(binary[offset : offset + expected], dtype=dtype).reshape(shape)
     if spec.datatype == "BOOL" and arr.view(np.uint8).max(initial=0) > 1:
         raise _bad(f"input {spec.name!r}: BOOL bytes must be 0 or 1")
-    return arr
+    return check_finite(arr, spec)
 
 
 def _parse_inputs(
@@ -350,6 +370,12 @@ def encode_infer_response(
                 for x in arr.reshape(-1)
             ]
         else:
+            if arr.dtype.kind == "f" and arr.size and not np.isfinite(arr).all():
+                raise InferError(
+                    422,
+                    f"output {wanted.name!r} is not finite (NaN/Infinity) for this input, and "
+                    "JSON cannot carry that; request it as binary data to receive it",
+                )
             tensor["data"] = arr.reshape(-1).tolist()
         tensors.append(tensor)
     document: dict[str, Any] = {"model_name": model_name, "model_version": model_version}
@@ -358,7 +384,7 @@ def encode_infer_response(
     if request.parameters is not None:
         document["parameters"] = request.parameters
     document["outputs"] = tensors
-    header = json.dumps(document, separators=(",", ":")).encode()
+    header = json.dumps(document, separators=(",", ":"), allow_nan=False).encode()
     if not blobs:
         return header, None
     return b"".join([header, *blobs]), len(header)

@@ -216,3 +216,43 @@ def test_binary_response_puts_raw_bytes_after_the_header() -> None:
     assert header["outputs"][0]["parameters"] == {"binary_data_size": 16}
     assert header["outputs"][0]["datatype"] == "INT64"
     np.testing.assert_array_equal(np.frombuffer(body[header_length:], np.int64), z)
+
+
+@pytest.mark.parametrize(
+    "data", ["[NaN, 2, 3, 4, 5, 6]", "[Infinity, 2, 3, 4, 5, 6]", "[-Infinity, 2, 3, 4, 5, 6]"]
+)
+def test_non_finite_json_literals_are_400(data: str) -> None:
+    doc = json.dumps(_good()).replace("[1, 2, 3, 4.5, 5, 6]", data)
+    with pytest.raises(InferError) as err:
+        _parse(None, body=doc.encode())
+    assert err.value.status == 400 and "finite" in err.value.message
+
+
+def test_values_beyond_fp32_are_400() -> None:
+    doc = _good()
+    doc["inputs"][0]["data"] = [1e39, 2, 3, 4, 5, 6]
+    with pytest.raises(InferError) as err:
+        _parse(doc)
+    assert err.value.status == 400 and "FP32" in err.value.message
+
+
+def test_non_finite_binary_floats_are_400() -> None:
+    blob = np.array([1, 2, np.nan, 4, 5, 6], dtype=np.float32).tobytes()
+    doc = _good()
+    doc["inputs"][0] = {"name": "x", "shape": [2, 3], "datatype": "FP32",
+                        "parameters": {"binary_data_size": len(blob)}}  # fmt: skip
+    header = json.dumps(doc).encode()
+    with pytest.raises(InferError) as err:
+        _parse(None, str(len(header)), header + blob)
+    assert err.value.status == 400
+
+
+def test_a_non_finite_output_is_never_sent_as_invalid_json() -> None:
+    request = _parse(_good())
+    results = {"y": np.array([[np.nan, 1.0], [2.0, 3.0]], np.float32), "z": np.array([1, 2])}
+    with pytest.raises(InferError) as err:
+        encode_infer_response("m", "1", request, results)
+    assert err.value.status == 422 and "binary" in err.value.message
+    finite = {"y": np.array([[0.5, 1.0], [2.0, 3.0]], np.float32), "z": np.array([1, 2])}
+    body, _ = encode_infer_response("m", "1", request, finite)
+    json.loads(body, parse_constant=lambda c: pytest.fail(f"{c} in the answer"))
