@@ -94,9 +94,15 @@ def register_lifecycle(settings: OperatorSettings) -> None:
 
 
 def import_handlers() -> None:
-    """Registers the handlers with Kopf (importing a handler module is what registers it)."""
-    # after the report endpoint it stores into
-    import thunderbolt.collectors.handlers  # noqa: F401
+    """Registers the handlers with Kopf (importing a handler module is what registers it).
+
+    Order matters for start-up activities: the collectors use the report endpoint that
+    ``reports.handlers`` starts, so they come after it.
+    """
+    import thunderbolt.deploy.handlers  # noqa: F401
+    import thunderbolt.operator.handlers  # noqa: F401
+    import thunderbolt.reports.handlers  # noqa: F401
+    import thunderbolt.collectors.handlers  # noqa: F401  # isort: skip
 
 
 def start_metrics(settings: OperatorSettings) -> None:
