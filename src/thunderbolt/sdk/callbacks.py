@@ -1,7 +1,7 @@
 """Live reports to the operator: start, per-epoch metrics, stop.
 
 The trainer only knows this Protocol. The HTTP client that talks to the operator lives
-in ``thunderbolt.trainer.reporter``; without ``config.report``, reports go nowhere and
+in ``thunderbolt.sdk.reporter``; without ``config.report``, reports go nowhere and
 training is unaffected.
 """
 
@@ -11,7 +11,7 @@ import logging
 from typing import Protocol, runtime_checkable
 
 from thunderbolt.api.trainer_config import TrainerConfig, TrainResult
-from thunderbolt.trainer.reporter import HttpReporter
+from thunderbolt.sdk.reporter import HttpReporter
 
 log = logging.getLogger(__name__)
 
