@@ -127,3 +127,14 @@ def test_trajectories_are_the_same_for_a_seed_and_balanced():
     assert counts.min() == counts.max() == trajectories.DEFAULT_SAMPLES // 4
     assert first.positions.shape == (trajectories.DEFAULT_SAMPLES, trajectories.DEFAULT_STEPS, 2)
     assert np.isfinite(first.positions).all() and (first.speed > 0).all()
+
+
+def test_the_built_in_trainer_needs_a_dataset(tmp_path):
+    from thunderbolt.api.trainer_config import TrainerConfig
+
+    config = TrainerConfig.model_validate(
+        {"objective": {"metric": "val_accuracy", "direction": "maximize"}}
+    )
+    result, code = train(config, str(tmp_path), emit=quiet)
+    assert (result.reason, code) == ("InvalidConfig", EXIT_CODES["InvalidConfig"])
+    assert "needs a dataset" in (result.message or "")
