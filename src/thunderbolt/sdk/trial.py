@@ -145,8 +145,9 @@ class Trial:
         params: Mapping[str, Any] | None = None,
         tags: Mapping[str, str] | None = None,
     ) -> Trial:
-        """Tell the operator the run began and open the MLflow run (once; ``report``
-        calls it when the script did not)."""
+        """Tell the operator the run began and open the MLflow run with ``params`` and
+        ``tags`` added (once; ``report``, ``publish_model`` and ``finish`` call it when
+        the script did not)."""
         self.announce()
         if self._started:
             return self
@@ -251,6 +252,7 @@ class Trial:
         """
         if self.result is not None:
             return self.result
+        self.start()
         status = status or ("Pruned" if self.should_prune else "Succeeded")
         chosen = _floats(metrics or {})
         best = self.best()
@@ -323,7 +325,10 @@ class Trial:
 
     # --- ``with init() as trial:`` -----------------------------------------------------
     def __enter__(self) -> Trial:
-        return self.start()
+        """Tell the operator the run began; the MLflow run opens at the first ``start``
+        (explicit, to add params and tags), ``report``, ``publish_model`` or ``finish``."""
+        self.announce()
+        return self
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  tb: TracebackType | None) -> bool:  # fmt: skip
