@@ -138,3 +138,12 @@ def test_the_built_in_trainer_needs_a_dataset(tmp_path):
     result, code = train(config, str(tmp_path), emit=quiet)
     assert (result.reason, code) == ("InvalidConfig", EXIT_CODES["InvalidConfig"])
     assert "needs a dataset" in (result.message or "")
+
+
+def test_the_gru_cross_validates_on_trajectory_folds(make_config, tmp_path):
+    params = {"hidden_dim": 16, "learning_rate": 0.01, "num_layers": 1}
+    config = make_config(**TRACKS, epochs=2, folds=2, splitSeed=3, parameters=params)
+    result, code = train(config, str(tmp_path), emit=quiet)
+    assert code == 0 and result.status == "Succeeded", result.message
+    assert len(result.extra["foldObjectives"]) == 2 and result.objectiveStd is not None
+    assert result.split is not None and result.split.folds == 2 and result.split.seed == 3
