@@ -25,7 +25,8 @@ SCRIPT = BYO / "sdk-cnn-digits" / "train.py"
 def docs() -> list[tuple[str, dict]]:
     return [
         (str(path.relative_to(BYO)), doc)
-        for path in sorted(BYO.glob("*/*.yaml"))
+        for folder in ("sdk-cnn-digits", "sequence-builtin")
+        for path in sorted((BYO / folder).glob("*.yaml"))
         for doc in yaml.safe_load_all(path.read_text())
     ]
 
