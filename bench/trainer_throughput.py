@@ -22,13 +22,13 @@ import pandas as pd
 import torch
 from sklearn.datasets import make_classification
 
-from thunderbolt.api.trainer_config import DatasetConfig
+from thunderbolt.api.trainer_config import DatasetConfig, TrainerConfig
+from thunderbolt.sdk.tracking import MlflowTracker, NullTracker, Tracker
+from thunderbolt.sdk.trial import Trial
 from thunderbolt.trainer import data as datasets
 from thunderbolt.trainer import model, threads
-from thunderbolt.trainer.checkpoint import Checkpoints
 from thunderbolt.trainer.loop import LoopSettings, Trainer, make_optimizer
 from thunderbolt.trainer.params import HyperParams
-from thunderbolt.trainer.tracking import MlflowTracker, NullTracker, Tracker
 
 
 class Timing(NamedTuple):
@@ -58,7 +58,7 @@ def bare_loop(data: datasets.Dataset, hp: HyperParams, seed: int, validate: bool
     """Seconds for ``hp.epochs`` epochs of plain minibatch training (and, with
     ``validate``, the validation accuracy every epoch, as any training script computes)."""
     torch.manual_seed(seed)
-    net = model.build(data.num_features, data.num_outputs, hp, data.mean, data.std)
+    net = model.build("mlp", data.sample_shape, data.num_outputs, hp, data.mean, data.std)
     optimizer = make_optimizer(net, hp)
     loss_fn = torch.nn.CrossEntropyLoss()
     x = torch.as_tensor(data.x_train)
@@ -87,21 +87,24 @@ def trainer_loop(data: datasets.Dataset, hp: HyperParams, seed: int, tracking_ur
                  workdir: Path) -> Timing:  # fmt: skip
     """Seconds for ``Trainer.fit`` (validation, health, checkpoints, tracking included)."""
     torch.manual_seed(seed)
-    net = model.build(data.num_features, data.num_outputs, hp, data.mean, data.std)
+    net = model.build("mlp", data.sample_shape, data.num_outputs, hp, data.mean, data.std)
     tracker: Tracker = NullTracker()
     if tracking_uri is not None:
         tracker = MlflowTracker(tracking_uri)
-        tracker.start("bench", "throughput", hp.as_dict(), {"thunderbolt.trial": "bench"})
-        if tracker.error:
-            raise SystemExit(f"tracking unavailable: {tracker.error}")
-    ckpt_dir = Path(tempfile.mkdtemp(dir=workdir))
+    config = TrainerConfig.model_validate(
+        {"objective": {"metric": "val_accuracy", "direction": "maximize"}, "seed": seed}
+    )
+    trial = Trial(config, Path(tempfile.mkdtemp(dir=workdir)), tracker=tracker,
+                  emit=lambda _line: None)  # fmt: skip
+    trial.start(params=hp.as_dict())
+    if tracker.error:
+        raise SystemExit(f"tracking unavailable: {tracker.error}")
     trainer = Trainer(
         net,
         data,
         hp,
         LoopSettings(seed=seed, objective_metric="val_accuracy", maximize=True),
-        tracker=tracker,
-        checkpoints=Checkpoints(ckpt_dir.as_uri(), "bench"),
+        trial=trial,
         say=lambda _line: None,
     )
     started = _clock()

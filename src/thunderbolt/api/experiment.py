@@ -177,6 +177,11 @@ class TrialTemplate(ApiModel):
     )
     metricsCollector: MetricsCollector = Field(default_factory=MetricsCollector)
     task: Literal["classification", "regression"] = "classification"
+    model: Literal["mlp", "cnn", "sequence"] = Field(
+        default="mlp",
+        description="Built-in trainer's model family: mlp (tables), cnn (square images, "
+        "e.g. builtin://digits), sequence (GRU, e.g. builtin://trajectories).",
+    )
     dataset: Dataset | None = Field(
         default=None, description="For the built-in trainer; own containers may omit it."
     )

@@ -13,6 +13,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 ParameterValue = float | int | str | bool
+# The built-in trainer's model families (``thunderbolt.trainer.model``).
+ModelFamily = Literal["mlp", "cnn", "sequence"]
 
 # Where the operator mounts things inside a Trial's pod.
 CONFIG_MOUNT_DIR = "/etc/thunderbolt/trial"
@@ -77,6 +79,7 @@ class TrainerConfig(_Model):
     task: Literal["classification", "regression"] = "classification"
     # None for training code that brings its own data (the SDK); the built-in trainer needs one
     dataset: DatasetConfig | None = None
+    model: ModelFamily = "mlp"
     epochs: int = 20
     batchSize: int = 32
     seed: int = 0

@@ -168,6 +168,7 @@ def trainer_config(
         ),
         parameters=dict(spec.parameters),
         task=template.task,
+        model=template.model,
         dataset=DatasetConfig(**template.dataset.model_dump()) if template.dataset else None,
         epochs=template.epochs,
         batchSize=template.batchSize,

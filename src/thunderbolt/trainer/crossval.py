@@ -17,47 +17,14 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable
-from typing import Any
 
-from thunderbolt.api.trainer_config import TrainResult
-from thunderbolt.trainer.callbacks import TrainingReporter
 from thunderbolt.trainer.data import Dataset
 from thunderbolt.trainer.loop import Outcome
-from thunderbolt.trainer.tracking import Tracker
 
 
 def step_of(fold: int, epoch: int, epochs: int) -> int:
     """The report step of ``epoch`` (1-based) in ``fold`` (0-based)."""
     return fold * epochs + epoch
-
-
-class OffsetReporter:
-    """A fold's view of the run's reporter: its epochs shifted past the earlier folds'."""
-
-    def __init__(self, inner: TrainingReporter, offset: int) -> None:
-        self.inner, self.offset = inner, offset
-
-    def start(self) -> None:  # the run's reporter is started and stopped once, outside
-        return None
-
-    def epoch(self, step: int, metrics: dict[str, float]) -> bool:
-        return self.inner.epoch(self.offset + step, metrics)
-
-    def stop(self, result: TrainResult) -> None:
-        return None
-
-
-class OffsetTracker:
-    """A fold's view of the run's tracker: metrics logged at shifted steps."""
-
-    def __init__(self, inner: Tracker, offset: int) -> None:
-        self.inner, self.offset = inner, offset
-
-    def log_metrics(self, metrics: dict[str, float], step: int) -> None:
-        self.inner.log_metrics(metrics, step=self.offset + step)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
 
 
 @dataclasses.dataclass

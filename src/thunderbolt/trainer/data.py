@@ -1,7 +1,10 @@
 """Tabular datasets by URI, validated, split and standardized.
 
 Schemes pick the source as MLflow picks its stores: ``builtin://`` (scikit-learn's
-bundled sets, no download), ``file://`` or a bare path, ``http(s)://``, ``s3://``.
+bundled sets and ``builtin://trajectories``, generated in code; no download), ``file://``
+or a bare path, ``http(s)://``, ``s3://``. Tables give rows of features; trajectories
+give sequences ([steps, channels] per sample); ``as_images`` reshapes square tables
+(digits' 64 pixels) into [1, 8, 8] images for the CNN.
 Every problem a user can fix in their data raises ``DatasetError`` naming the column
 or the row, because "training failed" sends them reading tracebacks.
 """
@@ -21,9 +24,9 @@ import pandas as pd
 
 from thunderbolt.api.trainer_config import DatasetConfig
 from thunderbolt.artifacts import ArtifactError, store_for
-from thunderbolt.trainer.errors import DatasetError
+from thunderbolt.sdk.errors import DatasetError
 
-BUILTIN = ("iris", "wine", "breast_cancer", "digits", "diabetes")
+BUILTIN = ("iris", "wine", "breast_cancer", "digits", "diabetes", "trajectories")
 _EXTENSIONS = {
     ".csv": "csv",
     ".parquet": "parquet",
@@ -70,10 +73,16 @@ class Dataset:
     target_mean: float = 0.0  # regression: the model predicts standardized targets
     target_std: float = 1.0
     split: SplitIdentity | None = None  # which rows validate (the same for every Trial)
+    # one sample's shape when it is not a row of features: [steps, channels], [1, h, w]
+    input_shape: tuple[int, ...] | None = None
 
     @property
     def num_features(self) -> int:
         return len(self.feature_names)
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        return self.input_shape or (self.num_features,)
 
     @property
     def num_outputs(self) -> int:
@@ -84,6 +93,8 @@ def load(
     config: DatasetConfig, task: str, seed: int, *, s3_endpoint_url: str | None = None
 ) -> Dataset:
     """The holdout split drawn by ``seed`` (the Experiment's split seed)."""
+    if config.uri == "builtin://trajectories":
+        return trajectories(config, task, seed)
     frame, labels = read_frame(config, s3_endpoint_url=s3_endpoint_url)
     return prepare(frame, config, task, seed, builtin_labels=labels)
 
@@ -97,6 +108,8 @@ def load_folds(
     s3_endpoint_url: str | None = None,
 ) -> list[Dataset]:
     """One Dataset per fold of a seeded ``folds``-fold split (read once)."""
+    if config.uri == "builtin://trajectories":
+        return [trajectories(config, task, seed, folds=folds, fold=k) for k in range(folds)]
     frame, labels = read_frame(config, s3_endpoint_url=s3_endpoint_url)
     return [
         prepare(frame, config, task, seed, builtin_labels=labels, folds=folds, fold=k)
@@ -135,7 +148,7 @@ def read_frame(
 
 
 def _builtin(name: str, target: str) -> tuple[pd.DataFrame, list[str] | None]:
-    if name not in BUILTIN:
+    if name not in BUILTIN or name == "trajectories":
         raise DatasetError(f"unknown builtin dataset {name!r}; choose from {', '.join(BUILTIN)}")
     from sklearn import datasets
 
@@ -305,3 +318,67 @@ def _label(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
+
+
+def trajectories(config: DatasetConfig, task: str, seed: int, *, folds: int = 1,
+                 fold: int = 0) -> Dataset:  # fmt: skip
+    """``builtin://trajectories``: motion kind (classification) or mean speed (regression),
+    split as tables are (holdout or fold ``fold`` of ``folds``)."""
+    from thunderbolt.trainer import trajectories as synthetic
+
+    data = synthetic.generate()
+    x = data.positions
+    if folds > 1:
+        assignment = fold_indices(len(x), folds, seed)
+        val_idx = assignment[fold]
+        train_idx = np.sort(np.concatenate([a for k, a in enumerate(assignment) if k != fold]))
+        identity = SplitIdentity(seed, validation_hash(assignment, len(x)), folds)
+    else:
+        train_idx, val_idx = split_indices(len(x), config.validationFraction, seed)
+        identity = SplitIdentity(seed, validation_hash([val_idx], len(x)))
+    flat = x[train_idx].reshape(-1, x.shape[-1]).astype(np.float64)
+    std = flat.std(axis=0)
+    std[std < 1e-12] = 1.0
+    ds = Dataset(
+        task=task,
+        feature_names=list(synthetic.CHANNELS),
+        x_train=x[train_idx],
+        y_train=data.kind[train_idx] if task == "classification" else data.speed[train_idx],
+        x_val=x[val_idx],
+        y_val=data.kind[val_idx] if task == "classification" else data.speed[val_idx],
+        mean=flat.mean(axis=0).astype(np.float32),  # per channel, over samples and steps
+        std=std.astype(np.float32),
+        class_labels=list(synthetic.KINDS) if task == "classification" else None,
+        split=identity,
+        input_shape=tuple(x.shape[1:]),
+    )
+    if task == "regression":
+        ds.target_mean = float(ds.y_train.mean())
+        ds.target_std = float(ds.y_train.std()) or 1.0
+    return ds
+
+
+def as_images(data: Dataset) -> Dataset:
+    """A table of h*h pixel columns as [1, h, h] images (per-pixel standardization kept)."""
+    if data.input_shape is not None and len(data.input_shape) == 3:
+        return data
+    if data.input_shape is not None:
+        raise DatasetError(
+            f"samples of shape {list(data.input_shape)} are not images; the cnn model takes "
+            "tables whose columns are the pixels of a square image"
+        )
+    side = int(round(data.num_features**0.5))
+    if side * side != data.num_features or side < 2:
+        raise DatasetError(
+            f"{data.num_features} feature columns are not the pixels of a square image; "
+            "the cnn model needs h*h columns (digits: 64 = 8x8)"
+        )
+    shape = (1, side, side)
+    return dataclasses.replace(
+        data,
+        x_train=data.x_train.reshape(-1, *shape),
+        x_val=data.x_val.reshape(-1, *shape),
+        mean=data.mean.reshape(shape),
+        std=data.std.reshape(shape),
+        input_shape=shape,
+    )

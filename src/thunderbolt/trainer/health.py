@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from thunderbolt.trainer.errors import Collapsed, Diverged
+from thunderbolt.sdk.errors import Collapsed, Diverged
 
 GROWTH_BOUND = 1e3
 COLLAPSE_EPOCHS = 5

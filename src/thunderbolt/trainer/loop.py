@@ -18,13 +18,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from thunderbolt.sdk.checkpoint import Checkpoints
+from thunderbolt.sdk.trial import Trial
 from thunderbolt.trainer import metrics as metric_fns
-from thunderbolt.trainer.callbacks import NoopReporter, TrainingReporter
-from thunderbolt.trainer.checkpoint import Checkpoints
 from thunderbolt.trainer.data import Dataset
 from thunderbolt.trainer.health import HealthMonitor
 from thunderbolt.trainer.params import HyperParams
-from thunderbolt.trainer.tracking import NullTracker, Tracker
 
 EVAL_BATCH = 8192
 INITIAL_LOSS_ROWS = 2048
@@ -78,16 +77,21 @@ class Trainer:
         hp: HyperParams,
         settings: LoopSettings,
         *,
-        reporter: TrainingReporter | None = None,
-        tracker: Tracker | None = None,
+        trial: Trial | None = None,
+        step_offset: int = 0,
         checkpoints: Checkpoints | None = None,
         say: Callable[[str], None] = print,
     ) -> None:
+        """``trial`` (the SDK's) reports, tracks and checkpoints; None trains silently.
+
+        Epoch ``e`` is reported as step ``step_offset + e``; ``checkpoints`` replaces the
+        trial's own store (one per cross-validation fold).
+        """
         self.net = net.to(settings.device)
         self.data, self.hp, self.s = data, hp, settings
-        self.reporter = reporter or NoopReporter()
-        self.tracker = tracker or NullTracker()
-        self.checkpoints = checkpoints
+        self.trial = trial
+        self.step_offset = step_offset
+        self.checkpoints = checkpoints or (trial.checkpoints if trial else None)
         self.say = say if settings.rank == 0 else (lambda _msg: None)
         self.health = HealthMonitor(data.task)
         self.optimizer = make_optimizer(net, hp)
@@ -210,8 +214,9 @@ class Trainer:
             else:
                 bad_epochs += 1
             self.say(_progress(epoch, epochs, values, time.monotonic() - began))
-            self.tracker.log_metrics(values, step=epoch)
-            pruned = self._agree(self.reporter.epoch(epoch, values) if self.s.rank == 0 else False)
+            step = self.step_offset + epoch
+            reported = self.trial is not None and self.trial.report(step, values)
+            pruned = self._agree(reported if self.s.rank == 0 else False)
             stopped_early = self._agree(
                 self.s.patience is not None and bad_epochs >= self.s.patience
             )

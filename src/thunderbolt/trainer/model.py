@@ -1,21 +1,31 @@
-"""The MLP a Trial's parameters describe, with standardization inside the model.
+"""The built-in model families a Trial's template chooses (``model:``), built from its
+parameters, with standardization inside the model and spectral norm as a switch.
+
+mlp       rows of features (or any sample, flattened)
+cnn       [1, h, w] images (square tables such as digits, reshaped)
+sequence  [steps, channels] sequences: a GRU over a projected input
 
 Standardization is a layer (buffers, not weights), so the exported ONNX graph takes raw
-features and serving never has to know the training set's mean and std.
+inputs and serving never has to know the training set's mean and std. The parameters
+keep their meaning across families: ``hidden_dim`` is the width (units, channels or
+GRU state), ``num_layers`` the depth (hidden layers, conv blocks, GRU layers).
 """
 
 from __future__ import annotations
 
-import copy
+import math
 
 import numpy as np
 import torch
 from torch import nn
-from torch.nn.utils import parametrize
-from torch.nn.utils.parametrizations import spectral_norm
 
+from thunderbolt.sdk.errors import InvalidConfig
+from thunderbolt.sdk.torch.spectral import plain_copy, spectral_norm
 from thunderbolt.trainer.params import HyperParams
 
+__all__ = ["FAMILIES", "InferenceModel", "build", "plain_copy"]
+
+FAMILIES = ("mlp", "cnn", "sequence")
 _ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
     "gelu": nn.GELU,
@@ -25,6 +35,8 @@ _ACTIVATIONS: dict[str, type[nn.Module]] = {
 
 
 class Standardize(nn.Module):
+    """(x - mean) / std with buffers shaped to broadcast over one sample."""
+
     def __init__(self, mean: np.ndarray, std: np.ndarray) -> None:
         super().__init__()
         self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32))
@@ -38,28 +50,82 @@ class Standardize(nn.Module):
 class TabularNet(nn.Module):
     """Raw features in; logits (classification) or standardized targets (regression) out."""
 
-    def __init__(self, num_features: int, num_outputs: int, hp: HyperParams,
+    def __init__(self, sample_shape: tuple[int, ...], num_outputs: int, hp: HyperParams,
                  mean: np.ndarray, std: np.ndarray) -> None:  # fmt: skip
         super().__init__()
         self.standardize = Standardize(mean, std)
+        self.flatten = nn.Flatten()
         layers: list[nn.Module] = []
-        width = num_features
+        width = math.prod(sample_shape)
         for _ in range(hp.num_layers):
-            layers += [_linear(width, hp.hidden_dim, hp), _ACTIVATIONS[hp.activation]()]
+            layers += [nn.Linear(width, hp.hidden_dim), _ACTIVATIONS[hp.activation]()]
             if hp.dropout > 0:
                 layers.append(nn.Dropout(hp.dropout))
             width = hp.hidden_dim
-        layers.append(_linear(width, num_outputs, hp))
+        layers.append(nn.Linear(width, num_outputs))
         self.body = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out: torch.Tensor = self.body(self.standardize(x))
+        out: torch.Tensor = self.body(self.flatten(self.standardize(x)))
         return out
 
 
-def _linear(fan_in: int, fan_out: int, hp: HyperParams) -> nn.Module:
-    layer = nn.Linear(fan_in, fan_out)
-    return spectral_norm(layer) if hp.spectral_norm else layer
+class ImageCNN(nn.Module):
+    """Conv blocks (3x3 conv, activation, 2x2 max-pool while the image is >= 4 wide),
+    then a linear head. Sized for small images such as digits' 8x8."""
+
+    def __init__(self, sample_shape: tuple[int, ...], num_outputs: int, hp: HyperParams,
+                 mean: np.ndarray, std: np.ndarray) -> None:  # fmt: skip
+        super().__init__()
+        channels, height, width = sample_shape
+        self.standardize = Standardize(mean, std)
+        layers: list[nn.Module] = []
+        for _ in range(max(1, hp.num_layers)):
+            layers += [
+                nn.Conv2d(channels, hp.hidden_dim, 3, padding=1),
+                _ACTIVATIONS[hp.activation](),
+            ]
+            if min(height, width) >= 4:
+                layers.append(nn.MaxPool2d(2))
+                height, width = height // 2, width // 2
+            channels = hp.hidden_dim
+        self.features = nn.Sequential(*layers)
+        head: list[nn.Module] = [nn.Flatten()]
+        if hp.dropout > 0:
+            head.append(nn.Dropout(hp.dropout))
+        head.append(nn.Linear(channels * height * width, num_outputs))
+        self.head = nn.Sequential(*head)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.head(self.features(self.standardize(x)))
+        return out
+
+
+class SequenceGRU(nn.Module):
+    """Linear input projection, a GRU, and a linear head on the last step's state."""
+
+    def __init__(self, sample_shape: tuple[int, ...], num_outputs: int, hp: HyperParams,
+                 mean: np.ndarray, std: np.ndarray) -> None:  # fmt: skip
+        super().__init__()
+        _steps, channels = sample_shape
+        self.standardize = Standardize(mean, std)
+        self.project = nn.Sequential(
+            nn.Linear(channels, hp.hidden_dim), _ACTIVATIONS[hp.activation]()
+        )
+        layers = max(1, hp.num_layers)
+        self.gru = nn.GRU(
+            hp.hidden_dim,
+            hp.hidden_dim,
+            num_layers=layers,
+            batch_first=True,
+            dropout=hp.dropout if layers > 1 else 0.0,
+        )
+        self.head = nn.Linear(hp.hidden_dim, num_outputs)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        states, _ = self.gru(self.project(self.standardize(x)))
+        out: torch.Tensor = self.head(states[:, -1])
+        return out
 
 
 class InferenceModel(nn.Module):
@@ -79,22 +145,23 @@ class InferenceModel(nn.Module):
         return out * self.target_std + self.target_mean
 
 
-def build(num_features: int, num_outputs: int, hp: HyperParams, mean: np.ndarray,
-          std: np.ndarray) -> TabularNet:  # fmt: skip
-    return TabularNet(num_features, num_outputs, hp, mean, std)
+_FAMILY_CLASSES: dict[str, type[nn.Module]] = {
+    "mlp": TabularNet,
+    "cnn": ImageCNN,
+    "sequence": SequenceGRU,
+}
+_SAMPLE_RANK = {"cnn": 3, "sequence": 2}
 
 
-def plain_copy(net: nn.Module) -> nn.Module:
-    """A CPU float32 copy with spectral norm folded into ordinary weights.
-
-    Exporting the parametrized module would put the power-iteration math in the graph;
-    folding leaves the normalized weight as a plain initializer, which is also what
-    someone inspecting the model's singular values must read.
-    """
-    clone = copy.deepcopy(net).to("cpu", torch.float32).eval()
-    for module in clone.modules():
-        if parametrize.is_parametrized(module):
-            names = list(module.parametrizations.keys())  # type: ignore[union-attr,operator]
-            for name in names:
-                parametrize.remove_parametrizations(module, name, leave_parametrized=True)
-    return clone
+def build(family: str, sample_shape: tuple[int, ...], num_outputs: int, hp: HyperParams,
+          mean: np.ndarray, std: np.ndarray) -> nn.Module:  # fmt: skip
+    """The family's network, spectral-normalized (every Linear and Conv) when asked."""
+    if family not in _FAMILY_CLASSES:
+        raise InvalidConfig(f"model must be one of {', '.join(FAMILIES)}, got {family!r}")
+    rank = _SAMPLE_RANK.get(family)
+    if rank is not None and len(sample_shape) != rank:
+        raise InvalidConfig(
+            f"model {family} needs samples of rank {rank}, the dataset gives {list(sample_shape)}"
+        )
+    net = _FAMILY_CLASSES[family](sample_shape, num_outputs, hp, mean, std)
+    return spectral_norm(net) if hp.spectral_norm else net

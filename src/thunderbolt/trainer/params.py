@@ -12,7 +12,8 @@ import dataclasses
 from typing import Any
 
 from thunderbolt.api.trainer_config import ParameterValue, TrainerConfig
-from thunderbolt.trainer.errors import InvalidConfig
+from thunderbolt.sdk.errors import InvalidConfig
+from thunderbolt.sdk.params import coerce
 
 ACTIVATIONS = ("relu", "gelu", "silu", "tanh")
 OPTIMIZERS = ("adam", "adamw", "sgd")
@@ -35,41 +36,9 @@ class HyperParams:
         return dataclasses.asdict(self)
 
 
-def to_bool(value: ParameterValue) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int | float):
-        return value != 0
-    text = str(value).strip().lower()
-    if text in ("true", "1", "yes", "on"):
-        return True
-    if text in ("false", "0", "no", "off", ""):
-        return False
-    raise ValueError(f"not a boolean: {value!r}")
-
-
-def to_int(value: ParameterValue) -> int:
-    if isinstance(value, bool):
-        raise ValueError(f"not an integer: {value!r}")
-    number = float(value)
-    if not number.is_integer():
-        raise ValueError(f"not an integer: {value!r}")
-    return int(number)
-
-
 def _coerce(name: str, value: ParameterValue, kind: type) -> Any:
-    try:
-        if kind is bool:
-            return to_bool(value)
-        if kind is int:
-            return to_int(value)
-        if kind is float:
-            if isinstance(value, bool):
-                raise ValueError(f"not a number: {value!r}")
-            return float(value)
-        return str(value).strip().lower()
-    except (TypeError, ValueError) as exc:
-        raise InvalidConfig(f"parameter {name}: {exc}") from exc
+    coerced = coerce(name, value, kind)
+    return coerced.strip().lower() if kind is str else coerced
 
 
 def resolve(config: TrainerConfig) -> HyperParams:

@@ -26,7 +26,7 @@ from thunderbolt.api.trainer_config import (
     TrainResult,
     TrialIdentity,
 )
-from thunderbolt.trainer.reporter import HttpReporter
+from thunderbolt.sdk.reporter import HttpReporter
 
 pytestmark = pytest.mark.usefixtures("crds")
 

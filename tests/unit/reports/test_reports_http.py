@@ -26,8 +26,8 @@ from thunderbolt.api.trainer_config import (
 )
 from thunderbolt.reports.server import ReportServer
 from thunderbolt.reports.service import ServiceConfig
-from thunderbolt.trainer.callbacks import make_reporter
-from thunderbolt.trainer.reporter import HttpReporter
+from thunderbolt.sdk.callbacks import make_reporter
+from thunderbolt.sdk.reporter import HttpReporter
 
 
 class Running:

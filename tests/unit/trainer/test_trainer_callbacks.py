@@ -4,7 +4,7 @@ import http.server
 import json
 import threading
 
-from thunderbolt.trainer.callbacks import GuardedReporter, NoopReporter, make_reporter
+from thunderbolt.sdk.callbacks import GuardedReporter, NoopReporter, make_reporter
 from thunderbolt.trainer.run import train
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from thunderbolt.trainer.tracking import load_credential_files, redact, run_url
+from thunderbolt.sdk.tracking import load_credential_files, redact, run_url
 
 
 def test_mlflow_credentials_can_come_from_mounted_files(tmp_path, monkeypatch):

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from thunderbolt.api.trainer_config import DatasetConfig, TrainResult
+from thunderbolt.sdk.errors import DatasetError
 from thunderbolt.trainer import crossval
 from thunderbolt.trainer.data import fold_indices, load, load_folds, validation_hash
-from thunderbolt.trainer.errors import DatasetError
 from thunderbolt.trainer.loop import Outcome
 from thunderbolt.trainer.run import train
 

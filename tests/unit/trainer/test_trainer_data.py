@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from thunderbolt.api.trainer_config import DatasetConfig
+from thunderbolt.sdk.errors import DatasetError
 from thunderbolt.trainer.data import load
-from thunderbolt.trainer.errors import DatasetError
 
 
 def _csv(tmp_path, frame: pd.DataFrame, name: str = "data.csv") -> str:

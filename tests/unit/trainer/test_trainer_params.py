@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from thunderbolt.trainer.errors import InvalidConfig
+from thunderbolt.sdk.errors import InvalidConfig
 from thunderbolt.trainer.params import resolve
 
 

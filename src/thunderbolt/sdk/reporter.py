@@ -1,11 +1,12 @@
-"""HTTP client for live reports: the trainer side of ``thunderbolt.reports``.
+"""HTTP client for live reports: the training side (SDK scripts and the built-in
+trainer) of ``thunderbolt.reports``.
 
 Reporting must never hurt training: every call has short timeouts and a few retries,
 swallows every error, and after repeated failures stops retrying (one attempt per
 report) so an unreachable operator costs at most a couple of seconds per epoch. The
 final result still reaches the operator through the termination message.
 
-Standard library only (urllib), so it works in any trainer image.
+Standard library only (urllib), so it works in any image that has the SDK.
 """
 
 from __future__ import annotations

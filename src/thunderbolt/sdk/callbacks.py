@@ -1,8 +1,9 @@
 """Live reports to the operator: start, per-epoch metrics, stop.
 
-The trainer only knows this Protocol. The HTTP client that talks to the operator lives
-in ``thunderbolt.trainer.reporter``; without ``config.report``, reports go nowhere and
-training is unaffected.
+``Trial`` (and so the built-in trainer) only knows this Protocol; tests and embedders
+pass their own. The HTTP client that talks to the operator is
+``thunderbolt.sdk.reporter``; without ``config.report`` reports go nowhere and training
+is unaffected.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import logging
 from typing import Protocol, runtime_checkable
 
 from thunderbolt.api.trainer_config import TrainerConfig, TrainResult
-from thunderbolt.trainer.reporter import HttpReporter
+from thunderbolt.sdk.reporter import HttpReporter
 
 log = logging.getLogger(__name__)
 

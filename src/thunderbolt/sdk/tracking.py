@@ -18,6 +18,8 @@ from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 from urllib.parse import urlparse, urlunparse
 
+from thunderbolt.api.trainer_config import TrainerConfig
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
@@ -241,3 +243,25 @@ def _is_client_error(exc: Exception) -> bool:
 def _short(exc: Exception) -> str:
     text = " ".join(str(exc).split())
     return f"{type(exc).__name__}: {text[:300]}"
+
+
+def make_tracker(config: TrainerConfig) -> Tracker:
+    """MLflow when the config names a tracking server, else a tracker that records nothing."""
+    if config.tracking is None:
+        return NullTracker()
+    return MlflowTracker(config.tracking.trackingUri)
+
+
+def trial_tags(config: TrainerConfig, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """Tags that let anyone go from an MLflow run back to its Trial resource."""
+    ident = config.identity
+    return {
+        "thunderbolt.namespace": ident.namespace,
+        "thunderbolt.experiment": ident.experiment,
+        "thunderbolt.trial": ident.trial,
+        "thunderbolt.trial_uid": ident.uid,
+        "thunderbolt.trial_number": str(ident.number),
+        "thunderbolt.task": config.task,
+        "thunderbolt.seed": str(config.seed),
+        **(extra or {}),
+    }

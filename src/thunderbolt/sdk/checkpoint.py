@@ -4,6 +4,10 @@ It lives under ``config.checkpointUri`` (any artifact store: ``s3://``, ``file:/
 without one, in the output directory (an emptyDir survives container restarts). A
 fingerprint of everything that shapes training is stored with it: a checkpoint from
 other parameters or data is ignored rather than resumed into the wrong run.
+
+States are written with ``torch.save`` when torch is installed (tensors, optimizer
+state) and as JSON otherwise, so SDK users without torch can checkpoint plain values.
+torch is imported only when a checkpoint is written or read.
 """
 
 from __future__ import annotations
@@ -14,12 +18,11 @@ import json
 import logging
 from typing import Any
 
-import torch
-
 from thunderbolt.api.trainer_config import TrainerConfig
 from thunderbolt.artifacts import ArtifactError, ArtifactStore, join, store_for
 
 log = logging.getLogger(__name__)
+_ZIP_MAGIC = b"PK"  # torch.save's format is a zip archive
 
 FILENAME = "checkpoint.pt"
 
@@ -31,6 +34,7 @@ def fingerprint(config: TrainerConfig) -> str:
             "parameters",
             "task",
             "dataset",
+            "model",
             "epochs",
             "batchSize",
             "seed",
@@ -51,21 +55,15 @@ class Checkpoints:
         self._store: ArtifactStore = store_for(self.uri, s3_endpoint_url=s3_endpoint_url)
 
     def save(self, state: dict[str, Any]) -> None:
-        buf = io.BytesIO()
-        torch.save({"fingerprint": self.fingerprint, **state}, buf)
-        self._store.put_bytes(self.uri, buf.getvalue())
+        self._store.put_bytes(self.uri, encode({"fingerprint": self.fingerprint, **state}))
 
     def load(self) -> dict[str, Any] | None:
         """The last saved state of this same run, or None to start from scratch."""
         if not self._store.exists(self.uri):
             return None
         try:
-            data = self._store.get_bytes(self.uri)
-            # on CPU first: a pod restarted without its GPU can still resume
-            state: dict[str, Any] = torch.load(
-                io.BytesIO(data), map_location="cpu", weights_only=True
-            )
-        except (ArtifactError, RuntimeError, EOFError, OSError) as exc:
+            state = decode(self._store.get_bytes(self.uri))
+        except (ArtifactError, RuntimeError, EOFError, OSError, ValueError) as exc:
             log.warning("ignoring unreadable checkpoint %s: %s", self.uri, exc)
             return None
         if state.get("fingerprint") != self.fingerprint:
@@ -78,3 +76,26 @@ class Checkpoints:
             self._store.delete(self.uri)
         except Exception as exc:  # a leftover checkpoint is harmless; say so and go on
             log.warning("could not delete checkpoint %s: %s", self.uri, exc)
+
+
+def encode(state: dict[str, Any]) -> bytes:
+    try:
+        import torch
+    except ImportError:
+        return json.dumps(state, allow_nan=True).encode()
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    return buf.getvalue()
+
+
+def decode(data: bytes) -> dict[str, Any]:
+    if data[:2] == _ZIP_MAGIC:
+        import torch
+
+        # on CPU first: a pod restarted without its GPU can still resume
+        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    else:
+        state = json.loads(data)
+    if not isinstance(state, dict):
+        raise ValueError("a checkpoint must hold a dict")
+    return state

@@ -16,6 +16,7 @@ EXIT_CODES: dict[str, int] = {
     "OOM": 7,
     "InvalidConfig": 8,
     "ArtifactError": 9,
+    "NoObjective": 10,
 }
 
 
@@ -32,6 +33,20 @@ class TrainingError(RuntimeError):
     @property
     def exit_code(self) -> int:
         return EXIT_CODES.get(self.reason, 1)
+
+
+class TrialPruned(Exception):  # noqa: N818 (Optuna's name, which users know)
+    """The operator pruned this Trial: stop training and finish as Pruned (exit code 0).
+
+    Raised by ``Trial.report`` (as ``optuna.TrialPruned`` is raised by user code); the
+    ``with thunderbolt.sdk.init() as trial:`` block turns it into a Pruned result.
+    """
+
+    def __init__(self, step: int | None = None) -> None:
+        super().__init__(
+            f"pruned by the operator after step {step}" if step is not None else "pruned"
+        )
+        self.step = step
 
 
 class DatasetError(TrainingError):
@@ -56,3 +71,9 @@ class InvalidConfig(TrainingError):
 
 class OutOfMemory(TrainingError):
     reason = "OOM"
+
+
+class NoObjective(TrainingError):
+    """``finish()`` got no objective and no report carried the objective metric."""
+
+    reason = "NoObjective"
