@@ -209,14 +209,7 @@ def prepare(
     if not np.isfinite(x).all():
         row, col = np.argwhere(~np.isfinite(x))[0]
         raise DatasetError(f"column {features[col]!r} has an infinite value in row {row}")
-    if folds > 1:
-        assignment = fold_indices(len(frame), folds, seed)
-        val_idx = assignment[fold]
-        train_idx = np.sort(np.concatenate([a for k, a in enumerate(assignment) if k != fold]))
-        identity = SplitIdentity(seed, validation_hash(assignment, len(frame)), folds)
-    else:
-        train_idx, val_idx = split_indices(len(frame), config.validationFraction, seed)
-        identity = SplitIdentity(seed, validation_hash([val_idx], len(frame)))
+    train_idx, val_idx, identity = _split_rows(len(frame), config, seed, folds, fold)
     x_train, x_val = x[train_idx], x[val_idx]
     mean = x_train.mean(axis=0)
     std = x_train.std(axis=0)
@@ -328,14 +321,7 @@ def trajectories(config: DatasetConfig, task: str, seed: int, *, folds: int = 1,
 
     data = synthetic.generate()
     x = data.positions
-    if folds > 1:
-        assignment = fold_indices(len(x), folds, seed)
-        val_idx = assignment[fold]
-        train_idx = np.sort(np.concatenate([a for k, a in enumerate(assignment) if k != fold]))
-        identity = SplitIdentity(seed, validation_hash(assignment, len(x)), folds)
-    else:
-        train_idx, val_idx = split_indices(len(x), config.validationFraction, seed)
-        identity = SplitIdentity(seed, validation_hash([val_idx], len(x)))
+    train_idx, val_idx, identity = _split_rows(len(x), config, seed, folds, fold)
     flat = x[train_idx].reshape(-1, x.shape[-1]).astype(np.float64)
     std = flat.std(axis=0)
     std[std < 1e-12] = 1.0
@@ -382,3 +368,17 @@ def as_images(data: Dataset) -> Dataset:
         std=data.std.reshape(shape),
         input_shape=shape,
     )
+
+
+def _split_rows(
+    n: int, config: DatasetConfig, seed: int, folds: int, fold: int
+) -> tuple[np.ndarray, np.ndarray, SplitIdentity]:
+    """Training and validation rows and the split's identity: fold ``fold`` of ``folds``,
+    or a holdout of ``validationFraction``; the same for every dataset kind."""
+    if folds > 1:
+        assignment = fold_indices(n, folds, seed)
+        val_idx = assignment[fold]
+        train_idx = np.sort(np.concatenate([a for k, a in enumerate(assignment) if k != fold]))
+        return train_idx, val_idx, SplitIdentity(seed, validation_hash(assignment, n), folds)
+    train_idx, val_idx = split_indices(n, config.validationFraction, seed)
+    return train_idx, val_idx, SplitIdentity(seed, validation_hash([val_idx], n))
