@@ -115,6 +115,8 @@ def run(settings: OperatorSettings) -> None:
     """Run the operator until interrupted; blocks."""
     import kopf
 
+    from thunderbolt.operator import leadership
+
     set_current(settings)
     load_kube_config(settings)
     start_metrics(settings)
@@ -132,4 +134,5 @@ def run(settings: OperatorSettings) -> None:
         namespaces=settings.namespaces,
         liveness_endpoint=f"http://{settings.bind_address}:{settings.health_port}/healthz",
         memo=kopf.Memo(),
+        identity=leadership.own_identity(),  # type: ignore[arg-type]  # NewType of str
     )

@@ -17,7 +17,7 @@ import kopf
 from kubernetes.client.exceptions import ApiException
 
 from thunderbolt.api.meta import EXPERIMENT_LABEL, GROUP, TRIAL_LABEL, VERSION
-from thunderbolt.operator import experiments, kube, metrics, trials
+from thunderbolt.operator import experiments, kube, leadership, metrics, trials
 from thunderbolt.operator.search import STUDIES
 from thunderbolt.settings import OperatorSettings, current
 
@@ -132,20 +132,38 @@ def _resync_all(settings: OperatorSettings) -> None:
                 _reconcile_quietly(meta["namespace"], meta["name"])
 
 
-async def _resync_loop(settings: OperatorSettings) -> None:
+def _standby(settings: OperatorSettings, kopf_settings: kopf.OperatorSettings) -> str | None:
+    """Why this replica must not resync now (another peer is active), else None."""
+    if not settings.peering:
+        return None
+    scopes: tuple[str | None, ...] = settings.namespaces or (None,)
+    peering = kopf_settings.peering
+    return leadership.is_standby(peering.name, scopes, peering.priority)
+
+
+def _resync_round(settings: OperatorSettings, kopf_settings: kopf.OperatorSettings) -> None:
+    reason = _standby(settings, kopf_settings)
+    if reason:
+        log.debug("resync skipped: standing by (%s)", reason)
+        return
+    _resync_all(settings)
+
+
+async def _resync_loop(settings: OperatorSettings, kopf_settings: kopf.OperatorSettings) -> None:
     loop = asyncio.get_running_loop()
     while True:
         await asyncio.sleep(settings.resync_seconds)
         try:
-            await loop.run_in_executor(None, _resync_all, settings)
+            await loop.run_in_executor(None, _resync_round, settings, kopf_settings)
         except Exception:
             metrics.ERRORS.labels("resync").inc()
             log.exception("periodic resync failed")
 
 
 @kopf.on.startup()
-async def start_resync(memo: Any, **_: Any) -> None:
-    memo.resync_task = asyncio.create_task(_resync_loop(current()))
+async def start_resync(memo: Any, settings: kopf.OperatorSettings, **_: Any) -> None:
+    # Kopf pauses its own handlers on a standby replica; this loop asks leadership.
+    memo.resync_task = asyncio.create_task(_resync_loop(current(), settings))
 
 
 @kopf.on.cleanup()

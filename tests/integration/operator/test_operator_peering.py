@@ -78,11 +78,6 @@ def _standby(op) -> bool:
     return "Pausing operations in favour of" in op.log_text()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug: the operator's own resync loop is not paused by Kopf peering, so a "
-    "standby replica reconciles Experiments while standing by (hardening issue)",
-)
 def test_killing_the_active_replica_hands_over_without_losing_or_doubling_trials(
     kube, namespace, base_image, operator_process, peering
 ):
