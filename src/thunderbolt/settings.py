@@ -8,6 +8,8 @@ Environment variables (all optional):
 
 ==============================  =============================================================
 THUNDERBOLT_NAMESPACES          comma-separated namespaces to watch; empty = all namespaces
+THUNDERBOLT_EXCLUDE_NAMESPACES  comma-separated namespace globs never acted on (e.g.
+                                "kube-*"); mainly for the cluster-wide mode
 THUNDERBOLT_MLFLOW_URI          MLflow tracking URI as seen from Trial pods
 THUNDERBOLT_ARTIFACTS_URI       default artifact store for trainers (s3://bucket/prefix, file://)
 THUNDERBOLT_S3_ENDPOINT         S3-compatible endpoint URL as seen from pods
@@ -36,6 +38,7 @@ THUNDERBOLT_KUBE_CONTEXT        kubeconfig context to use (``--context``); defau
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import os
 import socket
 from collections.abc import Mapping
@@ -55,6 +58,7 @@ DEFAULT_MAX_MODEL_BYTES = 200 * 1024 * 1024
 @dataclass(frozen=True)
 class OperatorSettings:
     namespaces: tuple[str, ...] = ()
+    exclude_namespaces: tuple[str, ...] = ()
     mlflow_tracking_uri: str | None = None
     artifacts_uri: str | None = None
     s3_endpoint_url: str | None = None
@@ -78,6 +82,20 @@ class OperatorSettings:
     @property
     def clusterwide(self) -> bool:
         return not self.namespaces
+
+    def in_scope(self, namespace: str | None) -> bool:
+        """Whether the operator acts on objects in ``namespace`` (watched, not excluded)."""
+        if not namespace:
+            return False
+        if self.namespaces and namespace not in self.namespaces:
+            return False
+        return not any(fnmatch.fnmatchcase(namespace, glob) for glob in self.exclude_namespaces)
+
+
+def namespace_in_scope(namespace: Any = None, **_: Any) -> bool:
+    """Kopf's ``when=`` filter for every handler: objects out of scope are never touched
+    (and so never get a finalizer from a timer)."""
+    return current().in_scope(namespace)
 
 
 def _split(value: str | None) -> tuple[str, ...]:
@@ -114,6 +132,7 @@ def from_env(env: Mapping[str, str] | None = None) -> OperatorSettings:
 
     return OperatorSettings(
         namespaces=_split(env.get("THUNDERBOLT_NAMESPACES")),
+        exclude_namespaces=_split(env.get("THUNDERBOLT_EXCLUDE_NAMESPACES")),
         mlflow_tracking_uri=opt("THUNDERBOLT_MLFLOW_URI"),
         artifacts_uri=opt("THUNDERBOLT_ARTIFACTS_URI"),
         s3_endpoint_url=opt("THUNDERBOLT_S3_ENDPOINT"),
@@ -152,8 +171,9 @@ def load_settings(
     """Environment, then ``overrides`` (CLI flags; None values are ignored), then free ports."""
     settings = from_env(env)
     changes = {k: v for k, v in (overrides or {}).items() if v is not None}
-    if "namespaces" in changes:
-        changes["namespaces"] = tuple(changes["namespaces"])
+    for name in ("namespaces", "exclude_namespaces"):
+        if name in changes:
+            changes[name] = tuple(changes[name])
     if changes:
         settings = dataclasses.replace(settings, **changes)
     return resolve_ports(settings)

@@ -22,6 +22,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="watch this namespace (repeatable); default: THUNDERBOLT_NAMESPACES or all",
     )
     parser.add_argument("--all-namespaces", "-A", action="store_true", help="watch every namespace")
+    parser.add_argument(
+        "--exclude-namespace",
+        action="append",
+        dest="exclude_namespaces",
+        metavar="GLOB",
+        help="never act in namespaces matching this glob (repeatable, e.g. 'kube-*');"
+        " default: THUNDERBOLT_EXCLUDE_NAMESPACES",
+    )
     parser.add_argument("--metrics-port", type=int, help="Prometheus /metrics port (8080)")
     parser.add_argument("--report-port", type=int, help="live-report endpoint port (8081)")
     parser.add_argument("--health-port", type=int, help="liveness /healthz port (8082)")
@@ -40,6 +48,7 @@ def settings_from_args(args: argparse.Namespace, env: dict[str, str] | None = No
 
     overrides = {
         "namespaces": () if args.all_namespaces else args.namespaces,
+        "exclude_namespaces": args.exclude_namespaces,
         "metrics_port": args.metrics_port,
         "report_port": args.report_port,
         "health_port": args.health_port,

@@ -34,6 +34,7 @@ from thunderbolt.operator.builders import COLLECTOR_ANNOTATION, CONTAINER_NAME
 from thunderbolt.operator.trialstatus import collector_of, pruned_by_collector
 from thunderbolt.reports.service import ReportService
 from thunderbolt.reports.writer import WriteFailed
+from thunderbolt.settings import namespace_in_scope
 
 log = logging.getLogger(__name__)
 STATUS_RETRIES = 5
@@ -213,6 +214,7 @@ async def start_collectors(memo: kopf.Memo, **_: Any) -> None:
     "", "v1", "pods",
     labels={TRIAL_LABEL: kopf.PRESENT},
     annotations={COLLECTOR_ANNOTATION: "StdOut"},
+    when=namespace_in_scope,
 )  # fmt: skip
 async def pod_output(type: str, body: Any, **_: Any) -> None:
     if type != "DELETED" and _MANAGER:

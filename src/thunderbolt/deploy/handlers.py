@@ -18,7 +18,7 @@ from thunderbolt.deploy import builders as b
 from thunderbolt.deploy.kube import Kube
 from thunderbolt.deploy.reconcile import Controller
 from thunderbolt.deploy.sources import SourcePolicy
-from thunderbolt.settings import current
+from thunderbolt.settings import current, namespace_in_scope
 
 TICK_SECONDS = 2.0
 PROMOTE_SECONDS = 5.0
@@ -50,20 +50,23 @@ def _poster(body: Any) -> Any:
     return post
 
 
-@kopf.timer(GROUP, VERSION, b.PLURAL, id="rollout", interval=TICK_SECONDS, backoff=5.0)
+@kopf.timer(
+    GROUP, VERSION, b.PLURAL, id="rollout", interval=TICK_SECONDS, backoff=5.0,
+    when=namespace_in_scope,
+)  # fmt: skip
 def rollout(name: str, namespace: Any, body: kopf.Body, **_: Any) -> None:
     ctrl = controller()
     if ctrl.due(dict(body)):
         ctrl.tick(name, namespace, _poster(body))
 
 
-def _has_promote(spec: kopf.Spec, **_: Any) -> bool:
-    return bool(spec.get("promote"))
+def _promotes(spec: kopf.Spec, namespace: Any, **_: Any) -> bool:
+    return namespace_in_scope(namespace) and bool(spec.get("promote"))
 
 
 @kopf.timer(
     GROUP, VERSION, "experiments", id="promote", interval=PROMOTE_SECONDS, backoff=10.0,
-    when=_has_promote,
+    when=_promotes,
 )  # fmt: skip
 def promote(body: kopf.Body, **_: Any) -> None:
     def post_target(target: dict[str, Any], type_: str, reason: str, message: str) -> None:

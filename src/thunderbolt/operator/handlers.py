@@ -19,7 +19,7 @@ from kubernetes.client.exceptions import ApiException
 from thunderbolt.api.meta import EXPERIMENT_LABEL, GROUP, TRIAL_LABEL, VERSION
 from thunderbolt.operator import experiments, kube, leadership, metrics, trials
 from thunderbolt.operator.search import STUDIES
-from thunderbolt.settings import OperatorSettings, current
+from thunderbolt.settings import OperatorSettings, current, namespace_in_scope
 
 log = logging.getLogger(__name__)
 RETRY_DELAY = 5
@@ -32,9 +32,9 @@ def _retry_later(kind: str, exc: Exception) -> kopf.TemporaryError:
     return kopf.TemporaryError(f"{type(exc).__name__}: {exc}", delay=RETRY_DELAY)
 
 
-@kopf.on.create(GROUP, VERSION, "experiments")
-@kopf.on.resume(GROUP, VERSION, "experiments")
-@kopf.on.update(GROUP, VERSION, "experiments", field="spec")
+@kopf.on.create(GROUP, VERSION, "experiments", when=namespace_in_scope)
+@kopf.on.resume(GROUP, VERSION, "experiments", when=namespace_in_scope)
+@kopf.on.update(GROUP, VERSION, "experiments", field="spec", when=namespace_in_scope)
 def experiment_changed(name: str, namespace: Any, **_: Any) -> None:
     try:
         experiments.reconcile(namespace, name, current())
@@ -42,15 +42,15 @@ def experiment_changed(name: str, namespace: Any, **_: Any) -> None:
         raise _retry_later("experiment", exc) from exc
 
 
-@kopf.on.event(GROUP, VERSION, "experiments")
+@kopf.on.event(GROUP, VERSION, "experiments", when=namespace_in_scope)
 def experiment_deleted(type: str, body: Any, **_: Any) -> None:
     if type == "DELETED":
         STUDIES.forget(body["metadata"]["uid"])
         metrics.forget_experiment(body["metadata"]["namespace"], body["metadata"]["name"])
 
 
-@kopf.on.create(GROUP, VERSION, "trials")
-@kopf.on.resume(GROUP, VERSION, "trials")
+@kopf.on.create(GROUP, VERSION, "trials", when=namespace_in_scope)
+@kopf.on.resume(GROUP, VERSION, "trials", when=namespace_in_scope)
 def trial_created(body: Any, **_: Any) -> None:
     try:
         trials.ensure_children(dict(body), current())
@@ -67,7 +67,7 @@ def _reconcile_quietly(namespace: str, experiment: str) -> None:
         log.exception("reconcile of experiment %s/%s failed", namespace, experiment)
 
 
-@kopf.on.event(GROUP, VERSION, "trials")
+@kopf.on.event(GROUP, VERSION, "trials", when=namespace_in_scope)
 def trial_event(type: str, body: Any, **_: Any) -> None:
     """A Trial that finished (or vanished) frees a slot: reconcile its Experiment."""
     meta = body["metadata"]
@@ -108,13 +108,13 @@ def _sync_trial(namespace: str, labels: Any) -> None:
     trials.announce(finished)
 
 
-@kopf.on.event("batch", "v1", "jobs", labels={TRIAL_LABEL: kopf.PRESENT})
+@kopf.on.event("batch", "v1", "jobs", labels={TRIAL_LABEL: kopf.PRESENT}, when=namespace_in_scope)
 def job_event(type: str, namespace: Any, labels: Any, **_: Any) -> None:
     if type != "DELETED":
         _sync_trial(namespace, labels)
 
 
-@kopf.on.event("", "v1", "pods", labels={TRIAL_LABEL: kopf.PRESENT})
+@kopf.on.event("", "v1", "pods", labels={TRIAL_LABEL: kopf.PRESENT}, when=namespace_in_scope)
 def pod_event(type: str, namespace: Any, labels: Any, **_: Any) -> None:
     if type != "DELETED":
         _sync_trial(namespace, labels)
@@ -125,6 +125,8 @@ def _resync_all(settings: OperatorSettings) -> None:
     for namespace in namespaces:
         for exp in kube.list_experiments(namespace):
             meta, status = exp["metadata"], exp.get("status") or {}
+            if not settings.in_scope(meta["namespace"]):
+                continue
             settled = status.get("phase") in ("Succeeded", "Failed") and status.get(
                 "observedGeneration"
             ) == meta.get("generation")

@@ -24,7 +24,7 @@ async def start_report_endpoint(memo: kopf.Memo, logger: Any, **_: Any) -> None:
         KubeStore(),
         host=settings.bind_address,
         port=settings.report_port,
-        config=ServiceConfig(write_delay=settings.report_write_delay),
+        config=ServiceConfig(write_delay=settings.report_write_delay, in_scope=settings.in_scope),
     )
     port = await server.start()
     memo.report_server = server

@@ -88,6 +88,8 @@ class ServiceConfig:
     experiment_ttl: float = 30.0
     peers_ttl: float = 2.0  # the Experiment's Trials, for pruning
     epoch_event_every: int = 10
+    # Namespaces whose Trials may report (the operator's scope); others look nonexistent.
+    in_scope: Callable[[str], bool] = lambda namespace: True
 
 
 def utc_now() -> str:
@@ -217,6 +219,8 @@ class ReportService:
         source: str | None = None,
     ) -> tuple[AnyReport, Credential]:
         if not NAMESPACE_RE.match(namespace) or not NAME_RE.match(trial):
+            raise NotFound("no such trial")
+        if not self.config.in_scope(namespace):
             raise NotFound("no such trial")
         media = (content_type or "").split(";")[0].strip().lower()
         if media != CONTENT_TYPE:

@@ -126,6 +126,12 @@ def test_cluster_wide_uses_a_cluster_role_and_watches_all():
     assert names == {FULLNAME, f"{FULLNAME}-framework"}
     deployment = one(objects, "Deployment", FULLNAME)
     assert env_of(deployment)["THUNDERBOLT_NAMESPACES"]["value"] == ""
+    # The system namespaces stay out of scope by default, and the list can be changed.
+    excluded = env_of(deployment)["THUNDERBOLT_EXCLUDE_NAMESPACES"]["value"]
+    assert excluded == "kube-system,kube-public,kube-node-lease"
+    objects = render({"clusterWide": True, "excludeNamespaces": ["kube-*", "billing"]})
+    env = env_of(one(objects, "Deployment", FULLNAME))
+    assert env["THUNDERBOLT_EXCLUDE_NAMESPACES"]["value"] == "kube-*,billing"
 
 
 def test_operator_rights_are_what_it_needs(rendered):
@@ -309,6 +315,7 @@ def test_notes_render():
             "seccompProfile",
         ),
         ({"watchNamespaces": ["Not_A_Namespace"]}, "watchNamespaces"),
+        ({"excludeNamespaces": ["Bad Glob!"]}, "excludeNamespaces"),
         ({"operator": {"ports": {"metrics": 0, "reports": 8081, "health": 8082}}}, "metrics"),
         (
             {

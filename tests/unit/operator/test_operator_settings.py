@@ -54,3 +54,31 @@ def test_settings_are_frozen():
     except AttributeError:
         return
     raise AssertionError("OperatorSettings must be immutable")
+
+
+def test_excluded_namespaces_are_out_of_scope_even_cluster_wide():
+    settings = from_env({"THUNDERBOLT_EXCLUDE_NAMESPACES": "kube-*, secret-team"})
+    assert settings.clusterwide and settings.exclude_namespaces == ("kube-*", "secret-team")
+    assert settings.in_scope("team-a")
+    assert not settings.in_scope("kube-system") and not settings.in_scope("kube-node-lease")
+    assert not settings.in_scope("secret-team")
+    assert settings.in_scope("secret-team-2")  # globs match whole names
+    assert not settings.in_scope(None) and not settings.in_scope("")
+
+
+def test_watched_namespaces_bound_the_scope_and_exclusions_still_apply():
+    settings = load_settings({"namespaces": ["a", "kube-x"], "exclude_namespaces": ["kube-*"]})
+    assert settings.in_scope("a")
+    assert not settings.in_scope("b")
+    assert not settings.in_scope("kube-x")
+
+
+def test_the_kopf_filter_reads_the_current_settings():
+    from thunderbolt.settings import namespace_in_scope, set_current
+
+    set_current(from_env({"THUNDERBOLT_EXCLUDE_NAMESPACES": "kube-system"}))
+    try:
+        assert namespace_in_scope(namespace="default", spec={}, body={})
+        assert not namespace_in_scope(namespace="kube-system", spec={}, body={})
+    finally:
+        set_current(from_env({}))

@@ -82,3 +82,15 @@ def test_one_source_flooding_does_not_lock_out_other_pods():
     noisy, good = run(scenario())
     assert noisy.count(429) >= 75
     assert good == 200
+
+
+def test_trials_in_namespaces_outside_the_operators_scope_look_nonexistent():
+    world = World(config=ServiceConfig(in_scope=lambda namespace: namespace != "team-a"))
+    world.add_experiment(experiment())
+    world.add_trial(trial("exp-000"))
+    reads = _counting(world)
+    status, reply = world.post("exp-000", epoch(1, 0.5))
+    assert (status, reply["error"]) == (404, "not_found")
+    assert reads == []  # refused before any Secret is read
+    # In scope, the same request goes on to authentication (no such Trial there: 403).
+    assert world.post("exp-000", epoch(1, 0.5), namespace="team-b")[0] == 403
