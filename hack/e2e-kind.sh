@@ -15,6 +15,7 @@ VERSION="${IMAGE_VERSION:-0.1.0}"
 SYSTEM_NS=thunderbolt-system
 DEMO_NS=thunderbolt-demo
 VENV="${VENV:-$REPO_ROOT/.venv}"
+tmp="$(mktemp -d)"
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 missing=()
@@ -54,6 +55,32 @@ log "helm install (operator + MLflow), watching $DEMO_NS"
 helm upgrade --install thunderbolt charts/thunderbolt --kube-context "$CTX" -n "$SYSTEM_NS" \
   --set "watchNamespaces={$DEMO_NS}" --set "image.tag=$VERSION" --set mlflow.persistence.enabled=true \
   --wait --timeout 10m
+
+log "server-side field validation (Kubernetes >= 1.25): unknown fields are refused, not dropped"
+"$VENV/bin/python" - examples/iris-spectral-norm.yaml >"$tmp/unknown.yaml" <<'PY'
+import sys, yaml
+doc = next(yaml.safe_load_all(open(sys.argv[1])))
+doc["metadata"]["name"] = "unknown-field"
+doc["spec"]["maxTrialz"] = 3  # a typo no schema trap lists: only field validation sees it
+print(yaml.safe_dump(doc))
+PY
+if "${K[@]}" -n "$DEMO_NS" apply --validate=strict --server-side -f "$tmp/unknown.yaml" 2>"$tmp/unknown.err"; then
+  echo "an Experiment with an unknown field was accepted" >&2; exit 1
+fi
+grep -q 'maxTrialz' "$tmp/unknown.err" || { cat "$tmp/unknown.err" >&2; exit 1; }
+
+log "CEL rules (x-kubernetes-validations): canary weights that do not increase are refused"
+"$VENV/bin/python" - examples/iris-modeldeployment.yaml >"$tmp/cel.yaml" <<'PY'
+import sys, yaml
+doc = next(yaml.safe_load_all(open(sys.argv[1])))
+doc["metadata"]["name"] = "cel-check"
+doc["spec"]["strategy"] = {"type": "Canary", "canary": {"steps": [{"weight": 50}, {"weight": 20}]}}
+print(yaml.safe_dump(doc))
+PY
+if "${K[@]}" -n "$DEMO_NS" apply -f "$tmp/cel.yaml" 2>"$tmp/cel.err"; then
+  echo "a ModelDeployment with decreasing canary weights was accepted" >&2; exit 1
+fi
+grep -q 'canary step weights must increase' "$tmp/cel.err" || { cat "$tmp/cel.err" >&2; exit 1; }
 
 log "demo: search, promotion, serving"
 "${K[@]}" -n "$DEMO_NS" apply -f examples/iris-modeldeployment.yaml

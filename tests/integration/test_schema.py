@@ -238,6 +238,33 @@ BAD_MANIFESTS: list[tuple[str, dict[str, Any], Callable[[dict[str, Any]], None],
         _set("spec.strategy.analysis.maxErrorRate", 2),
         "spec.strategy.analysis.maxErrorRate",
     ),
+    # Misplaced names that servers before 1.25 would otherwise drop silently.
+    (
+        "md-canary-outside-strategy",
+        DEPLOYMENT,
+        _set("spec.canary", {"steps": [{"weight": 10}]}),
+        "spec.canary",
+    ),
+    (
+        "md-analysis-outside-strategy",
+        DEPLOYMENT,
+        _set("spec.analysis", {"minRequests": 5}),
+        "spec.analysis",
+    ),
+    ("md-steps-outside-canary", DEPLOYMENT, _set("spec.steps", [{"weight": 10}]), "spec.steps"),
+    ("exp-paralel-trials", EXPERIMENT, _set("spec.paralelTrials", 4), "spec.paralelTrials"),
+    (
+        "exp-resources-gpu",
+        EXPERIMENT,
+        _set("spec.trialTemplate.resources.gpu", 1),
+        "spec.trialTemplate.resources.gpu",
+    ),
+    (
+        "exp-param-scale-log",
+        EXPERIMENT,
+        _set("spec.parameters.0.scale", "log"),
+        "spec.parameters[0].scale",
+    ),
 ]
 
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 # Kubernetes quantities ("500m", "2Gi", "1.5", "1e3"), kept as strings as the API server
 # does: one number, then at most one binary, decimal or exponent suffix ("1.2.3" and "5MGT"
@@ -60,10 +60,43 @@ class Condition(ApiModel):
     observedGeneration: int | None = None
 
 
+# Field name -> what the user meant; one hint per name across all kinds.
+_MISPLACED_HINTS: dict[str, str] = {}
+
+
+def misplaced(name: str, hint: str) -> Any:
+    """A name users put where it does not belong, declared only to be refused.
+
+    Kubernetes before 1.25 (and ``kubectl apply --validate=false``) drops unknown fields
+    silently, so a misplaced ``canary`` would roll out to 100% with no canary. A property
+    whose schema nothing satisfies (``not: {}``) is refused at ``kubectl apply`` on every
+    server version; pydantic refuses it with the hint.
+    Use as ``canary: Misplaced = misplaced("canary", "it belongs under spec.strategy")``.
+    """
+    if _MISPLACED_HINTS.setdefault(name, hint) != hint:
+        raise ValueError(f"two different hints for the misplaced name {name!r}")
+    return Field(
+        default=None,
+        exclude=True,
+        description=f"Not a field: {hint}. Always refused.",
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True, "not": {}},
+    )
+
+
+def _refuse(value: Any, info: Any) -> Any:
+    hint = _MISPLACED_HINTS.get(info.field_name, "see `kubectl explain`")
+    raise ValueError(f"{info.field_name} is not a field here: {hint}")
+
+
+# The type of a ``misplaced`` field: any value is an error (the hint is in the schema).
+Misplaced = Annotated[Any, AfterValidator(_refuse)]
+
+
 class Resources(ApiModel):
     """Per-pod resources. ``gpus`` becomes an ``nvidia.com/gpu`` limit."""
 
     gpus: int = Field(default=0, ge=0, le=16)
+    gpu: Misplaced = misplaced("gpu", "the GPU count is 'gpus'")
     cpu: str = Field(default="1", max_length=32, pattern=QUANTITY_PATTERN)
     memory: str = Field(default="1Gi", max_length=32, pattern=QUANTITY_PATTERN)
 

@@ -20,10 +20,12 @@ from thunderbolt.api.common import (
     UNTYPED,
     ApiModel,
     Condition,
+    Misplaced,
     Resources,
     ScalarValue,
     check_labels,
     label_selector_field,
+    misplaced,
 )
 from thunderbolt.api.pod import (
     AFFINITY_KEYS,
@@ -98,6 +100,7 @@ class Parameter(ApiModel):
     high: float | None = None
     step: float | None = Field(default=None, gt=0)
     log: bool = False
+    scale: Misplaced = misplaced("scale", "a log scale is 'log: true'")
     choices: list[ScalarValue] | None = Field(
         default=None,
         min_length=1,
@@ -333,6 +336,7 @@ class ExperimentSpec(ApiModel):
     pruner: Pruner = Field(default_factory=Pruner)
     maxTrials: int = Field(ge=1, le=10000)
     parallelTrials: int = Field(default=1, ge=1, le=100)
+    paralelTrials: Misplaced = misplaced("paralelTrials", "the name is 'parallelTrials'")
     maxFailedTrials: int = Field(default=3, ge=0, le=10000)
     parameters: list[Parameter] = Field(min_length=1, max_length=50)
     trialTemplate: TrialTemplate

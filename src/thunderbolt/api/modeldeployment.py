@@ -13,7 +13,9 @@ from thunderbolt.api.common import (
     S3_URI_PATTERN,
     ApiModel,
     Condition,
+    Misplaced,
     Resources,
+    misplaced,
 )
 
 Outcome = Literal["Active", "Promoted", "RolledBack", "Superseded", "Refused"]
@@ -202,6 +204,10 @@ class ModelDeploymentSpec(ApiModel):
     replicas: int = Field(default=1, ge=0, le=100)
     resources: Resources = Field(default_factory=lambda: Resources(cpu="500m", memory="512Mi"))
     strategy: Strategy = Field(default_factory=Strategy)
+    # Misplaced, these would otherwise vanish on old servers and roll out at 100%.
+    canary: Misplaced = misplaced("canary", "it belongs under spec.strategy")
+    analysis: Misplaced = misplaced("analysis", "it belongs under spec.strategy")
+    steps: Misplaced = misplaced("steps", "canary steps belong under spec.strategy.canary")
     revisionHistoryLimit: int = Field(default=10, ge=1, le=100)
     rollbackTo: int | None = Field(default=None, ge=1)
     serving: Serving = Field(default_factory=Serving)
