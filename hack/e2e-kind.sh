@@ -15,7 +15,6 @@ VERSION="${IMAGE_VERSION:-0.1.0}"
 SYSTEM_NS=thunderbolt-system
 DEMO_NS=thunderbolt-demo
 VENV="${VENV:-$REPO_ROOT/.venv}"
-tmp="$(mktemp -d)"
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 missing=()
@@ -37,6 +36,7 @@ if ! kind get clusters | grep -qx "$CLUSTER"; then
   kind create cluster --name "$CLUSTER" ${KIND_NODE_IMAGE:+--image "$KIND_NODE_IMAGE"} --wait 120s
 fi
 CTX="kind-$CLUSTER"
+tmp="$(mktemp -d)"
 K=(kubectl --context "$CTX")
 
 log "docker build (the same Dockerfiles buildah uses locally)"
