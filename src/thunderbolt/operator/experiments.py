@@ -15,6 +15,7 @@ from thunderbolt.operator import aggregate, kube, metrics, trials
 from thunderbolt.operator.builders import build_trial
 from thunderbolt.operator.locks import KeyedLocks
 from thunderbolt.operator.search import STUDIES, StudyCache, search_space_size
+from thunderbolt.operator.trialcache import TRIALS, TrialCache
 from thunderbolt.operator.validation import SpecError, validate_experiment
 from thunderbolt.optuna_bridge import TrialRecord
 from thunderbolt.settings import OperatorSettings
@@ -67,6 +68,7 @@ def _create_trials(
         trial = kube.create_custom("trials", build_trial(experiment, spec, number, params))
         if trial is None:
             break  # created by an earlier attempt; the next reconcile lists it
+        TRIALS.observe("ADDED", trial)
         created += 1
         try:
             # Start its Job now rather than after a watch round-trip; the Trial's own
@@ -88,6 +90,7 @@ def reconcile(
     name: str,
     settings: OperatorSettings,
     studies: StudyCache = STUDIES,
+    cache: TrialCache = TRIALS,
 ) -> aggregate.Plan | None:
     """One pass over one Experiment; None when it is gone or its spec is invalid."""
     with _lock(f"{namespace}/{name}"), metrics.RECONCILE_SECONDS.labels("experiment").time():
@@ -106,7 +109,7 @@ def reconcile(
             _write_status(experiment, aggregate.invalid_status(experiment, str(exc), now))
             return None
 
-        existing = kube.list_trials(namespace, name, uid)
+        existing = cache.trials(namespace, name, uid, lambda: kube.list_trials(namespace, name))
         search, built = studies.get(uid, spec, study_name(experiment))
         told = search.observe(TrialRecord.from_trial(t) for t in existing)
         if built:
@@ -117,8 +120,10 @@ def reconcile(
         plan = aggregate.plan(experiment, spec, existing, now, grid)
         if plan.create:
             created = _create_trials(experiment, spec, plan, studies, settings)
-            if created < len(plan.create):
-                existing = kube.list_trials(namespace, name, uid)
+            if created < len(plan.create):  # a Trial the cache did not know: LIST again
+                existing = cache.trials(
+                    namespace, name, uid, lambda: kube.list_trials(namespace, name), refresh=True
+                )
                 plan = aggregate.plan(experiment, spec, existing, now, grid)
                 plan = aggregate.Plan(plan.phase, plan.reason, plan.message, [], plan.status)
         _write_status(experiment, plan.status)

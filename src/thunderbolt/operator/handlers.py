@@ -19,6 +19,7 @@ from kubernetes.client.exceptions import ApiException
 from thunderbolt.api.meta import EXPERIMENT_LABEL, GROUP, TRIAL_LABEL, VERSION
 from thunderbolt.operator import experiments, kube, leadership, metrics, trials
 from thunderbolt.operator.search import STUDIES
+from thunderbolt.operator.trialcache import TRIALS
 from thunderbolt.settings import OperatorSettings, current, namespace_in_scope
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ def experiment_changed(name: str, namespace: Any, **_: Any) -> None:
 def experiment_deleted(type: str, body: Any, **_: Any) -> None:
     if type == "DELETED":
         STUDIES.forget(body["metadata"]["uid"])
+        TRIALS.forget(body["metadata"]["namespace"], body["metadata"]["name"])
         metrics.forget_experiment(body["metadata"]["namespace"], body["metadata"]["name"])
 
 
@@ -70,6 +72,7 @@ def _reconcile_quietly(namespace: str, experiment: str) -> None:
 @kopf.on.event(GROUP, VERSION, "trials", when=namespace_in_scope)
 def trial_event(type: str, body: Any, **_: Any) -> None:
     """A Trial that finished (or vanished) frees a slot: reconcile its Experiment."""
+    TRIALS.observe(type, body)  # first, so the reconcile below sees this event
     meta = body["metadata"]
     experiment = (meta.get("labels") or {}).get(EXPERIMENT_LABEL)
     if not experiment:

@@ -1,0 +1,165 @@
+"""Every Trial the operator has seen, fed by the watch: no LIST of all Trials per event.
+
+A reconcile used to LIST all of an Experiment's Trials on every Trial event: bytes per
+finished Trial grew with N, O(N²) over a search. Now each Experiment is *primed* once
+with one LIST (after a start, or when a create finds a Trial the cache did not know),
+and from then on follows the watch events and the operator's own creates. For each
+Trial the newer ``resourceVersion`` wins, so a late LIST cannot undo an event, and a
+deletion seen while a LIST is in flight leaves a tombstone, so that LIST cannot
+resurrect it (tombstones go when the LIST is merged: nothing grows after deletions).
+
+Records are compact (the Trial's template and conditions are dropped; the intermediate
+curve is kept only for pruned Trials, its last points, which is all the sampler reads),
+so 10 000 Trials cost a few megabytes. The Trials stay the source of truth: the cache
+only decides what to read, and creates are idempotent (deterministic names, 409 = done).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from thunderbolt.api.meta import EXPERIMENT_LABEL
+
+# Last points of a pruned Trial's curve worth keeping (TPE reads the last one).
+PRUNED_POINTS = 8
+_META_KEYS = ("name", "namespace", "uid", "resourceVersion", "labels", "ownerReferences")
+_STATUS_DROP = ("conditions", "intermediate", "collector", "message")
+
+ExperimentKey = tuple[str, str]  # (namespace, experiment name)
+
+
+def _version(obj: Mapping[str, Any]) -> int:
+    """resourceVersion as a number (etcd revisions); unknown formats sort first."""
+    try:
+        return int((obj.get("metadata") or {}).get("resourceVersion") or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _plain(value: Any) -> Any:
+    """Plain dicts and lists (Kopf hands out live views of the whole raw body)."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def compact(trial: Mapping[str, Any]) -> dict[str, Any]:
+    """What reconciles read from a Trial, as plain data, and nothing else."""
+    meta = trial.get("metadata") or {}
+    spec = trial.get("spec") or {}
+    status = dict(trial.get("status") or {})
+    curve = status.get("intermediate") or []
+    for key in _STATUS_DROP:
+        status.pop(key, None)
+    if status.get("phase") == "Pruned" and curve:
+        status["intermediate"] = list(curve[-PRUNED_POINTS:])
+    return _plain(
+        {
+            "metadata": {k: meta[k] for k in _META_KEYS if k in meta},
+            "spec": {k: spec[k] for k in ("experiment", "number", "parameters") if k in spec},
+            "status": status,
+        }
+    )
+
+
+def _key(trial: Mapping[str, Any]) -> ExperimentKey | None:
+    meta = trial.get("metadata") or {}
+    experiment = (meta.get("labels") or {}).get(EXPERIMENT_LABEL)
+    if not experiment or not meta.get("namespace"):
+        return None
+    return str(meta["namespace"]), str(experiment)
+
+
+def _owned_by(trial: Mapping[str, Any], uid: str) -> bool:
+    refs = (trial.get("metadata") or {}).get("ownerReferences") or []
+    return any(ref.get("uid") == uid for ref in refs)
+
+
+class TrialCache:
+    """Compact Trials by Experiment; thread-safe (handlers run in Kopf's executor)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._trials: dict[ExperimentKey, dict[str, dict[str, Any]]] = {}
+        self._tombstones: dict[ExperimentKey, dict[str, int]] = {}
+        self._primed: set[ExperimentKey] = set()
+        self._priming: dict[ExperimentKey, int] = {}  # LISTs in flight
+
+    def _put(self, key: ExperimentKey, trial: Mapping[str, Any]) -> None:
+        uid = str((trial.get("metadata") or {}).get("uid") or "")
+        if not uid:
+            return
+        version = _version(trial)
+        if version and self._tombstones.get(key, {}).get(uid, -1) >= version:
+            return  # deleted after this version was read
+        known = self._trials.setdefault(key, {}).get(uid)
+        if known is not None and _version(known) > version:
+            return
+        self._trials[key][uid] = compact(trial)
+
+    def observe(self, event_type: str | None, trial: Mapping[str, Any]) -> None:
+        """A watch event (or the operator's own create/read) about one Trial."""
+        key = _key(trial)
+        if key is None:
+            return
+        with self._lock:
+            if event_type == "DELETED":
+                uid = str((trial.get("metadata") or {}).get("uid") or "")
+                self._trials.get(key, {}).pop(uid, None)
+                if self._priming.get(key):
+                    self._tombstones.setdefault(key, {})[uid] = _version(trial) or 2**62
+            else:
+                self._put(key, trial)
+
+    def trials(
+        self,
+        namespace: str,
+        experiment: str,
+        uid: str,
+        lister: Callable[[], Iterable[Mapping[str, Any]]],
+        refresh: bool = False,
+    ) -> list[dict[str, Any]]:
+        """The Experiment's Trials owned by ``uid``; ``lister`` (one LIST) primes it
+        the first time, or again when ``refresh`` says the cache missed something."""
+        key = (namespace, experiment)
+        with self._lock:
+            primed = key in self._primed and not refresh
+        if not primed:
+            with self._lock:
+                self._priming[key] = self._priming.get(key, 0) + 1
+            listed: list[Mapping[str, Any]] | None = None
+            try:
+                listed = list(lister())  # outside the lock: events keep flowing meanwhile
+            finally:
+                with self._lock:
+                    if listed is not None:
+                        for trial in listed:
+                            self._put(key, trial)
+                        self._primed.add(key)
+                    self._priming[key] -= 1
+                    if not self._priming[key]:
+                        del self._priming[key]
+                        self._tombstones.pop(key, None)
+        with self._lock:
+            found = [t for t in self._trials.get(key, {}).values() if _owned_by(t, uid)]
+        found.sort(key=lambda t: int((t.get("spec") or {}).get("number", 0)))
+        return found
+
+    def forget(self, namespace: str, experiment: str) -> None:
+        """The Experiment is gone: drop its Trials (its Trials' DELETED events follow)."""
+        key = (namespace, experiment)
+        with self._lock:
+            self._trials.pop(key, None)
+            self._tombstones.pop(key, None)
+            self._primed.discard(key)
+
+    def size(self) -> int:
+        with self._lock:
+            return sum(len(v) for v in self._trials.values())
+
+
+TRIALS = TrialCache()
