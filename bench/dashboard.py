@@ -124,7 +124,7 @@ async def serve(dash: Any) -> tuple[Any, int]:
 
     from thunderbolt.dashboard.server import make_app
 
-    runner = web.AppRunner(make_app(dash), access_log=None)
+    runner = web.AppRunner(make_app(dash), access_log=None, shutdown_timeout=1.0)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()

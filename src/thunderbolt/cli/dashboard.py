@@ -27,6 +27,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="enable write actions (raise maxTrials, rollback) with your own permissions",
     )
+    parser.add_argument(
+        "--watch-namespaces",
+        default="",
+        metavar="NS[,NS]",
+        help="watch these namespaces (the Helm chart sets it); default: -n, else all you may list",
+    )
     add_kube_args(parser)
     parser.set_defaults(func=run)
 
@@ -37,7 +43,9 @@ def run(args: argparse.Namespace) -> int:
 
     if not 0 < args.port < 65536:
         raise CliError(f"--port {args.port}: use 1-65535")
-    explicit = args.namespace
+    explicit = [n for n in args.watch_namespaces.split(",") if n] or (
+        [args.namespace] if args.namespace else []
+    )
     kube = connect(args)
     try:
         scope = watch_scope(kube.api_client, explicit, kube.namespace)

@@ -25,11 +25,11 @@ def is_loopback(address: str) -> bool:
         return False
 
 
-def watch_scope(api_client: Any, namespace: str | None, fallback: str) -> str | None:
-    """``namespace`` when given; else all namespaces if the user may list them cluster-wide,
+def watch_scope(api_client: Any, namespaces: list[str], fallback: str) -> list[str] | None:
+    """``namespaces`` when given; else all namespaces if the user may list them cluster-wide,
     else the kubeconfig context's namespace. None means all namespaces."""
-    if namespace:
-        return namespace
+    if namespaces:
+        return namespaces
     from kubernetes import client
     from kubernetes.client.exceptions import ApiException
 
@@ -41,14 +41,14 @@ def watch_scope(api_client: Any, namespace: str | None, fallback: str) -> str | 
         )
     except ApiException as exc:
         if exc.status in (401, 403):
-            return fallback
+            return [fallback]
         raise
     return None
 
 
 async def start(
     api_client: Any,
-    scope: str | None,
+    scope: list[str] | None,
     address: str,
     port: int,
     allow_actions: bool,
@@ -60,21 +60,23 @@ async def start(
         loopback=is_loopback(address),
     )  # fmt: skip
     loop = asyncio.get_running_loop()
-    watchers = [Watcher(api_client, kind, scope, store, loop) for kind in KINDS]
+    # One watch per kind (per namespace when the user may not list cluster-wide).
+    namespaces: list[str | None] = list(scope) if scope is not None else [None]
+    watchers = [Watcher(api_client, kind, ns, store, loop) for kind in KINDS for ns in namespaces]
     for w in watchers:
         w.start()
-    runner = web.AppRunner(make_app(dashboard), access_log=None)
+    runner = web.AppRunner(make_app(dashboard), access_log=None, shutdown_timeout=2.0)
     await runner.setup()
     await web.TCPSite(runner, address, port).start()
     return runner, dashboard, watchers
 
 
 async def serve_forever(
-    api_client: Any, scope: str | None, address: str, port: int, allow_actions: bool
+    api_client: Any, scope: list[str] | None, address: str, port: int, allow_actions: bool
 ) -> None:
     runner, _, watchers = await start(api_client, scope, address, port, allow_actions)
     host = f"[{address}]" if ":" in address else address
-    where = "all namespaces" if scope is None else f"namespace {scope}"
+    where = "all namespaces" if scope is None else "namespace " + ", ".join(scope)
     print(f"Thunderbolt dashboard on http://{host}:{port}/ ({where}; "
           f"actions {'ON' if allow_actions else 'off'}). Ctrl-C stops it.", flush=True)  # fmt: skip
     try:

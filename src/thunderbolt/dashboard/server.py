@@ -227,7 +227,10 @@ async def guard(request: web.Request, handler: Any) -> web.StreamResponse:
     try:
         response = await handler(request)
     except web.HTTPException as exc:
-        response = exc
+        response = web.Response(status=exc.status, text=exc.text or exc.reason)
+        for name in ("Allow", "Location"):
+            if name in exc.headers:
+                response.headers[name] = exc.headers[name]
     except Exception:  # noqa: BLE001 -- logged here; the page gets no internals
         log.exception("dashboard: %s %s", request.method, request.path)
         response = web.Response(status=503, text="the dashboard could not answer; see its log")
@@ -445,6 +448,10 @@ async def healthz(request: web.Request) -> web.Response:
     return _json({"synced": sorted(_dash(request).store.synced)})
 
 
+async def no_content(request: web.Request) -> web.Response:
+    return web.Response(status=204)
+
+
 def make_app(dashboard: Dashboard) -> web.Application:
     app = web.Application(middlewares=[guard], client_max_size=MAX_BODY)
     app[KEY] = dashboard
@@ -471,5 +478,5 @@ def make_app(dashboard: Dashboard) -> web.Application:
     app.router.add_get("/api/stream", stream)
     app.router.add_get("/static/{file}", static)
     app.router.add_get("/healthz", healthz)
-    app.router.add_get("/favicon.ico", lambda _: web.Response(status=204))
+    app.router.add_get("/favicon.ico", no_content)
     return app

@@ -52,11 +52,11 @@ class Store:
 
     # -- writes (from the watch threads, through the loop) --
 
-    def replace(self, kind: str, items: list[dict[str, Any]]) -> None:
-        """A fresh list of one kind (start-up, or after the watch lost its place)."""
-        self.objects[kind] = {}
-        if kind == "trials":
-            self.by_experiment = {}
+    def replace(self, kind: str, items: list[dict[str, Any]], namespace: str | None = None) -> None:
+        """A fresh list of one kind (start-up, or after the watch lost its place), of one
+        namespace or (None) of all."""
+        for key in [k for k in self.objects[kind] if namespace is None or k[0] == namespace]:
+            self._drop(kind, self.objects[kind][key])
         for obj in items:
             self._put(kind, obj)
         self.synced.add(kind)

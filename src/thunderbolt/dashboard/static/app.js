@@ -1,7 +1,7 @@
 /* Thunderbolt dashboard front end: hand-written, no dependencies, no build step.
  *
  * Safety rule: every value from the cluster goes into the page through textContent or
- * setAttribute on a fixed list of attributes; nothing here ever assigns innerHTML,
+ * setAttribute on a fixed list of attributes; nothing here ever parses strings as markup,
  * and links are only built from our own paths or http(s) URLs.
  */
 "use strict";
