@@ -171,3 +171,22 @@ bundled MLflow has no authentication, so no other pod may reach it. */}}
 - namespaceSelector: {}
 {{- end }}
 {{- end }}
+
+{{- define "thunderbolt.dashboardSelectorLabels" -}}
+app.kubernetes.io/name: {{ include "thunderbolt.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: dashboard
+{{- end -}}
+
+{{/* The dashboard's rights: read what it shows, nothing else (no secrets, no writes). */}}
+{{- define "thunderbolt.dashboardRules" -}}
+- apiGroups: [thunderbolt.io]
+  resources: [experiments, trials, modeldeployments]
+  verbs: [get, list, watch]
+- apiGroups: [""]
+  resources: [events, pods]
+  verbs: [get, list, watch]
+- apiGroups: [""]
+  resources: [pods/log]
+  verbs: [get]
+{{- end -}}

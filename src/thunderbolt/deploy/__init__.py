@@ -12,4 +12,5 @@ Layout, thin handler over pure modules (crate-operator style):
 - ``kube``      -- the few idempotent API calls that carry a plan out
 - ``reconcile`` -- one tick: read, resolve, analyse, plan, write status, then children
 - ``handlers``  -- Kopf timers that call ``reconcile``
+- ``metrics``   -- rollout outcomes counted from the events a tick posts (Prometheus)
 """

@@ -24,7 +24,7 @@ from thunderbolt.api.meta import EVENT_MESSAGE_LIMIT, describe_errors
 from thunderbolt.api.modeldeployment import ModelDeploymentSpec, ModelDeploymentStatus, parse_spec
 from thunderbolt.api.refusals import is_unfixable, refusal_message
 from thunderbolt.deploy import builders as b
-from thunderbolt.deploy import promotion
+from thunderbolt.deploy import metrics, promotion
 from thunderbolt.deploy import revisions as rv
 from thunderbolt.deploy.analysis import Verdict, judge, parse
 from thunderbolt.deploy.kube import Kube, scrape
@@ -231,6 +231,7 @@ class Controller:
                 return None  # someone wrote in between: the next tick starts over
         for type_, reason, message in result.events:
             post(type_, reason, message)
+            metrics.observe_event(namespace, name, reason)
         try:
             self.apply(owner, spec, result, children, gateway)
         except ApiException as exc:
