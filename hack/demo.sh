@@ -70,4 +70,5 @@ echo
 log "objective with and without spectral normalization"
 mkdir -p out
 "${TB[@]}" compare iris-sn --by spectral_norm --png out/iris-sn-spectral-norm.png "${K[@]}"
+log "dashboard (read-only, live): http://127.0.0.1:${DASHBOARD_PORT:-8765}/ - the search at /ns/$DEMO_NAMESPACE/experiments/iris-sn, the deployment at /ns/$DEMO_NAMESPACE/modeldeployments/iris"
 log "done. Try: thunderbolt get trials -n $DEMO_NAMESPACE --kubeconfig .cluster/kubeconfig; make down to stop."

@@ -4,6 +4,7 @@ set -euo pipefail
 # shellcheck source=demo/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/demo/lib.sh"
 cd "$REPO_ROOT"
+stop dashboard
 stop operator
 stop s3
 stop mlflow

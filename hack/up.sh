@@ -97,7 +97,17 @@ else
 fi
 wait_http "http://127.0.0.1:8082/healthz" 90 "operator"
 
+# The read-only web dashboard, on loopback only (docs/dashboard.md).
+DASHBOARD_PORT="${DASHBOARD_PORT:-8765}"
+if alive dashboard && stale dashboard "$KUBECONFIG_FILE"; then stop dashboard; fi
+if ! alive dashboard; then
+  start dashboard "$LOGS/dashboard.log" "$VENV/bin/thunderbolt" dashboard \
+    --kubeconfig "$KUBECONFIG_FILE" -n "$DEMO_NAMESPACE" --address 127.0.0.1 --port "$DASHBOARD_PORT"
+fi
+wait_http "http://127.0.0.1:$DASHBOARD_PORT/healthz" 60 "dashboard"
+
 cat >&2 <<MSG
 [$(date +%H:%M:%S)] up: cluster, CRDs, MLflow http://$HOST_IP:$MLFLOW_PORT, S3 http://$HOST_IP:$S3_PORT (bucket $S3_BUCKET),
-           operator watching $DEMO_NAMESPACE. Logs in .cluster/logs/. Stop everything with: make down
+           operator watching $DEMO_NAMESPACE, dashboard http://127.0.0.1:$DASHBOARD_PORT/.
+           Logs in .cluster/logs/. Stop everything with: make down
 MSG
