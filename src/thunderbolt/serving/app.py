@@ -252,6 +252,17 @@ async def read_body(request: web.Request, state: ServingState, lease: Lease) -> 
         return body
 
 
+async def _answer_and_close(request: web.Request, response: web.Response) -> web.Response:
+    """Send ``response``, then close the connection at once: aiohttp would otherwise keep
+    reading the rest of an unread body for its lingering time."""
+    response.force_close()
+    await response.prepare(request)
+    await response.write_eof()
+    if request.transport is not None:
+        request.transport.close()
+    return response
+
+
 def _refusal(exc: BudgetExceeded) -> web.Response:
     if exc.status == 503:
         log.info("memory budget: %s", exc.message)
@@ -268,11 +279,8 @@ async def _infer(request: web.Request, state: ServingState, lease: Lease) -> web
             try:
                 body = await read_body(request, state, lease)
             except TimeoutError:
-                response = _error(
-                    408, f"request body not received within {state.body_timeout_s:g} s"
-                )
-                response.force_close()
-                return response
+                message = f"request body not received within {state.body_timeout_s:g} s"
+                return await _answer_and_close(request, _error(408, message))
             except (ConnectionError, ClientPayloadError):  # the client hung up mid-body
                 return _error(499, "client closed the connection")
             header_length = request.headers.get("Inference-Header-Content-Length")

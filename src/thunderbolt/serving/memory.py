@@ -174,6 +174,7 @@ PER_ELEMENT = 40 + 16
 PER_LIST = 72
 PER_DICT = 400
 PER_STRING = 64
+PER_DOCUMENT = 64 * 1024  # the decoder's own small allocations, and the numpy arrays' headers
 
 
 def json_decode_cost(data: bytes | bytearray, end: int | None = None) -> int:
@@ -185,7 +186,8 @@ def json_decode_cost(data: bytes | bytearray, end: int | None = None) -> int:
     lists, dicts = data.count(b"[", 0, end), data.count(b"{", 0, end)
     quotes = data.count(b'"', 0, end)
     return (
-        2 * end  # the text decoded to str, and string contents
+        PER_DOCUMENT
+        + 2 * end  # the text decoded to str, and string contents
         + PER_ELEMENT * elements
         + PER_LIST * lists
         + PER_DICT * dicts
