@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import ClientPayloadError, web
+from aiohttp.web_protocol import RequestPayloadError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 import thunderbolt
@@ -45,7 +46,14 @@ from thunderbolt.serving.protocol import (
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 OFFLOAD_BYTES = 256 * 1024  # bodies/results above this are (de)coded in a worker thread
-STREAM_PIECE = 1024 * 1024  # largest single write of a streamed response
+STREAM_PIECE = 1024 * 1024
+CONTENT_ENCODINGS = {
+    "identity",
+    "",
+    "gzip",
+    "x-gzip",
+    "deflate",
+}  # what aiohttp decodes  # largest single write of a streamed response
 
 
 @dataclasses.dataclass
@@ -230,7 +238,12 @@ async def read_body(request: web.Request, state: ServingState, lease: Lease) -> 
     length = request.content_length
     if length is not None and length > limit:
         raise too_large
-    encoded = request.headers.get("Content-Encoding", "identity").lower() != "identity"
+    encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding not in CONTENT_ENCODINGS:
+        raise InferError(
+            415, f"Content-Encoding {encoding[:40]!r} not supported: use gzip or deflate"
+        )
+    encoded = encoding != "identity"
     async with asyncio.timeout(state.body_timeout_s):
         if length is not None and not encoded:
             lease.resize(length, "the request body")
@@ -258,8 +271,7 @@ async def _answer_and_close(request: web.Request, response: web.Response) -> web
     response.force_close()
     await response.prepare(request)
     await response.write_eof()
-    if request.transport is not None:
-        request.transport.close()
+    request.protocol.force_close()
     return response
 
 
@@ -281,6 +293,10 @@ async def _infer(request: web.Request, state: ServingState, lease: Lease) -> web
             except TimeoutError:
                 message = f"request body not received within {state.body_timeout_s:g} s"
                 return await _answer_and_close(request, _error(408, message))
+            except RequestPayloadError as exc:  # e.g. a corrupt gzip/deflate stream
+                reason = " ".join(str(exc).split())
+                message = f"request body cannot be decoded: {reason}"
+                return await _answer_and_close(request, _error(400, message))
             except (ConnectionError, ClientPayloadError):  # the client hung up mid-body
                 return _error(499, "client closed the connection")
             header_length = request.headers.get("Inference-Header-Content-Length")

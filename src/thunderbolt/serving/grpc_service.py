@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
+from google.protobuf.message import DecodeError
 
 import thunderbolt
 from thunderbolt.serving.app import ServingState
@@ -148,12 +149,33 @@ class InferenceService:
         )
 
 
+class _Undecodable:
+    """A message protobuf could not parse (grpc would answer INTERNAL for it)."""
+
+
+def _lenient(request_type: Any) -> Callable[[bytes], Any]:
+    def parse(data: bytes) -> Any:
+        try:
+            return request_type.FromString(data)
+        except DecodeError:
+            return _Undecodable()
+
+    return parse
+
+
 def _handler(
     method: Callable[[Any, Any], Awaitable[Any]], request_type: Any, response_type: Any
 ) -> grpc.RpcMethodHandler:
+    async def checked(request: Any, context: Any) -> Any:
+        if isinstance(request, _Undecodable):
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT, f"not a valid {request_type.DESCRIPTOR.name}"
+            )
+        return await method(request, context)
+
     return grpc.unary_unary_rpc_method_handler(
-        method,
-        request_deserializer=request_type.FromString,
+        checked,
+        request_deserializer=_lenient(request_type),
         response_serializer=response_type.SerializeToString,
     )
 

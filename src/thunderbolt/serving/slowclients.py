@@ -17,6 +17,8 @@ from typing import Any
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
+from thunderbolt.serving.protocol import error_body
+
 
 class GuardedRequestHandler(RequestHandler):  # type: ignore[type-arg]
     """aiohttp's connection handler with a deadline for each request's headers."""
@@ -46,6 +48,22 @@ class GuardedRequestHandler(RequestHandler):  # type: ignore[type-arg]
     def request_finished(self) -> None:
         self._tb_in_request = False
         self._tb_cancel()
+
+    def handle_error(
+        self,
+        request: Any,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        """aiohttp's answer to a request it could not parse (a garbage request line,
+        oversized headers), as a V2 JSON error rather than its text page."""
+        response = super().handle_error(request, status, exc, message)
+        if isinstance(response, web.Response):
+            reason = " ".join(str(exc or message or "bad request").split())[:300]
+            response.body = error_body(f"malformed HTTP request: {reason}")
+            response.content_type = "application/json"
+        return response
 
     def _tb_arm(self) -> None:
         self._tb_cancel()
