@@ -1,12 +1,26 @@
-"""Hostile-input suite: fixtures and the figures printed at the end of the run.
+"""Hostile-input suite: what Thunderbolt must refuse, and how, in one place.
 
-``served`` is a real ``python -m thunderbolt.serving`` process on a real ONNX model,
-told its memory limit is 512Mi (the ModelDeployment default) and given short slow-client
-deadlines; a thread samples its resident memory, and its peak (``VmHWM``) must stay under
-the limit. ``report_endpoint`` is the real report endpoint (aiohttp, in its own thread)
-over the in-memory store the report unit tests use. ``figures`` collects, per category,
-how many hostile inputs ran and the status codes they got; ``pytest_terminal_summary``
-prints the table (no ``-s`` needed).
+Files:
+
+- ``test_hostile_inference.py``: ~100 hostile requests (malformed JSON, NaN/Infinity/1e39,
+  wrong shapes and datatypes, huge shapes, deep nesting, oversize and compressed bodies,
+  content types, malformed HTTP, slow-loris headers and bodies, concurrent 13.7 MiB
+  requests, gRPC garbage) against a real ``python -m thunderbolt.serving`` process.
+- ``test_hostile_reports.py``: forged reports against the real report endpoint.
+- ``manifests.py`` + ``test_hostile_manifests.py``: bad Experiments and ModelDeployments
+  against the pydantic models and the CRDs' CEL rules; ``test_hostile_manifests_cluster.py``
+  (marked ``cluster``) the same against the real API server's structural schema.
+
+Run: ``pytest tests/hostile -m "not cluster"`` (~40 s, part of ``make test-unit``); the
+cluster file runs in ``make test-integration``. The table of figures (cases and status
+codes per category, the server's peak memory) is printed at the end of every run.
+
+Fixtures: ``served`` is the server process on a real ONNX model, told its memory limit is
+512Mi (the ModelDeployment default) and given short slow-client deadlines; a thread
+samples its resident memory, and its peak (``VmHWM``) must stay under the limit.
+``report_endpoint`` is the report endpoint's aiohttp server in its own thread over the
+in-memory store the report unit tests use. ``figures`` collects the counts that
+``pytest_terminal_summary`` prints (no ``-s`` needed).
 """
 
 from __future__ import annotations
