@@ -33,11 +33,12 @@ verify: crds ## fail when generated files differ from what is committed
 	@git diff --exit-code -- crds charts/thunderbolt/templates/crds docs/crd-reference.md || { echo "generated CRDs drifted: run 'make crds' and commit"; exit 1; }
 	@test -z "$$(git ls-files --others --exclude-standard crds charts/thunderbolt/templates/crds)" || { echo "untracked generated files: run 'make crds' and commit"; exit 1; }
 
-test-unit: install ## unit tests (no cluster)
-	$(PY) -m pytest tests/unit -q
+test-unit: install ## unit tests and the hostile-input suite's parts that need no cluster
+	$(PY) -m pytest tests/unit tests/hostile -q -m "not cluster"
 
 test-integration: install images ## integration tests on the real local cluster (starts it, builds images)
 	$(PY) -m pytest tests/integration -q
+	$(PY) -m pytest tests/hostile -q -m cluster
 
 test: lint typecheck verify test-unit test-integration ## everything CI runs
 

@@ -34,6 +34,24 @@ def _non_negative_int(value: str) -> int:
     return number
 
 
+def _positive_float(value: str) -> float:
+    number = float(value)
+    if not number > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+    return number
+
+
+def _memory(value: str | int) -> int:
+    from thunderbolt.serving.memory import memory_quantity
+
+    if isinstance(value, int):
+        return value
+    try:
+        return memory_quantity(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _checksum(value: str) -> str:
     if not _CHECKSUM.match(value):
         raise argparse.ArgumentTypeError("must look like sha256:<64 hex digits>")
@@ -85,8 +103,34 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--max-body-bytes",
         type=_positive_int,
-        default=16 * 1024 * 1024,
-        help="larger bodies get 413",
+        default=None,
+        help="larger bodies get 413 (default: the memory limit / 32, at most 16 MiB)",
+    )
+    parser.add_argument(
+        "--memory-limit",
+        type=_memory,
+        default=env("THUNDERBOLT_SERVING_MEMORY_LIMIT") or None,
+        help="memory the requests' budget is derived from, e.g. 512Mi; 0: no budget "
+        "(default: $THUNDERBOLT_SERVING_MEMORY_LIMIT, else the container's cgroup limit)",
+    )
+    parser.add_argument(
+        "--header-timeout",
+        type=_positive_float,
+        default=10.0,
+        help="seconds a client has to send a request's headers, from connecting or from "
+        "its first byte; then the connection is closed",
+    )
+    parser.add_argument(
+        "--body-timeout",
+        type=_positive_float,
+        default=30.0,
+        help="seconds a client has to send a request's whole body; then 408 and closed",
+    )
+    parser.add_argument(
+        "--keepalive-timeout",
+        type=_positive_float,
+        default=75.0,
+        help="seconds an idle kept-alive connection stays open",
     )
     parser.add_argument(
         "--drain-timeout",
@@ -175,6 +219,10 @@ def run(args: argparse.Namespace) -> int:
             max_delay_s=args.max_delay_ms / 1000.0,
         ),
         max_body_bytes=args.max_body_bytes,
+        memory_limit=args.memory_limit,
+        header_timeout_s=args.header_timeout,
+        body_timeout_s=args.body_timeout,
+        keepalive_timeout_s=args.keepalive_timeout,
         drain_timeout_s=args.drain_timeout,
         fail_linger_s=args.fail_linger,
         intra_op_threads=plan.intra_op,

@@ -16,16 +16,29 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiohttp import web
+from aiohttp import ClientPayloadError, web
+from aiohttp.web_protocol import RequestPayloadError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 import thunderbolt
+from thunderbolt.serving import slowclients
 from thunderbolt.serving.batching import Batcher
+from thunderbolt.serving.memory import (
+    RETRY_AFTER_S,
+    BudgetExceeded,
+    Lease,
+    MemoryBudget,
+    json_decode_cost,
+    output_bytes,
+    tensor_cost,
+)
 from thunderbolt.serving.metrics import ServingMetrics
 from thunderbolt.serving.model import ModelRunError, OnnxModel
 from thunderbolt.serving.protocol import (
+    EncodedResponse,
     InferError,
-    encode_infer_response,
+    InferRequest,
+    encode_infer_response_parts,
     error_body,
     parse_infer_request,
 )
@@ -33,6 +46,14 @@ from thunderbolt.serving.protocol import (
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 OFFLOAD_BYTES = 256 * 1024  # bodies/results above this are (de)coded in a worker thread
+STREAM_PIECE = 1024 * 1024
+CONTENT_ENCODINGS = {
+    "identity",
+    "",
+    "gzip",
+    "x-gzip",
+    "deflate",
+}  # what aiohttp decodes  # largest single write of a streamed response
 
 
 @dataclasses.dataclass
@@ -43,6 +64,10 @@ class ServingState:
     model_version: str
     metrics: ServingMetrics
     max_body_bytes: int = 16 * 1024 * 1024
+    body_timeout_s: float = 30.0
+    # Bytes all in-flight requests may hold (set once the model is loaded; unbounded
+    # until then, when inference is refused anyway).
+    budget: MemoryBudget = dataclasses.field(default_factory=lambda: MemoryBudget(None))
     model: OnnxModel | None = None
     batcher: Batcher | None = None
     draining: bool = False
@@ -86,11 +111,17 @@ def _json(status: int, document: dict[str, Any]) -> web.Response:
 
 
 def _error(status: int, message: str) -> web.Response:
-    return web.Response(status=status, body=error_body(message), content_type="application/json")
+    response = web.Response(
+        status=status, body=error_body(message), content_type="application/json"
+    )
+    if status == 503:
+        response.headers["Retry-After"] = str(RETRY_AFTER_S)
+    return response
 
 
 @web.middleware
 async def v2_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    slowclients.request_started(request)  # headers complete: the header deadline is met
     try:
         return await handler(request)
     except web.HTTPException as exc:  # routing: unknown path, wrong method, too large
@@ -100,6 +131,8 @@ async def v2_errors(request: web.Request, handler: Handler) -> web.StreamRespons
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return _error(500, "internal server error")
+    finally:
+        slowclients.request_finished(request)
 
 
 STATE: web.AppKey[ServingState] = web.AppKey("state", ServingState)
@@ -176,15 +209,16 @@ async def model_ready(request: web.Request) -> web.Response:
     return _json(200, {"name": state.model_name, "ready": True})
 
 
-async def infer(request: web.Request) -> web.Response:
+async def infer(request: web.Request) -> web.StreamResponse:
     state = _state(request)
     started = time.perf_counter()
     state.inflight += 1
     code = 500
     try:
-        response = await _infer(request, state)
-        code = response.status
-        return response
+        with state.budget.lease() as lease:  # released once the answer is written
+            response = await _infer(request, state, lease)
+            code = response.status
+            return response
     finally:
         state.inflight -= 1
         if not state.inflight:
@@ -193,45 +227,139 @@ async def infer(request: web.Request) -> web.Response:
             state.count(code, time.perf_counter() - started)
 
 
-async def _infer(request: web.Request, state: ServingState) -> web.Response:
+async def read_body(request: web.Request, state: ServingState, lease: Lease) -> bytearray:
+    """The whole body, into one buffer reserved from the memory budget before it fills:
+    sized by ``Content-Length`` up front, or chunk by chunk when it is not known (chunked
+    or compressed bodies). Raises ``InferError`` 413 above ``max_body_bytes``,
+    ``BudgetExceeded``, ``TimeoutError`` when the body takes longer than
+    ``body_timeout_s``, ``ConnectionError`` when the client hangs up."""
+    limit = state.max_body_bytes
+    too_large = InferError(413, f"request body larger than {limit} bytes")
+    length = request.content_length
+    if length is not None and length > limit:
+        raise too_large
+    encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding not in CONTENT_ENCODINGS:
+        raise InferError(
+            415, f"Content-Encoding {encoding[:40]!r} not supported: use gzip or deflate"
+        )
+    encoded = encoding != "identity"
+    async with asyncio.timeout(state.body_timeout_s):
+        if length is not None and not encoded:
+            lease.resize(length, "the request body")
+            body = bytearray(length)
+            view, filled = memoryview(body), 0
+            while filled < length:
+                chunk = await request.content.readany()
+                if not chunk:
+                    raise ConnectionError("body ended early")
+                view[filled : filled + len(chunk)] = chunk
+                filled += len(chunk)
+            return body
+        body = bytearray()
+        while chunk := await request.content.readany():
+            if len(body) + len(chunk) > limit:
+                raise too_large
+            lease.grow(len(chunk), "the request body")
+            body += chunk
+        return body
+
+
+async def _answer_and_close(request: web.Request, response: web.Response) -> web.Response:
+    """Send ``response``, then close the connection at once: aiohttp would otherwise keep
+    reading the rest of an unread body for its lingering time."""
+    response.force_close()
+    await response.prepare(request)
+    await response.write_eof()
+    request.protocol.force_close()
+    return response
+
+
+def _refusal(exc: BudgetExceeded) -> web.Response:
+    if exc.status == 503:
+        log.info("memory budget: %s", exc.message)
+    return _error(exc.status, exc.message)
+
+
+async def _infer(request: web.Request, state: ServingState, lease: Lease) -> web.StreamResponse:
     try:
         _check_model(request)
         if state.model is None or state.batcher is None:
             return _error(503, f"model {state.model_name!r} is not ready")
+        model = state.model
         with state.batcher.arrival():
             try:
-                body = await request.read()
-            except web.HTTPRequestEntityTooLarge:
-                return _error(413, f"request body larger than {state.max_body_bytes} bytes")
-            except ConnectionError:  # the client hung up mid-body; nobody will read an answer
+                body = await read_body(request, state, lease)
+            except TimeoutError:
+                message = f"request body not received within {state.body_timeout_s:g} s"
+                return await _answer_and_close(request, _error(408, message))
+            except RequestPayloadError as exc:  # e.g. a corrupt gzip/deflate stream
+                reason = " ".join(str(exc).split())
+                message = f"request body cannot be decoded: {reason}"
+                return await _answer_and_close(request, _error(400, message))
+            except (ConnectionError, ClientPayloadError):  # the client hung up mid-body
                 return _error(499, "client closed the connection")
-            args = (body, request.headers.get("Inference-Header-Content-Length"))
+            header_length = request.headers.get("Inference-Header-Content-Length")
+            json_end = len(body)
+            if header_length is not None and header_length.isdigit():
+                json_end = min(json_end, int(header_length))
+            lease.resize(len(body) + json_decode_cost(body, json_end), "decoding this request")
             parse = functools.partial(
-                parse_infer_request, *args, state.model.inputs, state.model.outputs
+                parse_infer_request, body, header_length, model.inputs, model.outputs
             )
             # Decoding megabytes of JSON would stall every other request on the event loop.
             parsed = parse() if len(body) < OFFLOAD_BYTES else await asyncio.to_thread(parse)
+            out = output_bytes((s.shape for s in model.outputs), parsed.rows)
+            lease.resize(len(body) + tensor_cost(parsed.inputs.values(), out), "this request")
         results = await state.batcher.infer(parsed)
     except InferError as exc:
         return _error(exc.status, exc.message)
+    except BudgetExceeded as exc:
+        return _refusal(exc)
     except ModelRunError as exc:
         log.warning("inference failed: %s", exc)
         return _error(500, str(exc))
+    return await _respond(request, state, parsed, results)
+
+
+async def _respond(
+    request: web.Request, state: ServingState, parsed: InferRequest, results: dict[str, Any]
+) -> web.StreamResponse:
     encode = functools.partial(
-        encode_infer_response, state.model_name, state.model_version, parsed, results
+        encode_infer_response_parts, state.model_name, state.model_version, parsed, results
     )
     size = sum(r.nbytes for r in results.values())
     try:
-        out, header_length = encode() if size < OFFLOAD_BYTES else await asyncio.to_thread(encode)
+        encoded = encode() if size < OFFLOAD_BYTES else await asyncio.to_thread(encode)
     except InferError as exc:  # e.g. a non-finite output that JSON cannot carry
         return _error(exc.status, exc.message)
-    if header_length is None:
-        return web.Response(body=out, content_type="application/json")
-    return web.Response(
-        body=out,
-        content_type="application/octet-stream",
-        headers={"Inference-Header-Content-Length": str(header_length)},
+    headers = {}
+    if encoded.header_length is not None:
+        headers["Inference-Header-Content-Length"] = str(encoded.header_length)
+    content_type = (
+        "application/json" if encoded.header_length is None else "application/octet-stream"
     )
+    if size < OFFLOAD_BYTES:
+        return web.Response(body=encoded.join(), content_type=content_type, headers=headers)
+    return await _stream(request, encoded, content_type, headers)
+
+
+async def _stream(
+    request: web.Request, encoded: EncodedResponse, content_type: str, headers: dict[str, str]
+) -> web.StreamResponse:
+    """A large body piece by piece (each produced in a worker thread): never the whole
+    text in memory at once. JSON of unknown length goes out chunked."""
+    response = web.StreamResponse(headers=headers)
+    response.content_type = content_type
+    if encoded.length is not None:
+        response.content_length = encoded.length
+    await response.prepare(request)
+    while (piece := await asyncio.to_thread(next, encoded.parts, None)) is not None:
+        view = memoryview(piece)
+        for start in range(0, len(view), STREAM_PIECE):
+            await response.write(view[start : start + STREAM_PIECE])
+    await response.write_eof()
+    return response
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -241,6 +369,7 @@ async def metrics(request: web.Request) -> web.Response:
 
 def build_app(state: ServingState) -> web.Application:
     app = web.Application(middlewares=[v2_errors], client_max_size=state.max_body_bytes)
+    # (inference bodies are read by ``read_body``, against the memory budget)
     app[STATE] = state
     app.router.add_get("/v2/health/live", live)
     app.router.add_get("/v2/health/ready", ready)

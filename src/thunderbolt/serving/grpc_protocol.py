@@ -65,8 +65,10 @@ def _from_contents(contents: Any, spec: TensorSpec, shape: tuple[int, ...]) -> n
             except UnicodeDecodeError:
                 raise bad_request(f"input {spec.name!r}: element {i} is not UTF-8 text") from None
         return out.reshape(shape)
-    # protobuf already enforced each field's type and range, not that floats are finite
-    return check_finite(np.asarray(values, dtype=V2_TO_NUMPY[spec.datatype]), spec).reshape(shape)
+    # protobuf already enforced each field's type and range, not that floats are finite;
+    # fromiter, not asarray: asarray copies the field into a list of Python numbers first
+    arr = np.fromiter(values, dtype=V2_TO_NUMPY[spec.datatype], count=expected)
+    return check_finite(arr, spec).reshape(shape)
 
 
 def parse_grpc_request(

@@ -16,10 +16,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
+from google.protobuf.message import DecodeError
 
 import thunderbolt
 from thunderbolt.serving.app import ServingState
 from thunderbolt.serving.grpc_protocol import encode_grpc_response, parse_grpc_request
+from thunderbolt.serving.memory import BudgetExceeded, Lease, output_bytes, tensor_cost
 from thunderbolt.serving.model import ModelRunError
 from thunderbolt.serving.protocol import InferError
 from thunderbolt.serving.v2grpc import open_inference_grpc_pb2 as pb
@@ -105,7 +107,8 @@ class InferenceService:
         state.inflight += 1
         code = 500
         try:
-            response = await self._infer(request)
+            with state.budget.lease() as lease:
+                response = await self._infer(request, lease)
             code = 200
             return response
         except _Abort as exc:
@@ -118,15 +121,24 @@ class InferenceService:
             if request.model_name == state.model_name:
                 state.count(code, time.perf_counter() - started)
 
-    async def _infer(self, request: Any) -> Any:
+    async def _infer(self, request: Any, lease: Lease) -> Any:
         state = self.state
         self._check_model(request.model_name, request.model_version)
-        if state.model is None or state.batcher is None or state.draining:
+        model = state.model
+        if model is None or state.batcher is None or state.draining:
             raise _Abort(503, f"model {state.model_name!r} is not ready")
         try:
+            # grpc has received the message already: account for it and its decoding
+            # (raw contents are copied out of the message once) before going further
+            size = request.ByteSize()
+            lease.resize(2 * size, "decoding this request")
             with state.batcher.arrival():
-                parsed = parse_grpc_request(request, state.model.inputs, state.model.outputs)
+                parsed = parse_grpc_request(request, model.inputs, model.outputs)
+            out = output_bytes((s.shape for s in model.outputs), parsed.rows)
+            lease.resize(size + tensor_cost(parsed.inputs.values(), out), "this request")
             results = await state.batcher.infer(parsed)
+        except BudgetExceeded as exc:
+            raise _Abort(exc.status, exc.message) from None
         except InferError as exc:
             raise _Abort(exc.status, exc.message) from None
         except ModelRunError as exc:
@@ -137,12 +149,33 @@ class InferenceService:
         )
 
 
+class _Undecodable:
+    """A message protobuf could not parse (grpc would answer INTERNAL for it)."""
+
+
+def _lenient(request_type: Any) -> Callable[[bytes], Any]:
+    def parse(data: bytes) -> Any:
+        try:
+            return request_type.FromString(data)
+        except DecodeError:
+            return _Undecodable()
+
+    return parse
+
+
 def _handler(
     method: Callable[[Any, Any], Awaitable[Any]], request_type: Any, response_type: Any
 ) -> grpc.RpcMethodHandler:
+    async def checked(request: Any, context: Any) -> Any:
+        if isinstance(request, _Undecodable):
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT, f"not a valid {request_type.DESCRIPTOR.name}"
+            )
+        return await method(request, context)
+
     return grpc.unary_unary_rpc_method_handler(
-        method,
-        request_deserializer=request_type.FromString,
+        checked,
+        request_deserializer=_lenient(request_type),
         response_serializer=response_type.SerializeToString,
     )
 

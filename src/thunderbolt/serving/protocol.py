@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -64,7 +64,7 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _split_body(body: bytes, header_length: str | None) -> tuple[Any, memoryview]:
+def _split_body(body: bytes | bytearray, header_length: str | None) -> tuple[Any, memoryview]:
     if header_length is None:
         json_part, binary = body, memoryview(b"")
     else:
@@ -263,6 +263,7 @@ def _parse_inputs(
             offset += params["binary_data_size"]
         elif "data" in raw:
             inputs[name] = _from_json(raw["data"], spec, shape)
+            raw["data"] = None  # the Python list took ~40 bytes a number: free it now
         else:
             raise _bad(f"input {name!r} has no 'data'")
     missing = sorted(set(specs) - set(inputs))
@@ -311,7 +312,7 @@ def check_batch(arrays: Mapping[str, np.ndarray], inputs: Sequence[TensorSpec]) 
 
 
 def parse_infer_request(
-    body: bytes,
+    body: bytes | bytearray,
     header_length: str | None,
     inputs: Sequence[TensorSpec],
     outputs: Sequence[TensorSpec],
@@ -344,6 +345,101 @@ def v2_array(result: np.ndarray) -> tuple[np.ndarray, str]:
     return arr, datatype
 
 
+CHUNK_ELEMENTS = 65536  # numbers per encoded piece of a JSON response
+# Shortest text that reads back as the same value: 9 significant digits identify every
+# float32, 5 every float16; Python's repr is the shortest for float64. Printing a float32
+# as a float64 (0.10000000149011612) made responses twice their size.
+_FORMAT = {"FP32": "%.9g".__mod__, "FP16": "%.5g".__mod__}
+
+
+def _numbers(flat: np.ndarray, datatype: str) -> Iterator[bytes]:
+    """A tensor's ``data`` as comma-separated JSON values, in pieces of bounded size."""
+    for start in range(0, flat.size, CHUNK_ELEMENTS):
+        values = flat[start : start + CHUNK_ELEMENTS].tolist()
+        if datatype == "BYTES":
+            text = ",".join(
+                json.dumps(x.decode(errors="replace") if isinstance(x, bytes) else str(x))
+                for x in values
+            )
+        elif datatype == "BOOL":
+            text = ",".join("true" if x else "false" for x in values)
+        else:
+            text = ",".join(map(_FORMAT.get(datatype, repr), values))
+        yield (text if start == 0 else "," + text).encode()
+
+
+def _open_object(document: Mapping[str, Any]) -> bytes:
+    """``document`` as JSON without its closing brace, so more members can follow."""
+    return json.dumps(document, separators=(",", ":"), allow_nan=False).encode()[:-1]
+
+
+@dataclasses.dataclass
+class EncodedResponse:
+    """A response body as pieces: ``parts`` yields them lazily (a large JSON response
+    is produced piece by piece while it is sent); ``header_length`` is set when binary
+    outputs follow the JSON header; ``length`` when the total size is known up front."""
+
+    parts: Iterator[bytes | memoryview]
+    header_length: int | None
+    length: int | None
+
+    def join(self) -> bytes:
+        return b"".join(self.parts)
+
+
+def encode_infer_response_parts(
+    model_name: str,
+    model_version: str,
+    request: InferRequest,
+    results: Mapping[str, np.ndarray],
+) -> EncodedResponse:
+    """The response body in pieces. Every output is checked first (a JSON output that is
+    not finite is 422), so nothing is sent for a response that cannot be completed."""
+    json_tensors: list[tuple[dict[str, Any], np.ndarray | None, str]] = []
+    blobs: list[bytes | memoryview] = []
+    for wanted in request.outputs:
+        arr, datatype = v2_array(results[wanted.name])
+        tensor: dict[str, Any] = {"name": wanted.name, "datatype": datatype}
+        tensor["shape"] = list(arr.shape)
+        if wanted.binary:
+            if datatype == "BYTES":
+                blob: bytes | memoryview = encode_bytes_tensor(arr)
+            else:
+                blob = memoryview(arr.reshape(-1).view(np.uint8))  # type: ignore[arg-type]
+            tensor["parameters"] = {"binary_data_size": len(blob)}
+            blobs.append(blob)
+            json_tensors.append((tensor, None, datatype))
+            continue
+        if arr.dtype.kind == "f" and arr.size and not np.isfinite(arr).all():
+            raise InferError(
+                422,
+                f"output {wanted.name!r} is not finite (NaN/Infinity) for this input, and "
+                "JSON cannot carry that; request it as binary data to receive it",
+            )
+        json_tensors.append((tensor, arr.reshape(-1), datatype))
+    document: dict[str, Any] = {"model_name": model_name, "model_version": model_version}
+    if request.id is not None:
+        document["id"] = request.id
+    if request.parameters is not None:
+        document["parameters"] = request.parameters
+
+    def header() -> Iterator[bytes]:
+        yield _open_object(document) + b',"outputs":['
+        for i, (tensor, flat, datatype) in enumerate(json_tensors):
+            if flat is None:
+                yield (b"," if i else b"") + _open_object(tensor) + b"}"
+            else:
+                yield (b"," if i else b"") + _open_object(tensor) + b',"data":['
+                yield from _numbers(flat, datatype)
+                yield b"]}"
+        yield b"]}"
+
+    if not blobs:
+        return EncodedResponse(header(), None, None)
+    head = b"".join(header())
+    return EncodedResponse(iter([head, *blobs]), len(head), len(head) + sum(len(b) for b in blobs))
+
+
 def encode_infer_response(
     model_name: str,
     model_version: str,
@@ -351,43 +447,8 @@ def encode_infer_response(
     results: Mapping[str, np.ndarray],
 ) -> tuple[bytes, int | None]:
     """The response body, and the JSON header length when binary outputs follow it."""
-    tensors: list[dict[str, Any]] = []
-    blobs: list[bytes] = []
-    for wanted in request.outputs:
-        arr, datatype = v2_array(results[wanted.name])
-        tensor: dict[str, Any] = {
-            "name": wanted.name,
-            "datatype": datatype,
-            "shape": list(arr.shape),
-        }
-        if wanted.binary:
-            blob = encode_bytes_tensor(arr) if datatype == "BYTES" else arr.tobytes()
-            tensor["parameters"] = {"binary_data_size": len(blob)}
-            blobs.append(blob)
-        elif datatype == "BYTES":
-            tensor["data"] = [
-                x.decode(errors="replace") if isinstance(x, bytes) else str(x)
-                for x in arr.reshape(-1)
-            ]
-        else:
-            if arr.dtype.kind == "f" and arr.size and not np.isfinite(arr).all():
-                raise InferError(
-                    422,
-                    f"output {wanted.name!r} is not finite (NaN/Infinity) for this input, and "
-                    "JSON cannot carry that; request it as binary data to receive it",
-                )
-            tensor["data"] = arr.reshape(-1).tolist()
-        tensors.append(tensor)
-    document: dict[str, Any] = {"model_name": model_name, "model_version": model_version}
-    if request.id is not None:
-        document["id"] = request.id
-    if request.parameters is not None:
-        document["parameters"] = request.parameters
-    document["outputs"] = tensors
-    header = json.dumps(document, separators=(",", ":"), allow_nan=False).encode()
-    if not blobs:
-        return header, None
-    return b"".join([header, *blobs]), len(header)
+    encoded = encode_infer_response_parts(model_name, model_version, request, results)
+    return encoded.join(), encoded.header_length
 
 
 def error_body(message: str) -> bytes:

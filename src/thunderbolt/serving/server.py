@@ -22,8 +22,15 @@ from aiohttp import web
 from thunderbolt.artifacts import ArtifactError, sha256_digest, verify_checksum
 from thunderbolt.serving.app import ServingState, build_app
 from thunderbolt.serving.batching import Batcher, BatchingConfig
+from thunderbolt.serving.memory import (
+    MemoryBudget,
+    container_memory_limit,
+    plan_memory,
+    rss_bytes,
+)
 from thunderbolt.serving.metrics import ServingMetrics
 from thunderbolt.serving.model import ModelLoadError, OnnxModel
+from thunderbolt.serving.slowclients import GuardedAppRunner
 from thunderbolt.serving.source import fetch_model, redact
 
 log = logging.getLogger(__name__)
@@ -46,7 +53,11 @@ class ServeOptions:
     ready_dir: str | None = None  # where those workers mark themselves loaded
     workers: int = 1
     batching: BatchingConfig = BatchingConfig()
-    max_body_bytes: int = 16 * 1024 * 1024
+    max_body_bytes: int | None = None  # None: from the memory limit (memory.default_max_body)
+    memory_limit: int | None = None  # None: the container's (cgroup); 0: no budget
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 30.0
+    keepalive_timeout_s: float = 75.0
     drain_timeout_s: float = 30.0
     fail_linger_s: float = 0.0
     intra_op_threads: int = 1
@@ -90,15 +101,23 @@ def load_model(opts: ServeOptions, metrics: ServingMetrics) -> OnnxModel:
     return model
 
 
+def memory_limit(opts: ServeOptions) -> int | None:
+    """The explicit setting (0: none), else the container's cgroup limit."""
+    if opts.memory_limit is not None:
+        return opts.memory_limit or None
+    return container_memory_limit()
+
+
 class _QuietBadRequests(logging.Filter):
     """aiohttp logs a traceback at ERROR for every unparsable HTTP request; a client's
     garbage is not a server error, so log it as one warning line instead."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         from aiohttp.http_exceptions import HttpProcessingError
+        from aiohttp.web_protocol import RequestPayloadError
 
         exc = record.exc_info[1] if record.exc_info else None
-        if isinstance(exc, HttpProcessingError):
+        if isinstance(exc, HttpProcessingError | RequestPayloadError):
             record.msg, record.args = "%s: %s", (record.getMessage(), " ".join(str(exc).split()))
             record.exc_info, record.exc_text = None, None
             record.levelno, record.levelname = logging.WARNING, "WARNING"
@@ -122,9 +141,18 @@ async def serve(opts: ServeOptions) -> int:
     """Run until SIGTERM/SIGINT; returns the process exit code."""
     logging.getLogger("aiohttp.server").addFilter(_QuietBadRequests())
     metrics = ServingMetrics()
-    state = ServingState(opts.model_name, opts.model_version, metrics, opts.max_body_bytes)
+    limit = memory_limit(opts)
+    max_body = plan_memory(limit, 0, opts.workers, opts.max_body_bytes).max_body
+    state = ServingState(opts.model_name, opts.model_version, metrics, max_body)
+    state.body_timeout_s = opts.body_timeout_s
     metrics.ready.labels(opts.model_name).set(0)
-    runner = web.AppRunner(build_app(state), handle_signals=False, access_log=None)
+    runner = GuardedAppRunner(
+        build_app(state),
+        header_timeout_s=opts.header_timeout_s,
+        handle_signals=False,
+        access_log=None,
+        keepalive_timeout=opts.keepalive_timeout_s,
+    )
     await runner.setup()
     site = web.TCPSite(
         runner, opts.host, opts.port, reuse_address=True, reuse_port=opts.reuse_port or None
@@ -176,6 +204,14 @@ async def serve(opts: ServeOptions) -> int:
 
     batcher = Batcher(
         model, opts.batching, observe_batch=metrics.batch_size.labels(opts.model_name).observe
+    )
+    plan = plan_memory(limit, rss_bytes(), opts.workers, opts.max_body_bytes)
+    state.budget = MemoryBudget(plan.budget)
+    log.info(
+        "memory: limit %s, request budget %s, largest body %d bytes",
+        "none" if plan.limit is None else f"{plan.limit / 2**20:.0f} MiB",
+        "unbounded" if plan.budget is None else f"{plan.budget / 2**20:.0f} MiB",
+        plan.max_body,
     )
     state.serve(model, batcher)
     if opts.ready_dir is not None:
