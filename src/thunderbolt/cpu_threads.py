@@ -32,14 +32,14 @@ class ThreadPlan:
     workers: int
 
 
-def _read(path: pathlib.Path) -> str | None:
+def read_text_or_none(path: pathlib.Path) -> str | None:
     try:
         return path.read_text().strip()
     except OSError:
         return None
 
 
-def _v2_dirs(root: pathlib.Path, proc_cgroup: str | None) -> list[pathlib.Path]:
+def cgroup_v2_dirs(root: pathlib.Path, proc_cgroup: str | None) -> list[pathlib.Path]:
     """The process's own cgroup v2 directory (from /proc/self/cgroup), then the root: inside
     a container with a cgroup namespace the root *is* the container's cgroup."""
     dirs = []
@@ -55,8 +55,8 @@ def cgroup_cpu_quota(
     root: pathlib.Path = CGROUP_ROOT, proc_cgroup: str | None = None
 ) -> float | None:
     """CPUs the cgroup quota allows (e.g. 1.5), or None when there is no quota."""
-    for directory in _v2_dirs(root, proc_cgroup):
-        text = _read(directory / "cpu.max")
+    for directory in cgroup_v2_dirs(root, proc_cgroup):
+        text = read_text_or_none(directory / "cpu.max")
         if text is not None:
             fields = text.split()
             if len(fields) == 2 and fields[0] != "max":
@@ -67,8 +67,8 @@ def cgroup_cpu_quota(
                 return quota / period if quota > 0 and period > 0 else None
             return None
     for name in ("cpu", "cpu,cpuacct", "cpuacct,cpu"):
-        quota_text = _read(root / name / "cpu.cfs_quota_us")
-        period_text = _read(root / name / "cpu.cfs_period_us")
+        quota_text = read_text_or_none(root / name / "cpu.cfs_quota_us")
+        period_text = read_text_or_none(root / name / "cpu.cfs_period_us")
         if quota_text is None or period_text is None:
             continue
         try:
@@ -85,7 +85,7 @@ def container_cpus(root: pathlib.Path = CGROUP_ROOT) -> float:
         cores = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         cores = os.cpu_count() or 1
-    quota = cgroup_cpu_quota(root, _read(pathlib.Path("/proc/self/cgroup")))
+    quota = cgroup_cpu_quota(root, read_text_or_none(pathlib.Path("/proc/self/cgroup")))
     return min(float(cores), quota) if quota is not None else float(cores)
 
 

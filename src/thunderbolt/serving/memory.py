@@ -22,7 +22,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from thunderbolt.cpu_threads import CGROUP_ROOT, _read, _v2_dirs
+from thunderbolt.cpu_threads import CGROUP_ROOT, cgroup_v2_dirs, read_text_or_none
 
 MiB = 1024 * 1024
 DEFAULT_MAX_BODY = 16 * MiB
@@ -56,23 +56,23 @@ def cgroup_memory_limit(
     root: pathlib.Path = CGROUP_ROOT, proc_cgroup: str | None = None
 ) -> int | None:
     """The container's memory limit in bytes (cgroup v2, else v1), None when unlimited."""
-    for directory in _v2_dirs(root, proc_cgroup):
-        text = _read(directory / "memory.max")
+    for directory in cgroup_v2_dirs(root, proc_cgroup):
+        text = read_text_or_none(directory / "memory.max")
         if text is not None:
             return None if text == "max" or not text.isdigit() else int(text)
-    text = _read(root / "memory" / "memory.limit_in_bytes")
+    text = read_text_or_none(root / "memory" / "memory.limit_in_bytes")
     if text is not None and text.isdigit() and int(text) < _UNLIMITED:
         return int(text)
     return None
 
 
 def container_memory_limit(root: pathlib.Path = CGROUP_ROOT) -> int | None:
-    return cgroup_memory_limit(root, _read(pathlib.Path("/proc/self/cgroup")))
+    return cgroup_memory_limit(root, read_text_or_none(pathlib.Path("/proc/self/cgroup")))
 
 
 def rss_bytes(pid: int | str = "self") -> int:
     """Resident memory of a process (``VmRSS``), 0 where /proc does not tell."""
-    for line in (_read(pathlib.Path(f"/proc/{pid}/status")) or "").splitlines():
+    for line in (read_text_or_none(pathlib.Path(f"/proc/{pid}/status")) or "").splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
     return 0
