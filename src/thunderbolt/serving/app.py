@@ -227,12 +227,19 @@ async def infer(request: web.Request) -> web.StreamResponse:
             state.count(code, time.perf_counter() - started)
 
 
+# Bytes per second an upload earns beyond ``body_timeout_s``: 16 MiB may take 256 s more
+# at this rate, while a slow-loris trickle of a few bytes a second earns nothing useful.
+MIN_BODY_RATE = 64 * 1024
+
+
 async def read_body(request: web.Request, state: ServingState, lease: Lease) -> bytearray:
     """The whole body, into one buffer reserved from the memory budget before it fills:
     sized by ``Content-Length`` up front, or chunk by chunk when it is not known (chunked
     or compressed bodies). Raises ``InferError`` 413 above ``max_body_bytes``,
     ``BudgetExceeded``, ``TimeoutError`` when the body takes longer than
-    ``body_timeout_s``, ``ConnectionError`` when the client hangs up."""
+    ``body_timeout_s`` plus one second per ``MIN_BODY_RATE`` bytes received (a slow
+    but honest upload of a large body finishes; a trickle does not), ``ConnectionError``
+    when the client hangs up."""
     limit = state.max_body_bytes
     too_large = InferError(413, f"request body larger than {limit} bytes")
     length = request.content_length
@@ -244,7 +251,12 @@ async def read_body(request: web.Request, state: ServingState, lease: Lease) -> 
             415, f"Content-Encoding {encoding[:40]!r} not supported: use gzip or deflate"
         )
     encoded = encoding != "identity"
-    async with asyncio.timeout(state.body_timeout_s):
+    started = asyncio.get_running_loop().time()
+
+    def extend(deadline: asyncio.Timeout, received: int) -> None:
+        deadline.reschedule(started + state.body_timeout_s + received / MIN_BODY_RATE)
+
+    async with asyncio.timeout(state.body_timeout_s) as deadline:
         if length is not None and not encoded:
             lease.resize(length, "the request body")
             body = bytearray(length)
@@ -255,6 +267,7 @@ async def read_body(request: web.Request, state: ServingState, lease: Lease) -> 
                     raise ConnectionError("body ended early")
                 view[filled : filled + len(chunk)] = chunk
                 filled += len(chunk)
+                extend(deadline, filled)
             return body
         body = bytearray()
         while chunk := await request.content.readany():
@@ -262,6 +275,7 @@ async def read_body(request: web.Request, state: ServingState, lease: Lease) -> 
                 raise too_large
             lease.grow(len(chunk), "the request body")
             body += chunk
+            extend(deadline, len(body))
         return body
 
 

@@ -114,6 +114,31 @@ def test_a_half_sent_body_gets_408_and_is_closed() -> None:
     assert BODY_S * 0.8 <= took < BODY_S + 1.5
 
 
+def test_a_large_body_sent_steadily_past_the_timeout_is_answered() -> None:
+    """The deadline grows with what arrives (MIN_BODY_RATE): an honest slow upload of a
+    large body finishes although it takes longer than the body timeout itself."""
+    from thunderbolt.serving.app import MIN_BODY_RATE
+
+    padded = BODY[:-1] + b" " * (4 * MIN_BODY_RATE) + b"}"  # 256 KiB of valid JSON
+    head = HEAD.replace(
+        f"Content-Length: {len(BODY)}".encode(), f"Content-Length: {len(padded)}".encode()
+    )
+
+    async def scenario(port: int) -> tuple[float, bytes]:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        started = time.monotonic()
+        writer.write(head)
+        for i in range(0, len(padded), len(padded) // 8):  # 8 pieces over ~2.5 x BODY_S
+            writer.write(padded[i : i + len(padded) // 8])
+            await writer.drain()
+            await asyncio.sleep(BODY_S * 2.5 / 8)
+        data = await asyncio.wait_for(reader.readuntil(b"}"), 10)
+        return time.monotonic() - started, data
+
+    took, data = _run(scenario)
+    assert took > BODY_S and data.startswith(b"HTTP/1.1 200"), (took, data[:200])
+
+
 def test_kept_alive_connections_serve_request_after_request() -> None:
     async def scenario(port: int) -> list[bytes]:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
