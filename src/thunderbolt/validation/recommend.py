@@ -23,6 +23,13 @@ def _lr(params: Mapping[str, Any], factor: float) -> dict[str, Any]:
         return {}
 
 
+def _lr_text(params: Mapping[str, Any], factor: float) -> str:
+    new = _lr(params, factor)
+    if not new:
+        return f"{1 / factor:g}x smaller"
+    return f"{params['learning_rate']} -> {new['learning_rate']:g}"
+
+
 def _for(f: Finding, params: Mapping[str, Any]) -> list[Recommendation]:
     rows = f.row_indices[:10]
     listed = (
@@ -33,7 +40,7 @@ def _for(f: Finding, params: Mapping[str, Any]) -> list[Recommendation]:
     out: list[Recommendation] = []
     if k in ("diverging_loss", "exploding_gradients"):
         out.append(Recommendation("lower_learning_rate", k,
-                                  "lower the learning rate (try 10x smaller)", 0.8, 0.1,
+                                  f"lower the learning rate ({_lr_text(params, 0.1)})", 0.8, 0.1,
                                   _lr(params, 0.1)))  # fmt: skip
         if not spectral_on:
             out.append(Recommendation("spectral_norm", k,
@@ -44,7 +51,7 @@ def _for(f: Finding, params: Mapping[str, Any]) -> list[Recommendation]:
                                   f"use a smooth activation (gelu/silu) in {', '.join(f.layers[:2])}",
                                   0.7, 0.1, {"activation": "gelu"}))  # fmt: skip
         out.append(Recommendation("lower_learning_rate", k,
-                                  "lower the learning rate: large steps kill ReLU units",
+                                  f"lower the learning rate ({_lr_text(params, 0.3)}): large steps kill ReLU units",
                                   0.5, 0.1, _lr(params, 0.3)))  # fmt: skip
     elif k == "vanishing_gradients":
         out.append(Recommendation("reduce_depth", k,
@@ -58,7 +65,7 @@ def _for(f: Finding, params: Mapping[str, Any]) -> list[Recommendation]:
                                       "lower weight_decay: it pulls every weight to zero",
                                       0.7, 0.1, {"weight_decay": 0.0}))  # fmt: skip
         out.append(Recommendation("lower_learning_rate", k,
-                                  "lower the learning rate and check the class balance",
+                                  f"lower the learning rate ({_lr_text(params, 0.3)}) and check the class balance",
                                   0.5, 0.1, _lr(params, 0.3)))  # fmt: skip
     elif k == "label_noise":
         out.append(Recommendation("fix_rows", k, f"relabel or drop the listed rows{listed}",
