@@ -123,7 +123,8 @@ class DatasetProfiler:
         self.hashes: dict[str, list[np.ndarray]] = {"train": [], "val": []}
         self.labels: dict[str, list[np.ndarray]] = {"train": [], "val": []}
         self.row_ids: dict[str, list[np.ndarray]] = {"train": [], "val": []}
-        self._votes: tuple[noise_mod.NeighbourVotes, np.ndarray, np.ndarray] | None = None
+        self._votes: tuple[noise_mod.NeighbourVotes, np.ndarray, np.ndarray,
+                           np.ndarray] | None = None  # fmt: skip
         self.samples = {
             "train": _Reservoir(self.opt.sample_rows, self.opt.seed),
             "val": _Reservoir(self.opt.sample_rows, self.opt.seed + 1),
@@ -211,6 +212,10 @@ class DatasetProfiler:
         if len(constant) < self.opt.thresholds.constant_warn:
             return None
         shown = ", ".join(constant[:8]) + (" ..." if len(constant) > 8 else "")
+        if len(constant) == self.d:  # nothing varies: nothing can be learned
+            return Finding("constant_feature", "fail",
+                           f"every column is constant ({shown}): nothing to learn from",
+                           score=1.0, columns=constant)  # fmt: skip
         return Finding(
             "constant_feature", "warn",
             f"{len(constant)} constant column(s) carry no information: {shown}",
@@ -378,8 +383,10 @@ class DatasetProfiler:
             details={"tested": self.d, "alpha": t.shift_alpha},
         )  # fmt: skip
 
-    def label_votes(self) -> tuple[noise_mod.NeighbourVotes, np.ndarray, np.ndarray] | None:
-        """Neighbour votes over the training sample, with its labels and row numbers."""
+    def label_votes(self) -> tuple[noise_mod.NeighbourVotes, np.ndarray, np.ndarray,
+                                   np.ndarray] | None:  # fmt: skip
+        """Neighbour votes over the training sample, with its labels, row numbers and the
+        class values the votes' indices refer to."""
         if self._votes is not None:
             return self._votes
         s = self.samples["train"]
@@ -390,7 +397,7 @@ class DatasetProfiler:
             return None
         x = np.nan_to_num(s.x, nan=0.0)
         votes = noise_mod.neighbour_votes(x, y, len(labels), self.opt.k_neighbours)
-        self._votes = (votes, s.y, s.rows)
+        self._votes = (votes, s.y, s.rows, labels)
         return self._votes
 
     def covers_training(self) -> bool:
@@ -402,14 +409,15 @@ class DatasetProfiler:
         got = self.label_votes()
         if got is None:
             return None
-        votes, y, rows = got
-        return label_noise_finding(votes, y, rows, self.opt, self._label,
+        votes, y, rows, classes = got
+        return label_noise_finding(votes, y, rows, self.opt, self._label, classes=classes,
                                    model_probability=model_probability,
                                    loss_rank=loss_rank)  # fmt: skip
 
 
 def label_noise_finding(votes: noise_mod.NeighbourVotes, y: np.ndarray, rows: np.ndarray,
                         opt: DatasetOptions, label_name: Any = str, *,
+                        classes: np.ndarray | None = None,
                         model_probability: np.ndarray | None = None,
                         loss_rank: np.ndarray | None = None) -> Finding | None:  # fmt: skip
     """The label_noise finding from neighbour votes (and model evidence when given)."""
@@ -420,6 +428,7 @@ def label_noise_finding(votes: noise_mod.NeighbourVotes, y: np.ndarray, rows: np
         return None
     score = noise_mod.noise_scores(votes, model_probability=model_probability,
                                    loss_rank=loss_rank)  # fmt: skip
+    said = classes if classes is not None else np.arange(int(votes.majority.max()) + 1)
     top = np.argsort(-score, kind="stable")[: max(opt.max_rows_listed, int(confident.sum()))]
     flags = []
     for i in top:
@@ -427,7 +436,7 @@ def label_noise_finding(votes: noise_mod.NeighbourVotes, y: np.ndarray, rows: np
             break
         why = (
             f"label {label_name(y[i])} disagrees with {int(votes.against[i])} of "
-            f"{votes.k} nearest neighbours (they say {label_name(votes.majority[i])})"
+            f"{votes.k} nearest neighbours (they say {label_name(said[votes.majority[i]])})"
         )
         if model_probability is not None and model_probability[i] < 0.5:
             why += f" and the model gives it p={model_probability[i]:.2f}"

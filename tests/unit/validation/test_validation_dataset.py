@@ -106,3 +106,12 @@ def test_regression_targets_skip_label_checks() -> None:
     prof.add(x[:240], y[:240], "train")
     prof.add(x[240:], y[240:], "val")
     assert prof.findings() == []
+
+
+def test_a_table_without_any_varying_column_fails() -> None:
+    y = np.arange(120) % 2
+    x = np.column_stack([np.zeros(120), np.full(120, 3.0)])
+    report = check_dataset(x[:96], y[:96], x[96:], y[96:], feature_names=["a", "b"])
+    constant = report.finding("constant_feature")
+    assert constant is not None and constant.severity == "fail"
+    assert report.verdict == "fail"
