@@ -253,7 +253,8 @@ def findings(dims: list[Dimension]) -> list[Finding]:
                   if v >= dead.warn]  # type: ignore[operator]  # fmt: skip
         out.append(Finding(
             "dead_units", dead.status,  # type: ignore[arg-type]
-            f"{dead.score:.0%} of the units of {layers[0]} never activate on the validation set",
+            f"{dead.score:.0%} of the units of {layers[0]} are dead (active on < 1% of the "
+            "validation rows)",
             score=dead.score, layers=layers, importance=dict(dead.per_layer),
         ))  # fmt: skip
     vanishing = by.get("gradient_vanishing")

@@ -15,7 +15,7 @@ import dataclasses
 import numpy as np
 
 K_NEIGHBOURS = 10
-BLOCK = 512
+BLOCK = 256
 
 
 @dataclasses.dataclass
@@ -45,13 +45,16 @@ def neighbour_votes(x: np.ndarray, y: np.ndarray, classes: int,
     k = max(1, min(k, n - 1))
     counts = np.bincount(y, minlength=classes).astype(np.float64)
     weight = np.where(counts > 0, 1.0 / np.sqrt(np.maximum(counts, 1.0)), 0.0)
-    sq = (z.astype(np.float64) ** 2).sum(axis=1)
+    sq = (z**2).sum(axis=1)
     disagreement = np.zeros(n)
     majority = np.zeros(n, dtype=np.int64)
     against = np.zeros(n, dtype=np.int64)
     for start in range(0, n, BLOCK):
         stop = min(n, start + BLOCK)
-        d = sq[start:stop, None] + sq[None, :] - 2.0 * (z[start:stop] @ z.T).astype(np.float64)
+        d = z[start:stop] @ z.T  # float32, BLOCK x n: the memory bound of the check
+        d *= -2.0
+        d += sq[start:stop, None]
+        d += sq[None, :]
         d[np.arange(stop - start), np.arange(start, stop)] = np.inf  # not your own neighbour
         nbrs = np.argpartition(d, k - 1, axis=1)[:, :k]
         labels = y[nbrs]  # [b, k]

@@ -26,6 +26,9 @@ from torch import nn
 from thunderbolt.validation.model import GradientStats, ModelEvidence
 
 EVAL_BATCH = 8192
+# a ReLU unit active on fewer than this share of the validation rows counts as dead:
+# it passes (almost) no gradient, as a never-active one
+DEAD_RATE = 0.01
 
 
 def _tracked(net: nn.Module) -> dict[str, nn.Parameter]:
@@ -124,12 +127,12 @@ class TrainingProbe:
     @torch.no_grad()
     def evaluate(self, x: torch.Tensor | np.ndarray) -> tuple[np.ndarray, np.ndarray | None,
                                                                 dict[str, float]]:  # fmt: skip
-        """Outputs, the penultimate representation and each ReLU's never-active share."""
+        """Outputs, the penultimate representation and each ReLU layer's dead share."""
         device = next(self.net.parameters()).device
         x = torch.as_tensor(x, device=device)
         linears = [m for m in self.net.modules() if isinstance(m, nn.Linear)]
         relus = {name: m for name, m in self.net.named_modules() if isinstance(m, nn.ReLU)}
-        active: dict[str, torch.Tensor] = {}
+        active: dict[str, torch.Tensor] = {}  # per unit: rows on which it fired
         penultimate: list[torch.Tensor] = []
         handles = []
         if linears:
@@ -143,8 +146,8 @@ class TrainingProbe:
                     fired = fired.flatten(2).any(2)
                 elif fired.ndim == 3:  # [batch, steps, units]
                     fired = fired.any(1)
-                seen = fired.any(0) if fired.ndim > 1 else fired
-                active[name] = active[name] | seen if name in active else seen
+                counts = fired.reshape(len(fired), -1).sum(0).cpu()
+                active[name] = active[name] + counts if name in active else counts
 
             return hook
 
@@ -162,7 +165,9 @@ class TrainingProbe:
             self.net.train(was_training)
         outputs = torch.cat(outs).numpy() if outs else np.zeros((0, 1))
         rep = torch.cat(penultimate).numpy() if penultimate else None
-        dead = {name: float(1.0 - seen.float().mean()) for name, seen in active.items()}
+        rows = max(len(x), 1)
+        dead = {name: float((counts < DEAD_RATE * rows).float().mean())
+                for name, counts in active.items()}  # fmt: skip
         return outputs, rep, dead
 
     def evidence(self, x_val: torch.Tensor | np.ndarray, y_val: np.ndarray, *,

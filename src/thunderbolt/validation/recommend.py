@@ -26,7 +26,7 @@ def _lr(params: Mapping[str, Any], factor: float) -> dict[str, Any]:
 def _lr_text(params: Mapping[str, Any], factor: float) -> str:
     new = _lr(params, factor)
     if not new:
-        return f"{1 / factor:g}x smaller"
+        return f"{1 / factor:.2g}x smaller"
     return f"{params['learning_rate']} -> {new['learning_rate']:g}"
 
 
