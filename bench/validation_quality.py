@@ -17,7 +17,9 @@
 4. Cost: dataset checks on 1M rows x 20 columns, streamed (in-process chunks, and the
    CLI over a Parquet file), rows/s and peak RSS, each in a fresh process.
 5. Overhead: the built-in trainer with checks=cheap vs checks=off on the built-in
-   datasets, interleaved, CPU seconds of the process (robust to a shared machine).
+   datasets, interleaved: in-process ``train()`` in CPU seconds (robust to a shared
+   machine; the strict figure, without imports), and the whole trainer process as a
+   Trial's pod runs it, in wall seconds.
 
 Targets: accuracy >= 90%, FPR <= 5%, FNR <= 5%, precision@k >= 0.8, 1M rows < 120 s and
 < 1 GB, overhead <= 10%.
@@ -225,7 +227,16 @@ OVERHEAD_SETS = [
 ]
 
 
+def _train_config(name: str, family: str, epochs: int, checks: str) -> dict[str, Any]:
+    return {
+        "dataset": {"uri": f"builtin://{name}"}, "model": family, "epochs": epochs,
+        "checks": checks, "objective": {"metric": "val_accuracy", "direction": "maximize"},
+    }  # fmt: skip
+
+
 def overhead(repeats: int) -> list[dict[str, Any]]:
+    """In-process ``train()`` (data, training, checks, export), CPU seconds, after one
+    warm-up run of each setting (imports and first-call costs are not the checks')."""
     os.environ["THUNDERBOLT_CPU_THREADS"] = "1"
     import torch
 
@@ -235,20 +246,44 @@ def overhead(repeats: int) -> list[dict[str, Any]]:
     torch.set_num_threads(1)
     out = []
     with tempfile.TemporaryDirectory() as tmp:
+        for checks in ("off", "cheap"):  # warm-up
+            train(TrainerConfig.model_validate(_train_config("iris", "mlp", 2, checks)),
+                  f"{tmp}/warm-{checks}", emit=lambda _m: None)  # fmt: skip
         for name, family, epochs in OVERHEAD_SETS:
             times: dict[str, list[float]] = {"off": [], "cheap": []}
             for rep in range(repeats):
                 for checks in ("off", "cheap") if rep % 2 == 0 else ("cheap", "off"):
-                    config = TrainerConfig.model_validate({
-                        "dataset": {"uri": f"builtin://{name}"}, "model": family,
-                        "epochs": epochs, "checks": checks,
-                        "objective": {"metric": "val_accuracy", "direction": "maximize"},
-                    })  # fmt: skip
+                    config = TrainerConfig.model_validate(
+                        _train_config(name, family, epochs, checks)
+                    )
                     began = time.process_time()
                     result, code = train(config, f"{tmp}/{name}-{family}-{checks}-{rep}",
                                          emit=lambda _m: None)  # fmt: skip
                     assert code == 0, result
                     times[checks].append(time.process_time() - began)
+            off, cheap = statistics.median(times["off"]), statistics.median(times["cheap"])
+            out.append({"dataset": name, "model": family, "epochs": epochs,
+                        "off_s": off, "cheap_s": cheap, "overhead": cheap / off - 1.0})  # fmt: skip
+    return out
+
+
+def process_overhead(repeats: int) -> list[dict[str, Any]]:
+    """The whole ``python -m thunderbolt.trainer`` process, as a Trial's pod runs it
+    (imports, data, training, checks, export), wall seconds."""
+    out = []
+    env = {**os.environ, "THUNDERBOLT_CPU_THREADS": "1"}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, family, epochs in OVERHEAD_SETS:
+            times: dict[str, list[float]] = {"off": [], "cheap": []}
+            for rep in range(repeats):
+                for checks in ("off", "cheap") if rep % 2 == 0 else ("cheap", "off"):
+                    path = Path(tmp) / f"{name}-{family}-{checks}-{rep}.json"
+                    path.write_text(json.dumps(_train_config(name, family, epochs, checks)))
+                    began = time.perf_counter()
+                    subprocess.run([sys.executable, "-m", "thunderbolt.trainer", "--config",
+                                    str(path), "--output", str(path.with_suffix(""))],
+                                   check=True, capture_output=True, env=env)  # fmt: skip
+                    times[checks].append(time.perf_counter() - began)
             off, cheap = statistics.median(times["off"]), statistics.median(times["cheap"])
             out.append({"dataset": name, "model": family, "epochs": epochs,
                         "off_s": off, "cheap_s": cheap, "overhead": cheap / off - 1.0})  # fmt: skip
@@ -272,7 +307,7 @@ def main() -> int:
     parser.add_argument(
         "--seeds", type=int, default=2, help="seeds per kind and base (2: 144 cases)"
     )
-    parser.add_argument("--repeats", type=int, default=3, help="overhead runs per setting")
+    parser.add_argument("--repeats", type=int, default=5, help="overhead runs per setting")
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--cols", type=int, default=20)
     parser.add_argument("--skip", nargs="*", default=[], choices=["detect", "cost", "overhead"])
@@ -323,18 +358,22 @@ def main() -> int:
               "(targets < 120 s, < 1024 MB)")  # fmt: skip
         ok &= max(s["seconds"], cli["seconds"]) < 120 and max(s["rss_mb"], cli["rss_mb"]) < 1024
     if "overhead" not in args.skip:
-        o = overhead(args.repeats)
-        figures["overhead"] = o
-        print(f"\n== overhead of checks=cheap on the built-in trainer (median of {args.repeats}, "
-              "CPU seconds)")  # fmt: skip
-        for r in o:
-            print(f"{r['dataset'] + '/' + r['model']:<24} off {r['off_s']:6.2f}s  cheap "
-                  f"{r['cheap_s']:6.2f}s  overhead {r['overhead']:+.1%}")  # fmt: skip
-        worst = max(r["overhead"] for r in o)
-        total = sum(r["cheap_s"] for r in o) / sum(r["off_s"] for r in o) - 1
-        print(f"all together {total:+.1%}, worst {worst:+.1%} (target <= 10%)")
-        figures["overhead_total"] = total
-        ok &= total <= 0.10
+        for label, measure, unit in (
+            ("in-process train()", overhead, "CPU seconds"),
+            ("whole trainer process", process_overhead, "wall seconds"),
+        ):
+            o = measure(args.repeats)
+            figures[label] = o
+            print(f"\n== overhead of checks=cheap vs off, {label} (median of {args.repeats}, "
+                  f"{unit})")  # fmt: skip
+            for r in o:
+                print(f"{r['dataset'] + '/' + r['model']:<24} off {r['off_s']:6.2f}s  cheap "
+                      f"{r['cheap_s']:6.2f}s  overhead {r['overhead']:+.1%}")  # fmt: skip
+            worst = max(r["overhead"] for r in o)
+            total = sum(r["cheap_s"] for r in o) / sum(r["off_s"] for r in o) - 1
+            print(f"all together {total:+.1%}, worst {worst:+.1%} (target <= 10%)")
+            figures[label + " total"] = total
+            ok &= total <= 0.10
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2, default=str))
     print("\nall targets met" if ok else "\nSOME TARGETS MISSED")

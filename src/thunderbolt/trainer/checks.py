@@ -5,7 +5,8 @@ result says what went wrong, where, and what to change.
 
 ``checks`` in the trainer config (``trialTemplate.validation.checks``): ``cheap``
 (default) samples gradients every 20 steps and runs nearest neighbours on up to 5,000
-training rows; ``full`` samples every step and up to 50,000 rows; ``off`` skips all.
+training rows; ``full`` samples every step, keeps every row's training loss (more
+label-noise evidence) and runs neighbours on up to 50,000 rows; ``off`` skips all.
 """
 
 from __future__ import annotations
@@ -25,17 +26,19 @@ from thunderbolt.validation import DatasetOptions, ValidationReport
 
 @dataclasses.dataclass(frozen=True)
 class Level:
-    sample_rows: int
-    probe_every: int
+    sample_rows: int  # nearest neighbours and shift tests on at most this many rows
+    probe_every: int  # gradient sampling period, in optimizer steps
+    row_losses: bool  # per-row training losses (label-noise evidence), every batch
 
 
-LEVELS = {"cheap": Level(sample_rows=5_000, probe_every=20),
-          "full": Level(sample_rows=50_000, probe_every=1)}  # fmt: skip
+LEVELS = {"cheap": Level(sample_rows=5_000, probe_every=20, row_losses=False),
+          "full": Level(sample_rows=50_000, probe_every=1, row_losses=True)}  # fmt: skip
 
 
-def probe_every(config: TrainerConfig) -> int | None:
+def probe_settings(config: TrainerConfig) -> tuple[int, bool] | None:
+    """(gradient sampling period, per-row losses) for the loop's probe; None: no probe."""
     level = LEVELS.get(config.checks)
-    return level.probe_every if level else None
+    return (level.probe_every, level.row_losses) if level else None
 
 
 def feature_names(data: Dataset) -> list[str]:

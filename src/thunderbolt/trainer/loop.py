@@ -82,14 +82,14 @@ class Trainer:
         step_offset: int = 0,
         checkpoints: Checkpoints | None = None,
         say: Callable[[str], None] = print,
-        probe_every: int | None = None,
+        probe: tuple[int, bool] | None = None,
     ) -> None:
         """``trial`` (the SDK's) reports, tracks and checkpoints; None trains silently.
 
         Epoch ``e`` is reported as step ``step_offset + e``; ``checkpoints`` replaces the
-        trial's own store (one per cross-validation fold). ``probe_every``: watch
-        gradients every that many steps and per-row losses for the validation checks
-        (``self.probe``); None: no probe.
+        trial's own store (one per cross-validation fold). ``probe``: (every, rows) watch
+        gradients every that many steps, and with ``rows`` every row's loss, for the
+        validation checks (``self.probe``); None: no probe.
         """
         self.net = net.to(settings.device)
         self.data, self.hp, self.s = data, hp, settings
@@ -116,15 +116,20 @@ class Trainer:
         self._val_targets: np.ndarray | None = None
         self.probe: TrainingProbe | None = None
         self.row_loss_fn: nn.Module | None = None
-        if probe_every is not None:
+        if probe is not None:
+            every, rows = probe
             self.probe = TrainingProbe(
-                self.net, self.optimizer, every=probe_every, train_rows=len(data.x_train)
+                self.net,
+                self.optimizer,
+                every=every,
+                train_rows=len(data.x_train) if rows else None,
             )
-            self.row_loss_fn = (
-                nn.CrossEntropyLoss(reduction="none")
-                if data.task == "classification"
-                else nn.MSELoss(reduction="none")
-            )
+            if rows:
+                self.row_loss_fn = (
+                    nn.CrossEntropyLoss(reduction="none")
+                    if data.task == "classification"
+                    else nn.MSELoss(reduction="none")
+                )
 
     def _targets(self, y: np.ndarray) -> torch.Tensor:
         if self.data.task == "classification":

@@ -86,7 +86,7 @@ def run(config: TrainerConfig, trial: Trial, placement: Placement) -> TrainResul
             step_offset=offset,
             checkpoints=trial.checkpoint_store(f"fold-{fold}") if folds > 1 else None,
             say=say,
-            probe_every=checks.probe_every(config) if placement.is_main else None,
+            probe=checks.probe_settings(config) if placement.is_main else None,
         )
         trainers[fold] = trainer
         try:

@@ -58,10 +58,10 @@ def neighbour_votes(x: np.ndarray, y: np.ndarray, classes: int,
         d[np.arange(stop - start), np.arange(start, stop)] = np.inf  # not your own neighbour
         nbrs = np.argpartition(d, k - 1, axis=1)[:, :k]
         labels = y[nbrs]  # [b, k]
-        votes = np.zeros((stop - start, classes))
-        np.add.at(votes, (np.repeat(np.arange(stop - start), k), labels.ravel()),
-                  weight[labels.ravel()])  # fmt: skip
-        votes /= votes.sum(axis=1, keepdims=True)
+        cells = (np.arange(stop - start)[:, None] * classes + labels).ravel()
+        votes: np.ndarray = np.bincount(cells, weights=weight[labels.ravel()],
+                            minlength=(stop - start) * classes).reshape(-1, classes)  # fmt: skip
+        votes = votes / votes.sum(axis=1, keepdims=True)
         own = votes[np.arange(stop - start), y[start:stop]]
         disagreement[start:stop] = 1.0 - own
         majority[start:stop] = votes.argmax(axis=1)
