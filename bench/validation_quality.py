@@ -6,7 +6,9 @@
    collapsed model, healthy controls) on six base datasets (iris, wine, breast_cancer,
    digits, synthetic blobs, synthetic sequences) and several seeds. Data cases run the
    dataset checks; model cases (and healthy controls) train a small network in a plain
-   PyTorch loop instrumented by ``TrainingProbe`` and run both. A case is detected
+   PyTorch loop instrumented by ``TrainingProbe`` and run both (healthy controls get
+   more seeds than the other kinds, so the false-positive rate rests on more than a
+   dozen runs). A case is detected
    when the report's primary finding (causes before symptoms) is the injected kind; a
    healthy control is a false positive when the verdict is not pass; a problem case is a
    false negative when the verdict is pass. Prints the confusion matrix.
@@ -51,12 +53,13 @@ from thunderbolt.validation import check_dataset, synthetic
 HEALTHY = "healthy"
 
 
-def run_cases(seeds: int) -> list[dict[str, Any]]:
+def run_cases(seeds: int, healthy_seeds: int) -> list[dict[str, Any]]:
     import torch
 
     torch.set_num_threads(1)
     out = []
-    for case in synthetic.cases(seeds=tuple(range(seeds))):
+    extra = synthetic.cases(kinds=("healthy",), seeds=tuple(range(seeds, healthy_seeds)))
+    for case in synthetic.cases(seeds=tuple(range(seeds))) + extra:
         began = time.perf_counter()
         if case.needs_training:
             report, _times = synthetic.train_case(case)
@@ -72,6 +75,10 @@ def run_cases(seeds: int) -> list[dict[str, Any]]:
             "dims": {d.name: d.score for d in report.dimensions},
             "seconds": time.perf_counter() - began,
         }
+        votes = report.profiler.label_votes() if report.profiler is not None else None
+        if votes is not None:  # the estimated noise rate, also below the warn threshold
+            v = votes[0]
+            row["noise_rate"] = float((v.judged & (v.disagreement >= 0.8)).mean())
         if case.kind.startswith("label_noise"):
             finding = report.finding("label_noise")
             k = len(case.noisy_rows)
@@ -134,6 +141,13 @@ def calibration(rows: list[dict[str, Any]]) -> str:
         warn, fail = getattr(t, name, (None, None))
         healthy = f"{_fmt(min(hf))}..{_fmt(max(hf))}" if hf else "-"
         lines.append(f"{name:<20} {healthy:>22}  {'; '.join(parts)}  [warn {warn}, fail {fail}]")
+    parts = []
+    for kind in (HEALTHY, "label_noise_5", "label_noise_10", "label_noise_20"):
+        v = [r["noise_rate"] for r in rows if r["kind"] == kind and "noise_rate" in r]
+        if v:
+            parts.append(f"{kind}: {_fmt(min(v))}..{_fmt(max(v))}")
+    lines.append(f"{'label-noise rate':<20} {'(dataset check)':>22}  {'; '.join(parts)}  "
+                 "[warn 0.025, fail 0.35]")  # fmt: skip
     return "\n".join(lines)
 
 
@@ -307,6 +321,8 @@ def main() -> int:
     parser.add_argument(
         "--seeds", type=int, default=2, help="seeds per kind and base (2: 144 cases)"
     )
+    parser.add_argument("--healthy-seeds", type=int, default=5,
+                        help="seeds for the healthy controls (5: 30 controls)")  # fmt: skip
     parser.add_argument("--repeats", type=int, default=5, help="overhead runs per setting")
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--cols", type=int, default=20)
@@ -328,7 +344,7 @@ def main() -> int:
     ok = True
     if "detect" not in args.skip:
         began = time.perf_counter()
-        rows = run_cases(args.seeds)
+        rows = run_cases(args.seeds, max(args.seeds, args.healthy_seeds))
         d = detection_figures(rows)
         figures["detection"] = d
         print(f"\n== detection over {d['cases']} cases ({d['healthy']} healthy controls, "
