@@ -59,7 +59,13 @@ def check_data(config: TrainerConfig, data: Dataset, trial: Trial) -> Validation
     report = validation.check_dataset(
         data.x_train, data.y_train, data.x_val, data.y_val,
         task=data.task, feature_names=feature_names(data), class_labels=data.class_labels,
-        options=DatasetOptions(sample_rows=level.sample_rows, seed=config.seed),
+        options=DatasetOptions(
+            sample_rows=level.sample_rows, seed=config.seed,
+            near_duplicates=data.input_shape is None,
+            # raw positions of sequences are no neighbourhood for their labels (a track's
+            # kind does not depend on where it starts or heads): no neighbour votes there
+            label_noise=not (data.input_shape is not None and len(data.input_shape) == 2),
+        ),
         train_rows=data.train_rows, val_rows=data.val_rows, raise_on_fail=False,
     )  # fmt: skip
     _say(trial, "dataset checks", report)

@@ -51,6 +51,9 @@ class DatasetThresholds:
 class DatasetOptions:
     sample_rows: int = 20_000  # per split, for shift tests and nearest neighbours
     label_noise: bool = True
+    # near-duplicate columns mean little where columns are time steps or pixels
+    # (neighbouring ones correlate by nature): the trainer turns this off for them
+    near_duplicates: bool = True
     k_neighbours: int = noise_mod.K_NEIGHBOURS
     max_rows_listed: int = 50
     seed: int = 0
@@ -223,7 +226,7 @@ class DatasetProfiler:
         )  # fmt: skip
 
     def _near_duplicates(self) -> Finding | None:
-        if self.gram is None or self.gram_n < 3:
+        if not self.opt.near_duplicates or self.gram is None or self.gram_n < 3:
             return None
         n = self.gram_n
         mean = self.gram_sum / n
