@@ -164,6 +164,12 @@ class Validation(ApiModel):
         description="Seed of the train/validation split, the same for every Trial; "
         "defaults to algorithm.seed, else one derived from the Experiment's uid.",
     )
+    checks: Literal["off", "cheap", "full"] = Field(
+        default="cheap",
+        description="Built-in trainer's data and model checks (docs/validation.md): cheap "
+        "(default), full (every-step gradient sampling, nearest neighbours on up to "
+        "50,000 rows) or off.",
+    )
 
 
 class TrialTemplate(ApiModel):

@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from thunderbolt.api.validation_summary import ValidationSummary
+
 ParameterValue = float | int | str | bool
 # The built-in trainer's model families (``thunderbolt.trainer.model``).
 ModelFamily = Literal["mlp", "cnn", "sequence"]
@@ -94,6 +96,9 @@ class TrainerConfig(_Model):
     # s3://… or file://… prefix where per-epoch checkpoints go so a restarted pod resumes
     checkpointUri: str | None = None
     report: ReportConfig | None = None
+    # data and model validation (docs/validation.md): cheap checks by default, "full"
+    # adds every-step gradient sampling and unsampled nearest neighbours, "off" none
+    checks: Literal["off", "cheap", "full"] = "cheap"
 
 
 class SplitInfo(_Model):
@@ -130,4 +135,5 @@ class TrainResult(_Model):
     mlflowRunUrl: str | None = None
     mlflowModelVersion: str | None = None
     trackingError: str | None = None
+    validation: ValidationSummary | None = None  # the data/model checks' digest
     extra: dict[str, Any] = Field(default_factory=dict)

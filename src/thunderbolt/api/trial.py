@@ -8,6 +8,7 @@ from pydantic import Field
 
 from thunderbolt.api.common import UNTYPED, ApiModel, Condition, ScalarValue
 from thunderbolt.api.experiment import Artifacts, Objective, Tracking, TrialTemplate
+from thunderbolt.api.validation_summary import ValidationSummary
 
 TrialPhase = Literal["Pending", "Running", "Succeeded", "Failed", "Pruned"]
 FINISHED_PHASES: frozenset[str] = frozenset({"Succeeded", "Failed", "Pruned"})
@@ -85,4 +86,9 @@ class TrialStatus(ApiModel):
     reason: str | None = None
     message: str | None = Field(default=None, max_length=4096)
     collector: CollectorStatus | None = None
+    validation: ValidationSummary | None = Field(
+        default=None,
+        description="Data and model checks: verdict, failed dimensions, top findings and "
+        "recommendations (the full report is at reportUri).",
+    )
     conditions: list[Condition] = Field(default_factory=list)

@@ -177,6 +177,7 @@ def trainer_config(
         folds=template.validation.folds if template.validation else None,
         objective=ObjectiveConfig(metric=spec.objective.metric, direction=spec.objective.direction),
         earlyStoppingPatience=template.earlyStoppingPatience,
+        checks=template.validation.checks if template.validation else "cheap",
         tracking=tracking,
         artifacts=artifacts,
         checkpointUri=checkpoint,

@@ -129,6 +129,8 @@ def _result_fields(result: TrainResult, metric: str) -> dict[str, Any]:
         fields["objectiveStd"] = std
     if result.split is not None:  # which rows validated: equal on comparable Trials
         fields["split"] = result.split.model_dump(exclude_none=True)
+    if result.validation is not None:  # the data/model checks' digest
+        fields["validation"] = result.validation.model_dump(exclude_none=True)
     for key in (
         "mlflowRunId",
         "mlflowRunUrl",

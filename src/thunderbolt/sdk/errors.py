@@ -6,6 +6,8 @@ the last log line. Exit codes let shell scripts tell the causes apart without JS
 
 from __future__ import annotations
 
+from typing import Any
+
 # reason -> process exit code (0 is success, also for Pruned; 2 is argparse's usage error)
 EXIT_CODES: dict[str, int] = {
     "Error": 1,
@@ -50,7 +52,15 @@ class TrialPruned(Exception):  # noqa: N818 (Optuna's name, which users know)
 
 
 class DatasetError(TrainingError):
+    """The data cannot train a sound model; ``findings`` are the validation findings
+    (``thunderbolt.validation``) that say why, when the checks raised it."""
+
     reason = "DatasetError"
+
+    def __init__(self, message: str, *, reason: str | None = None,
+                 findings: list[Any] | None = None) -> None:  # fmt: skip
+        super().__init__(message, reason=reason)
+        self.findings = list(findings or [])
 
 
 class Diverged(TrainingError):

@@ -55,7 +55,7 @@ def termination_message(result: TrainResult, limit: int = TERMINATION_MESSAGE_LI
     """Compact JSON of the result, shed of extras until it fits Kubernetes' limit."""
     doc = json.loads(result.model_dump_json(exclude_none=True))
     text = json.dumps(doc, separators=(",", ":"))
-    for shed in ("extra", "message", "metrics"):
+    for shed in ("extra", "message", "validation", "metrics"):
         if len(text.encode()) <= limit:
             return text
         if shed == "message" and doc.get("message"):

@@ -20,7 +20,8 @@ from types import TracebackType
 from typing import Any, Literal
 
 from thunderbolt.api.trainer_config import SplitInfo, TrainerConfig, TrainResult, TrialIdentity
-from thunderbolt.artifacts import join
+from thunderbolt.api.validation_summary import ValidationSummary
+from thunderbolt.artifacts import ArtifactError, join, store_for
 from thunderbolt.sdk import publish as publishing
 from thunderbolt.sdk.callbacks import (
     GuardedReporter,
@@ -33,6 +34,7 @@ from thunderbolt.sdk.errors import NoObjective, TrainingError, TrialPruned
 from thunderbolt.sdk.params import Parameters
 from thunderbolt.sdk.result import Say, say, write_result
 from thunderbolt.sdk.tracking import NullTracker, Tracker, make_tracker, trial_tags
+from thunderbolt.validation.report import ValidationReport
 
 Status = Literal["Succeeded", "Failed", "Pruned"]
 _TRACKER_STATUS = {"Succeeded": "FINISHED", "Pruned": "KILLED", "Failed": "FAILED"}
@@ -88,6 +90,7 @@ class Trial:
         self.model: publishing.PublishedModel | None = None
         self.result: TrainResult | None = None
         self.history: dict[int, dict[str, float]] = {}  # step -> what report() got
+        self.validation: ValidationSummary | None = None
         self.last_step = 0
         self._started = False
         self._announced = False
@@ -218,6 +221,34 @@ class Trial:
         self.model.max_abs_diff = max_abs_diff
         return self.model
 
+    def record_validation(self, report: ValidationReport) -> ValidationSummary:
+        """Keep a validation report: ``validation.json`` and ``validation.svg`` in the
+        output directory, as MLflow artifacts (when tracking) and next to the model in
+        the artifact store; its digest goes into the result (``status.validation``).
+        A later call replaces an earlier one (dataset checks, then the full report)."""
+        uri: str | None = None
+        if self.is_main:
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+            path = self.output_dir / "validation.json"
+            path.write_text(report.to_json() + "\n")
+            (self.output_dir / "validation.svg").write_text(report.svg() + "\n")
+            self.start()
+            uri = path.resolve().as_uri()
+            tracked = self.tracker.log_artifact(str(path), "validation")
+            self.tracker.log_artifact(str(self.output_dir / "validation.svg"), "validation")
+            uri = tracked or uri
+            prefix = publishing.artifact_prefix(self.config)
+            if prefix is not None:
+                target = join(prefix, "validation.json")
+                endpoint = self.config.artifacts.s3EndpointUrl if self.config.artifacts else None
+                try:
+                    store_for(target, s3_endpoint_url=endpoint).put_bytes(target, path.read_bytes())
+                    uri = target
+                except ArtifactError as exc:  # the report is advice: never fail the run
+                    self.emit(f"validation report not uploaded: {exc}")
+        self.validation = report.summary(uri)
+        return self.validation
+
     def best(self) -> tuple[int, dict[str, float]] | None:
         """The reported step with the best objective metric, and its metrics."""
         scored = [
@@ -301,6 +332,8 @@ class Trial:
 
     def _close(self, result: TrainResult) -> TrainResult:
         self.result = result
+        if self.validation is not None and result.validation is None:
+            result.validation = self.validation
         if not self.is_main:
             return result
         self.tracker.finish(_TRACKER_STATUS[result.status])

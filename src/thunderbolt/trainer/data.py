@@ -75,6 +75,9 @@ class Dataset:
     split: SplitIdentity | None = None  # which rows validate (the same for every Trial)
     # one sample's shape when it is not a row of features: [steps, channels], [1, h, w]
     input_shape: tuple[int, ...] | None = None
+    # each split's row numbers in the source table (validation findings name them)
+    train_rows: np.ndarray | None = None
+    val_rows: np.ndarray | None = None
 
     @property
     def num_features(self) -> int:
@@ -225,6 +228,8 @@ def prepare(
         std=std.astype(np.float32),
         class_labels=labels,
         split=identity,
+        train_rows=train_idx,
+        val_rows=val_idx,
     )
     if task == "regression":
         ds.target_mean = float(ds.y_train.mean())
@@ -337,6 +342,8 @@ def trajectories(config: DatasetConfig, task: str, seed: int, *, folds: int = 1,
         class_labels=list(synthetic.KINDS) if task == "classification" else None,
         split=identity,
         input_shape=tuple(x.shape[1:]),
+        train_rows=train_idx,
+        val_rows=val_idx,
     )
     if task == "regression":
         ds.target_mean = float(ds.y_train.mean())

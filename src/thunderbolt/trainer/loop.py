@@ -24,6 +24,7 @@ from thunderbolt.trainer import metrics as metric_fns
 from thunderbolt.trainer.data import Dataset
 from thunderbolt.trainer.health import HealthMonitor
 from thunderbolt.trainer.params import HyperParams
+from thunderbolt.validation.probe import TrainingProbe
 
 EVAL_BATCH = 8192
 INITIAL_LOSS_ROWS = 2048
@@ -81,11 +82,14 @@ class Trainer:
         step_offset: int = 0,
         checkpoints: Checkpoints | None = None,
         say: Callable[[str], None] = print,
+        probe: tuple[int, bool] | None = None,
     ) -> None:
         """``trial`` (the SDK's) reports, tracks and checkpoints; None trains silently.
 
         Epoch ``e`` is reported as step ``step_offset + e``; ``checkpoints`` replaces the
-        trial's own store (one per cross-validation fold).
+        trial's own store (one per cross-validation fold). ``probe``: (every, rows) watch
+        gradients every that many steps, and with ``rows`` every row's loss, for the
+        validation checks (``self.probe``); None: no probe.
         """
         self.net = net.to(settings.device)
         self.data, self.hp, self.s = data, hp, settings
@@ -110,6 +114,22 @@ class Trainer:
         self.x_val = torch.as_tensor(data.x_val, device=dev)
         self.y_val = self._targets(data.y_val)
         self._val_targets: np.ndarray | None = None
+        self.probe: TrainingProbe | None = None
+        self.row_loss_fn: nn.Module | None = None
+        if probe is not None:
+            every, rows = probe
+            self.probe = TrainingProbe(
+                self.net,
+                self.optimizer,
+                every=every,
+                train_rows=len(data.x_train) if rows else None,
+            )
+            if rows:
+                self.row_loss_fn = (
+                    nn.CrossEntropyLoss(reduction="none")
+                    if data.task == "classification"
+                    else nn.MSELoss(reduction="none")
+                )
 
     def _targets(self, y: np.ndarray) -> torch.Tensor:
         if self.data.task == "classification":
@@ -136,7 +156,13 @@ class Trainer:
             self.optimizer.zero_grad(set_to_none=True)
             with torch.autocast(self.s.device.type, dtype=self.amp_dtype or torch.bfloat16,
                                 enabled=self.amp_dtype is not None):  # fmt: skip
-                loss = self.loss_fn(self.model(self.x_train[idx]).float(), self.y_train[idx])
+                out = self.model(self.x_train[idx]).float()
+                if self.row_loss_fn is not None and self.probe is not None:
+                    rows = self.row_loss_fn(out, self.y_train[idx])  # the same mean loss
+                    loss = rows.mean()
+                    self.probe.record_rows(idx, rows)
+                else:
+                    loss = self.loss_fn(out, self.y_train[idx])
             self.scaler.scale(loss).backward()
             self.scaler.step(self.optimizer)
             self.scaler.update()
@@ -192,6 +218,8 @@ class Trainer:
             self.say(f"resumed from checkpoint after epoch {start - 1}")
         else:  # the untrained model's loss is the yardstick for "the loss exploded"
             self.health.initial_loss = max(self.untrained_loss(), 1e-8)
+            if self.probe is not None:
+                self.probe.initial_loss = self.health.initial_loss
         epochs = self.hp.epochs
         pruned = bool(state and state.get("pruned"))
         stopped_early = self.s.patience is not None and bad_epochs >= self.s.patience
@@ -201,6 +229,8 @@ class Trainer:
         for epoch in remaining:
             began = time.monotonic()
             train_loss = self.train_epoch(epoch)
+            if self.probe is not None:
+                self.probe.end_epoch(train_loss)
             self.health.check_loss(epoch, "train loss", train_loss)
             values, raw = self.evaluate()
             self.health.check_loss(epoch, "validation loss", values["val_loss"])

@@ -11,9 +11,9 @@ from __future__ import annotations
 import torch
 
 from thunderbolt.api.trainer_config import SplitInfo, TrainerConfig, TrainResult
-from thunderbolt.sdk.errors import InvalidConfig
+from thunderbolt.sdk.errors import InvalidConfig, TrainingError
 from thunderbolt.sdk.trial import Trial
-from thunderbolt.trainer import crossval, model, params, threads
+from thunderbolt.trainer import checks, crossval, model, params, threads
 from thunderbolt.trainer import data as datasets
 from thunderbolt.trainer.distributed import Placement
 from thunderbolt.trainer.export import export_trained
@@ -61,6 +61,8 @@ def run(config: TrainerConfig, trial: Trial, placement: Placement) -> TrainResul
         + (f" x{placement.world_size}" if placement.world_size > 1 else "")
     )
     say("parameters: " + ", ".join(f"{k}={v}" for k, v in hp.as_dict().items()))
+    dataset_report = checks.check_data(config, data, trial) if placement.is_main else None
+    trainers: dict[int, Trainer] = {}
 
     def fit(fold: int, fold_set: datasets.Dataset, offset: int) -> Outcome:
         torch.manual_seed(config.seed)  # the same seed initializes the same weights
@@ -84,8 +86,15 @@ def run(config: TrainerConfig, trial: Trial, placement: Placement) -> TrainResul
             step_offset=offset,
             checkpoints=trial.checkpoint_store(f"fold-{fold}") if folds > 1 else None,
             say=say,
+            probe=checks.probe_settings(config) if placement.is_main else None,
         )
-        return trainer.fit()
+        trainers[fold] = trainer
+        try:
+            return trainer.fit()
+        except TrainingError:  # Diverged, Collapsed: the report says where and why
+            checks.check_model(config, fold_set, trainer, dataset_report, trial, hp.as_dict(),
+                               same_split=fold == 0)  # fmt: skip
+            raise
 
     cv: crossval.CrossValidation | None = None
     if folds > 1:
@@ -97,6 +106,9 @@ def run(config: TrainerConfig, trial: Trial, placement: Placement) -> TrainResul
     pruned = cv.pruned if cv else outcome.pruned
     if not placement.is_main:
         return TrainResult(status="Pruned" if pruned else "Succeeded")
+    best_fold = cv.best_fold if cv else 0
+    checks.check_model(config, data, trainers[best_fold], dataset_report, trial, hp.as_dict(),
+                       same_split=best_fold == 0)  # fmt: skip
     exported = export_trained(outcome.net, data, trial, config.model)
     return trial.finish(
         objective=cv.mean if cv else outcome.objective,

@@ -2,7 +2,8 @@
 
 torch starts one intra-op thread per visible core; in a pod limited to one CPU on a
 64-core node that means 64 threads fighting over one CPU's quota and training many
-times slower. ``OMP_NUM_THREADS`` (or ``THUNDERBOLT_CPU_THREADS``) still wins.
+times slower. numpy's BLAS (OpenBLAS spins its threads) gets the same limit.
+``OMP_NUM_THREADS`` (or ``THUNDERBOLT_CPU_THREADS``) still wins.
 """
 
 from __future__ import annotations
@@ -47,4 +48,10 @@ def configure() -> int:
 
     threads = choose()
     torch.set_num_threads(threads)
+    try:  # numpy's BLAS too (the validation checks' SVD and neighbour products)
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=threads, user_api="blas")
+    except ImportError:  # pragma: no cover (scikit-learn, in the train extra, brings it)
+        pass
     return threads

@@ -109,7 +109,11 @@ def test_features_that_carry_no_signal_collapse_the_predictions(make_config, tmp
     target = rng.normal(size=n) if regression else rng.integers(0, 2, n)
     path = tmp_path / "constant.csv"
     pd.DataFrame({"a": np.zeros(n), "b": np.full(n, 3.0), "y": target}).to_csv(path, index=False)
-    config = make_config(regression=regression, dataset={"uri": path.as_uri(), "target": "y"})
+    # the dataset checks would stop this table first (constant columns, every row a
+    # duplicate): switched off, the health monitor's collapse check is what is tested
+    config = make_config(
+        regression=regression, dataset={"uri": path.as_uri(), "target": "y"}, checks="off"
+    )
     result, code, _ = run(config, tmp_path)
     assert result.reason == "Collapsed" and code != 0
     assert "collapsed" in (result.message or "")
@@ -190,6 +194,8 @@ def test_pruned_run_is_pruned_even_when_its_predictions_look_collapsed(make_conf
     n = 60
     path = tmp_path / "constant.csv"
     pd.DataFrame({"a": np.zeros(n), "y": np.arange(n) % 2}).to_csv(path, index=False)
-    config = make_config(dataset={"uri": path.as_uri(), "target": "y"}, epochs=10)
+    config = make_config(  # checks off: they would reject the constant table first
+        dataset={"uri": path.as_uri(), "target": "y"}, epochs=10, checks="off"
+    )
     result, code, _ = run(config, tmp_path, reporter=PruneAfter(1))
     assert code == 0 and result.status == "Pruned" and result.epochs == 1
