@@ -16,7 +16,18 @@ from thunderbolt.api.common import (
     Resources,
 )
 
-Outcome = Literal["Active", "Promoted", "RolledBack", "Superseded", "Refused"]
+Outcome = Literal[
+    "Active",
+    "Promoted",
+    "RolledBack",
+    "Superseded",
+    "Refused",
+    "PendingApproval",
+    "Rejected",
+    "GateFailed",
+]
+Approval = Literal["Automatic", "Manual"]
+Decision = Literal["Approved", "Rejected", "Deprecated"]
 Phase = Literal["Pending", "Progressing", "Available", "Degraded"]
 
 
@@ -32,6 +43,17 @@ class MlflowModelRef(ApiModel):
     alias: str | None = Field(default=None, max_length=256)
     trackingUri: str | None = Field(default=None, max_length=1024)
     pollSeconds: int = Field(default=60, ge=5, le=86400, description="alias re-resolution interval")
+    objectiveMetric: str | None = Field(
+        default=None,
+        max_length=256,
+        description="Run metric recorded as the revision's objective; default: the metric "
+        "the version's Trial optimized (run tag thunderbolt.objective_metric).",
+    )
+    requireChecksumTag: bool = Field(
+        default=False,
+        description="Refuse versions without a thunderbolt.io/checksum tag (on the version "
+        "or its run); the operator's THUNDERBOLT_REQUIRE_CHECKSUM_TAG requires it for all.",
+    )
 
     @model_validator(mode="after")
     def _version_xor_alias(self) -> MlflowModelRef:
@@ -186,6 +208,11 @@ class Serving(ApiModel):
 
 class ModelDeploymentSpec(ApiModel):
     model: ModelSource
+    approval: Approval = Field(
+        default="Automatic",
+        description="Manual: every new revision waits as PendingApproval until `thunderbolt "
+        "approve` (or the approval annotation) lets it roll out.",
+    )
     modelName: str | None = Field(
         default=None,
         max_length=63,
@@ -221,13 +248,42 @@ class Revision(ApiModel):
     trial: str | None = None
     experiment: str | None = None
     objective: float | None = None
+    objectiveMetric: str | None = Field(default=None, description="What objective measures.")
     mlflowModelName: str | None = None
     mlflowModelVersion: str | None = None
     mlflowModelUrl: str | None = None
+    mlflowRunId: str | None = None
     deployedAt: str | None = None
 
 
+class DecisionRecord(ApiModel):
+    """Who decided about a revision, when and why (see docs/modeldeployment.md#approval)."""
+
+    decision: Decision
+    by: str | None = Field(
+        default=None, max_length=256, description="The user, as the client said."
+    )
+    manager: str | None = Field(
+        default=None, max_length=256, description="The field manager of the annotation's write."
+    )
+    at: str | None = None
+    reason: str | None = Field(default=None, max_length=1024)
+
+
 class HistoryEntry(Revision):
+    servingObjective: float | None = Field(
+        default=None, description="The serving revision's objective when this one was created."
+    )
+    validation: str | None = Field(
+        default=None, max_length=16, description="The Trial's validation verdict, if any."
+    )
+    approval: DecisionRecord | None = None
+    deprecated: DecisionRecord | None = Field(
+        default=None, description="Set: this model is never deployed again by this deployment."
+    )
+    promotedAt: str | None = Field(
+        default=None, description="When it began serving all traffic (unset: never served)."
+    )
     retiredAt: str | None = None
     outcome: Outcome = "Active"
     reason: str | None = Field(default=None, max_length=1024)

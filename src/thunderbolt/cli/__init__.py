@@ -23,6 +23,7 @@ COMMAND_MODULES: list[str] = [
     "compare",
     "logs",
     "rollback",
+    "approve",
 ]
 
 

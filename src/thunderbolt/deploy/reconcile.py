@@ -23,8 +23,8 @@ from pydantic import ValidationError
 from thunderbolt.api.meta import EVENT_MESSAGE_LIMIT, describe_errors
 from thunderbolt.api.modeldeployment import ModelDeploymentSpec, ModelDeploymentStatus, parse_spec
 from thunderbolt.api.refusals import is_unfixable, refusal_message
+from thunderbolt.deploy import approval, promotion
 from thunderbolt.deploy import builders as b
-from thunderbolt.deploy import promotion
 from thunderbolt.deploy import revisions as rv
 from thunderbolt.deploy.analysis import Verdict, judge, parse
 from thunderbolt.deploy.kube import Kube, scrape
@@ -67,7 +67,10 @@ def at_rest(body: dict[str, Any]) -> bool:
     serving (or held Degraded). Read from the watch cache, so deciding costs no API call."""
     status = body.get("status") or {}
     generation = (body.get("metadata") or {}).get("generation")
-    if status.get("phase") not in ("Available", "Degraded") or status.get("canary"):
+    waiting_first = status.get("phase") == "Pending" and status.get("reason") == "PendingApproval"
+    if status.get("phase") not in ("Available", "Degraded") and not waiting_first:
+        return False
+    if status.get("canary"):
         return False
     if status.get("observedGeneration") != generation:
         return False
@@ -181,6 +184,8 @@ class Controller:
         poll = ((spec.get("model") or {}).get("mlflowModel") or {}).get("pollSeconds")
         if poll is not None and now - state.resolved_at >= float(poll):
             return True  # an alias (or version) to look up again
+        if approval.undecided(meta, (body.get("status") or {}).get("history") or []):
+            return True  # someone approved, rejected or deprecated a revision
         return not at_rest(body) or now - state.last_tick >= STEADY_RESYNC_S
 
     def tick(
@@ -214,9 +219,11 @@ class Controller:
         desired = self.desired(obj, spec, status, state)
         verdict = self.verdict(obj, spec, status, state)
         gateway = self.kube.gateway_version() if spec.strategy.type == "Canary" else None
+        decisions, bad = approval.decisions(meta)
         result = plan(
             spec, status, desired, observed, now or dt.datetime.now(dt.UTC),
             generation=meta.get("generation"), verdict=verdict, gateway_api=gateway is not None,
+            decisions=decisions, bad_decisions=bad,
         )  # fmt: skip
         model = b.model_name(owner, spec)
         result.status.endpoint = b.endpoint(name, namespace, spec.serving.port, model)
@@ -331,6 +338,7 @@ class Controller:
                 state.last_promotion_note = note
             return
         direction = (spec.get("objective") or {}).get("direction", "maximize")
+        metric = (spec.get("objective") or {}).get("metric")
         decision = promotion.decide(
             promote.get("when", "Improved"),
             direction,
@@ -342,6 +350,7 @@ class Controller:
                 promote.get("minImprovementStds"),
                 best.get("objectiveStd"),
             ),
+            metric=metric,
         )
         if not decision.promote:
             if state.last_promotion_note != decision.reason:

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import Any, Literal
 
+from thunderbolt.api import lineage
 from thunderbolt.api.trainer_config import SplitInfo, TrainerConfig, TrainResult, TrialIdentity
 from thunderbolt.artifacts import join
 from thunderbolt.sdk import publish as publishing
@@ -303,6 +304,14 @@ class Trial:
         self.result = result
         if not self.is_main:
             return result
+        if result.status == "Succeeded" and result.objective is not None:
+            # What the Trial's status will say, for verifying the run against it later.
+            self.tracker.set_tags(
+                {
+                    lineage.OBJECTIVE_TAG: repr(float(result.objective)),
+                    lineage.OBJECTIVE_METRIC_TAG: self.objective_metric,
+                }
+            )
         self.tracker.finish(_TRACKER_STATUS[result.status])
         result.mlflowRunId = result.mlflowRunId or self.tracker.run_id
         result.mlflowRunUrl = result.mlflowRunUrl or self.tracker.run_url
