@@ -130,4 +130,6 @@ class TrainResult(_Model):
     mlflowRunUrl: str | None = None
     mlflowModelVersion: str | None = None
     trackingError: str | None = None
+    # Model switches the run trained with, searched or not (spectral_norm: true|false).
+    switches: dict[str, bool] = Field(default_factory=dict)
     extra: dict[str, Any] = Field(default_factory=dict)

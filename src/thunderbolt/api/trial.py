@@ -72,6 +72,10 @@ class TrialStatus(ApiModel):
     split: SplitIdentity | None = None
     metrics: dict[str, float] = Field(default_factory=dict)
     intermediate: list[IntermediateValue] = Field(default_factory=list, max_length=MAX_INTERMEDIATE)
+    switches: dict[str, bool] = Field(
+        default_factory=dict,
+        description="Model switches the run trained with, searched or not (spectral_norm).",
+    )
     mlflowRunId: str | None = None
     mlflowRunUrl: str | None = None
     mlflowModelVersion: str | None = None

@@ -24,6 +24,8 @@ COMMAND_MODULES: list[str] = [
     "logs",
     "rollback",
     "approve",
+    "history",
+    "check",
 ]
 
 

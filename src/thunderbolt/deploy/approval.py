@@ -119,23 +119,25 @@ def apply(
                 update["deprecated"] = record
                 if item.outcome == "PendingApproval":
                     update.update(outcome="Rejected", retiredAt=now, approval=record,
-                                  reason=_why("deprecated", record))  # fmt: skip
+                                  reason=_why(item, "deprecated", record))  # fmt: skip
         elif item.outcome == "PendingApproval":
             if record.decision == "Approved":
                 update.update(outcome="Active", deployedAt=now, approval=record,
-                              reason=_why("approved", record))  # fmt: skip
+                              reason=_why(item, "approved", record))  # fmt: skip
             else:
                 update.update(outcome="Rejected", retiredAt=now, approval=record,
-                              reason=_why("rejected", record))  # fmt: skip
+                              reason=_why(item, "rejected", record))  # fmt: skip
         if update:
             history[i] = item.model_copy(update=update)
             applied.append((item.number, record))
     return applied
 
 
-def _why(verb: str, record: DecisionRecord) -> str:
+def _why(item: HistoryEntry, verb: str, record: DecisionRecord) -> str:
+    """The entry's reason (what the revision is) followed by the decision."""
     who = f" by {record.by}" if record.by else ""
-    return f"{verb}{who}: {record.reason or 'no reason given'}"[:1024]
+    why = f"{verb}{who}: {record.reason or 'no reason given'}"
+    return (f"{item.reason}; {why}" if item.reason else why)[-1024:]
 
 
 def waiting(history: list[HistoryEntry]) -> HistoryEntry | None:

@@ -127,6 +127,8 @@ def _result_fields(result: TrainResult, metric: str) -> dict[str, Any]:
     std = _finite(result.objectiveStd)
     if std is not None:
         fields["objectiveStd"] = std
+    if result.switches:  # what the model trained with, also when it was not searched
+        fields["switches"] = dict(result.switches)
     if result.split is not None:  # which rows validated: equal on comparable Trials
         fields["split"] = result.split.model_dump(exclude_none=True)
     for key in (

@@ -89,6 +89,9 @@ class Trial:
         self.model: publishing.PublishedModel | None = None
         self.result: TrainResult | None = None
         self.history: dict[int, dict[str, float]] = {}  # step -> what report() got
+        # Model switches it trained with (``sdk.torch.export`` reads spectral_norm off the
+        # model itself), reported in the result and tagged on the run.
+        self.switches: dict[str, bool] = {}
         self.last_step = 0
         self._started = False
         self._announced = False
@@ -283,6 +286,7 @@ class Trial:
             epochs=epochs if epochs is not None else (self.last_step or None),
             extra={**(extra or {}), "wallSeconds": round(time.monotonic() - self._began, 3)},
         )
+        result.switches = dict(self.switches)
         if self.model is not None:
             result.modelUri, result.modelChecksum = self.model.uri, self.model.checksum
             result.onnxMaxAbsDiff = self.model.max_abs_diff
@@ -304,14 +308,13 @@ class Trial:
         self.result = result
         if not self.is_main:
             return result
+        # What the Trial's status will say, for checking the run against it later.
+        tags = {f"thunderbolt.{k}": str(v).lower() for k, v in result.switches.items()}
         if result.status == "Succeeded" and result.objective is not None:
-            # What the Trial's status will say, for verifying the run against it later.
-            self.tracker.set_tags(
-                {
-                    lineage.OBJECTIVE_TAG: repr(float(result.objective)),
-                    lineage.OBJECTIVE_METRIC_TAG: self.objective_metric,
-                }
-            )
+            tags[lineage.OBJECTIVE_TAG] = repr(float(result.objective))
+            tags[lineage.OBJECTIVE_METRIC_TAG] = self.objective_metric
+        if tags:
+            self.tracker.set_tags(tags)
         self.tracker.finish(_TRACKER_STATUS[result.status])
         result.mlflowRunId = result.mlflowRunId or self.tracker.run_id
         result.mlflowRunUrl = result.mlflowRunUrl or self.tracker.run_url

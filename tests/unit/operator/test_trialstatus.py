@@ -76,9 +76,11 @@ def test_success_reads_objective_metrics_and_model_from_the_termination_message(
         modelChecksum="sha256:" + "a" * 64,
         mlflowRunId="run1",
         mlflowRunUrl="http://mlflow/#/runs/run1",
+        switches={"spectral_norm": False},
     )
     out = derive(trial(gpus=2), job(complete(), completion=T1), [pod(state=terminated(msg))], NOW)
     s = out.status
+    assert s["switches"] == {"spectral_norm": False}
     assert s["phase"] == "Succeeded" and out.finished
     assert s["objective"] == 0.95
     assert s["metrics"] == {"val_accuracy": 0.95, "val_loss": 0.1}

@@ -65,6 +65,8 @@ def test_report_and_export_are_recorded_in_mlflow(tmp_path):
     assert version.tags["thunderbolt.experiment"] == "digits"
     assert float(tags["thunderbolt.objective"]) == result.objective == 0.8
     assert tags["thunderbolt.objective_metric"] == "val_accuracy"
+    assert result.switches == {"spectral_norm": False}  # read off the exported model
+    assert tags["thunderbolt.spectral_norm"] == "false"
     # no artifact store configured: the model stays where it was written (and in MLflow)
     assert result.modelUri == (tmp_path / "out" / "model.onnx").resolve().as_uri()
     artifacts = [a.path for a in client.list_artifacts(run.info.run_id, "model")]
