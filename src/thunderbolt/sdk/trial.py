@@ -84,6 +84,7 @@ class Trial:
         self.checkpoint_prefix = (
             config.checkpointUri or (self.output_dir / "checkpoints").resolve().as_uri()
         )
+        self._checkpoint_stores: list[Checkpoints] = []
         self.checkpoints = self.checkpoint_store()
         self.should_prune = False
         self.model: publishing.PublishedModel | None = None
@@ -205,8 +206,10 @@ class Trial:
         (several models in one run, such as cross-validation folds)."""
         prefix = join(self.checkpoint_prefix, part) if part else self.checkpoint_prefix
         artifacts = self.config.artifacts
-        return Checkpoints(prefix, fingerprint(self.config),
-                           s3_endpoint_url=artifacts.s3EndpointUrl if artifacts else None)  # fmt: skip
+        store = Checkpoints(prefix, fingerprint(self.config),
+                            s3_endpoint_url=artifacts.s3EndpointUrl if artifacts else None)  # fmt: skip
+        self._checkpoint_stores.append(store)
+        return store
 
     def load_checkpoint(self) -> dict[str, Any] | None:
         """The last checkpoint of this same run (same parameters, data, seed), or None."""
@@ -326,6 +329,11 @@ class Trial:
                 result.status, result.reason, result.message = "Failed", exc.reason, str(exc)
         write_result(result, self.output_dir, self.emit)
         self.reporter.stop(result)
+        if result.status == "Succeeded":
+            # A finished run is never resumed: its checkpoints only cost storage. (Failed
+            # runs keep theirs, for the Job's retry to resume from.)
+            for store in self._checkpoint_stores:
+                store.clear()
         return result
 
     @property
