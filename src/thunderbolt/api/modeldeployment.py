@@ -206,8 +206,69 @@ class Serving(ApiModel):
         return self
 
 
+GateMetric = Literal["accuracy", "mse", "mae", "r2"]
+# Higher is better for these; lower for the others.
+GATE_MAXIMIZE = frozenset({"accuracy", "r2"})
+
+
+class GateDataset(ApiModel):
+    """A held-out table, read the way the trainer reads datasets."""
+
+    uri: str = Field(
+        max_length=2048,
+        description="builtin://<name>, s3://..., file://..., http(s)://... (csv, parquet, json)",
+    )
+    target: str = Field(default="target", max_length=256)
+    format: Literal["csv", "parquet", "json"] | None = None
+
+
+class Gate(ApiModel):
+    """A quality gate every new revision passes before it receives any traffic."""
+
+    dataset: GateDataset
+    metric: GateMetric | None = Field(
+        default=None, description="accuracy (classification); mse, mae, r2 (regression)"
+    )
+    threshold: float | None = Field(
+        default=None,
+        description="accuracy and r2 must reach it, mse and mae must not exceed it",
+    )
+    minAgreement: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="Share of rows on which the candidate must agree with the serving model "
+        "(same class; regression: within 1%). Not checked when nothing serves yet.",
+    )
+    maxRows: int = Field(default=10000, ge=1, le=10**6)
+    timeoutSeconds: int = Field(default=600, ge=10, le=86400)
+
+    @model_validator(mode="after")
+    def _something_to_check(self) -> Gate:
+        if (self.metric is None) != (self.threshold is None):
+            raise ValueError("gate.metric and gate.threshold go together")
+        if self.threshold is None and self.minAgreement is None:
+            raise ValueError("gate needs metric + threshold, minAgreement, or both")
+        return self
+
+
+class GateResult(ApiModel):
+    """What the gate measured for one revision."""
+
+    passed: bool
+    metric: str | None = None
+    value: float | None = None
+    threshold: float | None = None
+    agreement: float | None = None
+    minAgreement: float | None = None
+    rows: int | None = None
+    message: str | None = Field(default=None, max_length=1024)
+    at: str | None = None
+
+
 class ModelDeploymentSpec(ApiModel):
     model: ModelSource
+    gate: Gate | None = None
     approval: Approval = Field(
         default="Automatic",
         description="Manual: every new revision waits as PendingApproval until `thunderbolt "
@@ -278,6 +339,7 @@ class HistoryEntry(Revision):
         default=None, max_length=16, description="The Trial's validation verdict, if any."
     )
     approval: DecisionRecord | None = None
+    gate: GateResult | None = None
     deprecated: DecisionRecord | None = Field(
         default=None, description="Set: this model is never deployed again by this deployment."
     )

@@ -26,6 +26,7 @@ COMMAND_MODULES: list[str] = [
     "approve",
     "history",
     "check",
+    "gate",
 ]
 
 

@@ -6,7 +6,7 @@ Part of the pure planner (``rollout.plan``): state in, ``Step`` changes out.
 
 from __future__ import annotations
 
-from thunderbolt.api.modeldeployment import CanaryStatus, DecisionRecord, HistoryEntry
+from thunderbolt.api.modeldeployment import CanaryStatus, DecisionRecord, GateResult, HistoryEntry
 from thunderbolt.api.modeldeployment import ModelDeploymentStatus as Status
 from thunderbolt.deploy import approval
 from thunderbolt.deploy import revisions as rv
@@ -39,6 +39,32 @@ def apply_decisions(s: Step, found: dict[int, DecisionRecord], bad: list[str]) -
     for key in bad:
         s.waiting = ("InvalidDecision", f"annotation {key} is not a decision "
                      '({"decision": "Approved|Rejected|Deprecated", "reason": "..."})')  # fmt: skip
+
+
+def gate_passed(s: Step, item: HistoryEntry, result: GateResult | None) -> bool:
+    """Whether ``item`` may get pods: no gate, a rollback, or a passed gate. Records a
+    new result (a failed one makes the revision ``GateFailed``)."""
+    gate = s.spec.gate
+    if gate is None or rv.is_rollback(item) or (item.gate is not None and item.gate.passed):
+        return True
+    if item.gate is None and result is None:
+        s.gate_revision = item.number
+        s.progress = ("Gating", f"revision {item.number}: quality gate on {gate.dataset.uri}")
+        return False
+    result = item.gate or result
+    assert result is not None
+    i = next(i for i, h in enumerate(s.history) if h.number == item.number)
+    s.history[i] = item.model_copy(
+        update={"gate": result.model_copy(update={"at": result.at or s.now_s})}
+    )
+    if result.passed:
+        s.event("GatePassed", f"revision {item.number}: {result.message}")
+        return True
+    rv.set_outcome(s.history, item.number, "GateFailed", f"GateFailed: {result.message}", s.now_s)
+    s.event("GateFailed", f"revision {item.number}: {result.message}", warning=True)
+    s.canary = None
+    s.degraded = ("GateFailed", f"revision {item.number} failed its quality gate: {result.message}")
+    return False
 
 
 def blocked(s: Step, model: ResolvedModel) -> tuple[str, str] | None:
@@ -102,7 +128,14 @@ def accept_desired(s: Step, desired: Desired, status: Status) -> None:
                        "the desired model changed before it was approved", s.now_s)  # fmt: skip
     held = rv.held_back(status, desired)
     if held is not None and pending is None:
-        s.degraded = (rv.ANALYSIS_FAILED, f"revision {held.number} was rolled back: {held.reason}")
+        if held.outcome == "GateFailed":
+            s.degraded = ("GateFailed", f"revision {held.number} failed its quality gate: "
+                          f"{held.gate.message if held.gate else held.reason}")  # fmt: skip
+        else:
+            s.degraded = (
+                rv.ANALYSIS_FAILED,
+                f"revision {held.number} was rolled back: {held.reason}",
+            )
         return
     rollback = desired.source.startswith(rv.ROLLBACK_PREFIX)
     stop = None if rollback else blocked(s, desired)

@@ -11,6 +11,7 @@ History outcomes (newest last, bounded by ``revisionHistoryLimit``):
 - ``Refused``    -- never deployed: its artifact or checksum could not be verified
 - ``PendingApproval`` -- waits for a person's decision (``spec.approval: Manual``)
 - ``Rejected``   -- a person said no: never deployed (``approval``, ``deprecated`` say who)
+- ``GateFailed`` -- its quality gate (``spec.gate``) failed: it never got a pod
 
 ``spec.rollbackTo: N`` deploys revision N's model as a *new* revision (source
 ``rollback/N``), the way ``kubectl rollout undo`` does, so numbers only grow and the
@@ -129,15 +130,15 @@ def served(item: HistoryEntry) -> bool:
 
 
 def held_back(status: ModelDeploymentStatus, model: ResolvedModel) -> HistoryEntry | None:
-    """The entry explaining why ``model`` is not retried: its canary failed analysis last."""
+    """The entry explaining why ``model`` is not retried: its canary failed analysis, or
+    its quality gate failed, last."""
     if not status.history:
         return None
     last = status.history[-1]
-    if (
-        last.outcome == "RolledBack"
-        and (last.reason or "").startswith(ANALYSIS_FAILED)
-        and identity_of(last) == model.identity()
-    ):
+    failed = last.outcome == "GateFailed" or (
+        last.outcome == "RolledBack" and (last.reason or "").startswith(ANALYSIS_FAILED)
+    )
+    if failed and identity_of(last) == model.identity():
         return last
     return None
 

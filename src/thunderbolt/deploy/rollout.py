@@ -26,13 +26,14 @@ from thunderbolt.api.meta import parse_time
 from thunderbolt.api.modeldeployment import (
     CanaryStatus,
     DecisionRecord,
+    GateResult,
     HistoryEntry,
     ModelDeploymentSpec,
     ModelDeploymentStatus,
     Revision,
 )
 from thunderbolt.deploy import revisions as rv
-from thunderbolt.deploy.accept import accept_desired, apply_decisions
+from thunderbolt.deploy.accept import accept_desired, apply_decisions, gate_passed
 from thunderbolt.deploy.analysis import Verdict
 from thunderbolt.deploy.canary import route_weights, split_replicas, step_decision
 from thunderbolt.deploy.step import Desired, Step, Unresolved
@@ -73,6 +74,7 @@ class Plan:
     preview_revision: int | None  # BlueGreen preview Service target
     route_weights: dict[int, int] | None  # HTTPRoute weights during a canary
     status: ModelDeploymentStatus
+    gate_revision: int | None  # the revision whose quality gate (a Job) must run now
     events: list[tuple[str, str, str]]  # (type, reason, message)
 
 
@@ -156,11 +158,12 @@ def plan(
     gateway_api: bool = False,
     decisions: dict[int, DecisionRecord] | None = None,
     bad_decisions: list[str] | None = None,
+    gate_results: dict[int, GateResult] | None = None,
 ) -> Plan:
     s = Step(spec, status, now)
     apply_decisions(s, decisions or {}, bad_decisions or [])
     accept_desired(s, desired, status)
-    want = _wanted_replicas(s, observed, verdict)
+    want = _wanted_replicas(s, observed, verdict, gate_results or {})
     pending = s.pending()
     keep = set(want)
     revisions = {h.number: rv.as_revision(h) for h in s.history}
@@ -170,8 +173,13 @@ def plan(
     delete = sorted(n for n in observed if n not in keep)
     # The Service selects one revision, except while a canary shares traffic by pod counts;
     # then only once no other revision's pods are left to be selected by accident.
-    selector_revision = s.stable.number if s.stable else (pending.number if pending else None)
-    canary_live = s.canary is not None and pending is not None and s.stable is not None
+    gating = s.gate_revision is not None
+    selector_revision = (
+        s.stable.number if s.stable else (pending.number if pending and not gating else None)
+    )
+    canary_live = (
+        s.canary is not None and pending is not None and s.stable is not None and not gating
+    )
     select_all = canary_live and set(observed) <= keep
     weights = None
     if canary_live and gateway_api and s.stable is not None and s.canary is not None:
@@ -190,12 +198,14 @@ def plan(
         route_weights=weights,
         status=new_status,
         events=s.events,
+        gate_revision=s.gate_revision,
     )
 
 
 def _wanted_replicas(
-    s: Step, observed: dict[int, Observed], verdict: Verdict | None
-) -> dict[int, int]:
+    s: Step, observed: dict[int, Observed], verdict: Verdict | None,
+    gate_results: dict[int, GateResult],
+) -> dict[int, int]:  # fmt: skip
     """Replicas per revision: the stable one, plus the pending one (canary or full)."""
     replicas = s.spec.replicas
     want: dict[int, int] = {}
@@ -204,6 +214,8 @@ def _wanted_replicas(
     item = s.pending()
     if item is None:
         return want
+    if not gate_passed(s, item, gate_results.get(item.number)):
+        return want  # no pod, no traffic until the gate passed
     if s.canary is not None and s.canary.revision == item.number and s.stable is not None:
         _roll_canary(s, item, observed, verdict, want)
         return want

@@ -46,6 +46,7 @@ class Step:
         self.progress: tuple[str, str] | None = None
         # Nothing rolls out, nothing is wrong: a revision waits for a person's decision.
         self.waiting: tuple[str, str] | None = None
+        self.gate_revision: int | None = None  # a quality gate must run for it now
 
     def pending(self) -> HistoryEntry | None:
         view = ModelDeploymentStatus(currentRevision=self.stable, history=self.history)

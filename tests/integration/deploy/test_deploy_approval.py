@@ -9,14 +9,21 @@ from __future__ import annotations
 
 import time
 
+from tests.fixtures.crds import install_crds
 from tests.integration.deploy.helpers import current, history, infer, upload
 from tests.unit.serving.onnx_models import linear_model
 from thunderbolt.cli import main as cli
 
 
 def test_pending_then_approved_serves_and_rejected_never_serves(
-    deployments, host_s3, cluster, namespace, capsys
+    deployments, host_s3, cluster, namespace, kubectl
 ):
+    # The CRDs are cluster-wide and shared: make sure this tree's schema (with
+    # spec.approval) is the one installed, or the API server would prune the field.
+    install_crds(kubectl)
+    schema = kubectl("get", "crd", "modeldeployments.thunderbolt.io", "-o", "json").stdout
+    assert '"approval"' in schema
+
     def decide(*argv: str) -> int:
         kube = [
             "-n",
