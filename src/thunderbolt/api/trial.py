@@ -82,6 +82,9 @@ class TrialStatus(ApiModel):
     modelUri: str | None = None
     modelChecksum: str | None = None
     image: str | None = None
+    imageDigest: str | None = Field(
+        default=None, description="sha256 of the image the pod ran (a tag can move)."
+    )
     startTime: str | None = None
     completionTime: str | None = None
     durationSeconds: float | None = None

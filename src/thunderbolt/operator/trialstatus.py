@@ -406,7 +406,19 @@ def _from_job(
     image = _container(pod).get("image")
     if image:
         outcome.status["image"] = image
+    digest = image_digest(_container(pod).get("imageID"))
+    if digest:
+        outcome.status["imageDigest"] = digest
     return outcome
+
+
+def image_digest(image_id: str | None) -> str | None:
+    """``sha256:<hex>`` of the image the kubelet ran (``repo@sha256:…``, or an image ID):
+    a tag can move, the digest names the exact image for lineage."""
+    if not image_id:
+        return None
+    digest = image_id.rsplit("@", 1)[-1].rsplit("://", 1)[-1]
+    return digest if digest.startswith("sha256:") and len(digest) == 71 else None
 
 
 def _completed(
