@@ -81,9 +81,12 @@ def test_alias_move_rolls_out_a_new_revision_and_an_unverifiable_version_is_refu
 
 
 def test_the_trainers_own_version_is_served_verified_and_a_tampered_one_refused(
-    deployments, host_mlflow, tmp_path
+    deployments, host_mlflow, tmp_path, kubectl
 ):
+    from tests.fixtures.crds import install_crds
     from tests.integration.deploy.helpers import train_and_register
+
+    install_crds(kubectl)  # shared CRDs: this tree's schema (requireChecksumTag, mlflowRunId)
 
     mlflow = host_mlflow.client()
     name = f"iris-{uuid.uuid4().hex[:6]}"
