@@ -266,9 +266,47 @@ class GateResult(ApiModel):
     at: str | None = None
 
 
+class SLA(ApiModel):
+    """Targets the serving revision is held to continuously, not only during a canary."""
+
+    maxLatencyP99Ms: float | None = Field(default=None, gt=0, le=600000)
+    maxErrorRate: float | None = Field(default=None, ge=0, le=1)
+    minAvailability: float | None = Field(
+        default=None, ge=0, le=1, description="Ready pods / replicas of the serving revision."
+    )
+    intervalSeconds: int = Field(
+        default=30, ge=5, le=3600, description="Length of each measured window."
+    )
+    minRequests: int = Field(
+        default=20,
+        ge=0,
+        le=10**9,
+        description="Fewer requests in a window: latency and errors unjudged.",
+    )
+    breachWindows: int = Field(
+        default=2, ge=1, le=100, description="Consecutive breached windows that make a breach."
+    )
+    onBreach: Literal["Alert", "Rollback"] = Field(
+        default="Alert",
+        description="Alert: Degraded condition and Event. Rollback: also roll back to the "
+        "previous revision that served.",
+    )
+
+    @model_validator(mode="after")
+    def _some_target(self) -> SLA:
+        if (
+            self.maxLatencyP99Ms is None
+            and self.maxErrorRate is None
+            and self.minAvailability is None
+        ):
+            raise ValueError("sla needs maxLatencyP99Ms, maxErrorRate or minAvailability")
+        return self
+
+
 class ModelDeploymentSpec(ApiModel):
     model: ModelSource
     gate: Gate | None = None
+    sla: SLA | None = None
     approval: Approval = Field(
         default="Automatic",
         description="Manual: every new revision waits as PendingApproval until `thunderbolt "
@@ -340,6 +378,9 @@ class HistoryEntry(Revision):
     )
     approval: DecisionRecord | None = None
     gate: GateResult | None = None
+    slaBreach: str | None = Field(
+        default=None, max_length=1024, description="Set when it breached spec.sla while serving."
+    )
     deprecated: DecisionRecord | None = Field(
         default=None, description="Set: this model is never deployed again by this deployment."
     )

@@ -6,10 +6,13 @@ Part of the pure planner (``rollout.plan``): state in, ``Step`` changes out.
 
 from __future__ import annotations
 
+import dataclasses
+
 from thunderbolt.api.modeldeployment import CanaryStatus, DecisionRecord, GateResult, HistoryEntry
 from thunderbolt.api.modeldeployment import ModelDeploymentStatus as Status
 from thunderbolt.deploy import approval
 from thunderbolt.deploy import revisions as rv
+from thunderbolt.deploy.sla import SlaVerdict
 from thunderbolt.deploy.sources import ResolvedModel, identity_of
 from thunderbolt.deploy.step import Desired, Step, Unresolved
 
@@ -67,6 +70,53 @@ def gate_passed(s: Step, item: HistoryEntry, result: GateResult | None) -> bool:
     return False
 
 
+def sla_step(s: Step, verdict: SlaVerdict | None) -> None:
+    """A breach of ``spec.sla`` by the serving revision: Degraded, and with ``onBreach:
+    Rollback`` a rollback to the newest older revision that served."""
+    sla, stable = s.spec.sla, s.stable
+    if sla is None or verdict is None or stable is None or verdict.revision != stable.number:
+        return
+    if not verdict.breached or verdict.streak < sla.breachWindows:
+        return
+    s.degraded = ("SLABreached", f"revision {stable.number}: {verdict.message}")
+    i, item = next((i, h) for i, h in enumerate(s.history) if h.number == stable.number)
+    if item.slaBreach is None:
+        s.history[i] = item.model_copy(update={"slaBreach": verdict.message[:1024]})
+        s.event("SLABreached", f"revision {stable.number}: {verdict.message}", warning=True)
+    if sla.onBreach != "Rollback" or s.pending() is not None or s.canary is not None:
+        return
+    target = next(
+        (h for h in reversed(s.history)
+         if h.number < stable.number and rv.served(h) and h.deprecated is None
+         and h.slaBreach is None and identity_of(h) != identity_of(stable)),
+        None,
+    )  # fmt: skip
+    if target is None:
+        s.degraded = ("SLABreached", f"revision {stable.number}: {verdict.message}; no earlier "
+                      "revision served to roll back to")  # fmt: skip
+        return
+    model = ResolvedModel.from_revision(
+        rv.as_revision(target), f"{rv.ROLLBACK_PREFIX}{target.number}"
+    )
+    note = f"SLA breach of revision {stable.number} ({verdict.message}): back to revision {target.number}"
+    s.new_revision(dataclasses.replace(model, note=note[:1024]))
+
+
+def _sla_held(s: Step, desired: ResolvedModel) -> bool:
+    """The desired model was rolled back after an SLA breach: not deployed again."""
+    if s.spec.sla is None or s.spec.sla.onBreach != "Rollback":
+        return False
+    newest = next((h for h in reversed(s.history) if identity_of(h) == desired.identity()), None)
+    if newest is None or newest.slaBreach is None:
+        return False
+    pending = s.pending()
+    if newest.outcome == "RolledBack" or (pending is not None and rv.is_rollback(pending)):
+        s.degraded = ("SLABreached", f"revision {newest.number} was rolled back after an SLA "
+                      f"breach ({newest.slaBreach}); change spec.model")  # fmt: skip
+        return True
+    return False
+
+
 def blocked(s: Step, model: ResolvedModel) -> tuple[str, str] | None:
     """Why ``model`` may not be deployed again here: it is deprecated, or was rejected."""
     mlflow = (model.mlflow_name, model.mlflow_version)
@@ -111,6 +161,8 @@ def accept_desired(s: Step, desired: Desired, status: Status) -> None:
             s.progress = (desired.reason, desired.message)
         return
     target = desired.identity()
+    if _sla_held(s, desired):
+        return
     if pending is not None and rv.identity_of(pending) == target:
         return
     waits = approval.waiting(s.history)

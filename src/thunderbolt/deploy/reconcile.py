@@ -21,17 +21,12 @@ from kubernetes.client import ApiException
 from pydantic import ValidationError
 
 from thunderbolt.api.meta import EVENT_MESSAGE_LIMIT, describe_errors
-from thunderbolt.api.modeldeployment import (
-    GateResult,
-    ModelDeploymentSpec,
-    ModelDeploymentStatus,
-    parse_spec,
-)
+from thunderbolt.api.modeldeployment import ModelDeploymentSpec, ModelDeploymentStatus, parse_spec
 from thunderbolt.api.refusals import is_unfixable, refusal_message
-from thunderbolt.deploy import approval, promotion
-from thunderbolt.deploy import gate as gates
+from thunderbolt.deploy import approval, guards, promotion
 from thunderbolt.deploy import builders as b
 from thunderbolt.deploy import revisions as rv
+from thunderbolt.deploy import sla as slas
 from thunderbolt.deploy.analysis import Verdict, judge, parse
 from thunderbolt.deploy.kube import Kube, scrape
 from thunderbolt.deploy.rollout import Desired, Plan, Unresolved, plan
@@ -96,6 +91,7 @@ class ObjectState:
     resolved: Desired | None = None
     resolved_at: float = 0.0
     verdict: tuple[int, Verdict, float] | None = None
+    sla: slas.Watch = dataclasses.field(default_factory=slas.Watch)
     last_promotion_note: str | None = None
     seen: float = 0.0
     last_tick: float = 0.0
@@ -192,6 +188,9 @@ class Controller:
             return True  # an alias (or version) to look up again
         if approval.undecided(meta, (body.get("status") or {}).get("history") or []):
             return True  # someone approved, rejected or deprecated a revision
+        sla = (spec.get("sla") or {}).get("intervalSeconds")
+        if spec.get("sla") and now - state.last_tick >= float(sla or 30):
+            return True  # the serving revision's next SLA window
         return not at_rest(body) or now - state.last_tick >= STEADY_RESYNC_S
 
     def tick(
@@ -226,11 +225,12 @@ class Controller:
         verdict = self.verdict(obj, spec, status, state)
         gateway = self.kube.gateway_version() if spec.strategy.type == "Canary" else None
         decisions, bad = approval.decisions(meta)
-        gate_results = self.gate_results(owner, spec, status)
+        gate_results = guards.gate_results(self.kube, owner, spec, status)
+        sla = guards.sla_window(self.kube, obj, spec, status, state.sla, observed)
         result = plan(
             spec, status, desired, observed, now or dt.datetime.now(dt.UTC),
             generation=meta.get("generation"), verdict=verdict, gateway_api=gateway is not None,
-            decisions=decisions, bad_decisions=bad, gate_results=gate_results,
+            decisions=decisions, bad_decisions=bad, gate_results=gate_results, sla=sla,
         )  # fmt: skip
         model = b.model_name(owner, spec)
         result.status.endpoint = b.endpoint(name, namespace, spec.serving.port, model)
@@ -248,42 +248,12 @@ class Controller:
         try:
             self.apply(owner, spec, result, children, gateway)
             if spec.gate is not None:
-                self.gates(owner, spec, result)
+                guards.run_gates(self.kube, self.defaults, owner, spec, result)
         except ApiException as exc:
             if not is_unfixable(exc):
                 raise
             self._refused(namespace, name, refusal_message(exc), post)
         return result
-
-    def gate_results(self, owner: b.Owner, spec: ModelDeploymentSpec,
-                     status: ModelDeploymentStatus) -> dict[int, GateResult]:  # fmt: skip
-        """The finished gate Job of the revision that waits for its gate, if any."""
-        item = rv.pending(status)
-        if spec.gate is None or item is None or item.gate is not None or rv.is_rollback(item):
-            return {}
-        outcome = self.kube.job_outcome(owner.namespace, gates.job_name(owner, item.number))
-        if outcome is None:
-            return {}
-        state, message = outcome
-        found = gates.parse_result(message)
-        if found is None:
-            why = "the gate Job failed" if state == "Failed" else "the gate Job said nothing"
-            detail = f" ({message[:200]})" if message and state == "Failed" else ""
-            found = GateResult(passed=False, message=f"{why}{detail}")
-        return {item.number: found}
-
-    def gates(self, owner: b.Owner, spec: ModelDeploymentSpec, p: Plan) -> None:
-        """Run the gate Job the plan asks for; remove the others (results are recorded)."""
-        wanted = None
-        if p.gate_revision is not None:
-            candidate = next(h for h in p.status.history if h.number == p.gate_revision)
-            body = gates.job(owner, spec, rv.as_revision(candidate), p.status.currentRevision,
-                             self.defaults)  # fmt: skip
-            wanted = body["metadata"]["name"]
-            self.kube.ensure_job(body)
-        for job in self.kube.gate_jobs(owner.namespace, owner.name):
-            if job != wanted:
-                self.kube.delete_job(owner.namespace, job)
 
     def apply(self, owner: b.Owner, spec: ModelDeploymentSpec, p: Plan,
               children: dict[int, Any], gateway: str | None) -> None:  # fmt: skip

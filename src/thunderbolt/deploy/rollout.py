@@ -33,9 +33,10 @@ from thunderbolt.api.modeldeployment import (
     Revision,
 )
 from thunderbolt.deploy import revisions as rv
-from thunderbolt.deploy.accept import accept_desired, apply_decisions, gate_passed
+from thunderbolt.deploy.accept import accept_desired, apply_decisions, gate_passed, sla_step
 from thunderbolt.deploy.analysis import Verdict
 from thunderbolt.deploy.canary import route_weights, split_replicas, step_decision
+from thunderbolt.deploy.sla import SlaVerdict
 from thunderbolt.deploy.step import Desired, Step, Unresolved
 
 __all__ = ["Desired", "Observed", "Plan", "Unresolved", "plan"]
@@ -159,10 +160,12 @@ def plan(
     decisions: dict[int, DecisionRecord] | None = None,
     bad_decisions: list[str] | None = None,
     gate_results: dict[int, GateResult] | None = None,
+    sla: SlaVerdict | None = None,
 ) -> Plan:
     s = Step(spec, status, now)
     apply_decisions(s, decisions or {}, bad_decisions or [])
     accept_desired(s, desired, status)
+    sla_step(s, sla)
     want = _wanted_replicas(s, observed, verdict, gate_results or {})
     pending = s.pending()
     keep = set(want)
