@@ -12,7 +12,6 @@ from thunderbolt.deploy.promparse import Snapshot
 from thunderbolt.deploy.rollout import Observed, plan
 
 
-
 def counters(ok: float, errors: float, slow: float = 0.0) -> Snapshot:
     total = ok + errors
     fast = total - slow
