@@ -20,6 +20,8 @@ from thunderbolt.deploy.step import Desired, Step, Unresolved
 def start_canary(s: Step, item: HistoryEntry) -> None:
     """A Canary strategy's first step for ``item`` (not for a first revision or a rollback)."""
     canary = s.spec.strategy.canary
+    if s.spec.gate is not None and item.gate is None and not rv.is_rollback(item):
+        return  # the canary starts once the gate passed (``gate_passed``)
     if s.spec.strategy.type == "Canary" and canary is not None and s.stable is not None:
         if not rv.is_rollback(item):
             s.canary = CanaryStatus(revision=item.number, weight=canary.steps[0].weight, step=0)
@@ -57,11 +59,11 @@ def gate_passed(s: Step, item: HistoryEntry, result: GateResult | None) -> bool:
     result = item.gate or result
     assert result is not None
     i = next(i for i, h in enumerate(s.history) if h.number == item.number)
-    s.history[i] = item.model_copy(
-        update={"gate": result.model_copy(update={"at": result.at or s.now_s})}
-    )
+    item = item.model_copy(update={"gate": result.model_copy(update={"at": result.at or s.now_s})})
+    s.history[i] = item
     if result.passed:
         s.event("GatePassed", f"revision {item.number}: {result.message}")
+        start_canary(s, item)
         return True
     rv.set_outcome(s.history, item.number, "GateFailed", f"GateFailed: {result.message}", s.now_s)
     s.event("GateFailed", f"revision {item.number}: {result.message}", warning=True)

@@ -122,6 +122,7 @@ def test_a_failed_gate_is_never_deployed_and_not_retried_while_stable_serves():
     assert sim.status.phase == "Available"
     p = sim.tick(model(2))
     assert set(p.deployments) == {1} and p.gate_revision == 2 and not p.select_all
+    assert sim.status.canary is None  # no canary step while the gate runs
     sim.results[2] = GateResult(
         passed=False, value=0.5, message="accuracy 0.5 is below the threshold 0.9"
     )
@@ -132,6 +133,16 @@ def test_a_failed_gate_is_never_deployed_and_not_retried_while_stable_serves():
     assert sim.status.phase == "Degraded" and sim.status.reason == "GateFailed"
     assert sim.status.canary is None and sim.status.currentRevision.number == 1
     assert "accuracy 0.5" in sim.status.history[-1].reason
+
+
+def test_a_passed_gate_starts_the_canary():
+    sim = GateSim(gate=GATE, strategy={"type": "Canary", "canary": {"steps": [{"weight": 50}]}})
+    sim.results = {1: GateResult(passed=True), 2: GateResult(passed=True, message="passed")}
+    for _ in range(3):
+        sim.tick(model(1))
+    p = sim.tick(model(2))
+    assert sim.status.canary is not None and sim.status.canary.revision == 2
+    assert p.deployments[2][1] == 1 and p.select_all
 
 
 def test_a_rollback_skips_the_gate():
