@@ -46,5 +46,9 @@ def test_an_sla_breach_by_the_serving_revision_rolls_back_to_the_one_before(
     deployments.wait_selected("watched", 3)
     after = [infer(ip, 8080, "iris") for _ in range(10)]
     assert set(after) == {200}, after
-    assert "SLABreached" in deployments.event_reasons("watched")
-    assert deployments.revision_deployments("watched") == {3}  # the bad model is not retried
+    deployments.wait("watched", lambda s: "SLABreached" in deployments.event_reasons("watched"),
+                     timeout=30)  # fmt: skip
+    # the bad revision's Deployment goes, and its model is not retried
+    deployments.wait("watched", lambda s: deployments.revision_deployments("watched") == {3},
+                     timeout=60)  # fmt: skip
+    assert history(deployments.status("watched"))[-1] == (3, "Promoted")
