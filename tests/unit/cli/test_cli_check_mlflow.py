@@ -32,7 +32,8 @@ def train(uri: str, tmp_path, number: int, accuracy: float):
     return {"metadata": {"name": name, "uid": f"uid-{number}"}, "status": status}
 
 
-def test_the_records_agree_and_each_kind_of_disagreement_is_found(tmp_path):
+def test_the_records_agree_and_each_kind_of_disagreement_is_found(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a sqlite MLflow keeps artifacts in ./mlruns
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     trials = [train(uri, tmp_path, n, 0.8 + n / 100) for n in range(3)]
     runs = fetch_runs(uri, "ns", "iris", "iris")

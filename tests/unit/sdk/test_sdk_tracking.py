@@ -12,7 +12,8 @@ from thunderbolt import sdk
 from thunderbolt.sdk.torch import export
 
 
-def test_report_and_export_are_recorded_in_mlflow(tmp_path):
+def test_report_and_export_are_recorded_in_mlflow(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a sqlite MLflow keeps artifacts in ./mlruns
     from mlflow.tracking import MlflowClient
 
     uri = f"sqlite:///{tmp_path}/mlflow.db"
