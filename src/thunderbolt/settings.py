@@ -28,6 +28,8 @@ THUNDERBOLT_MODEL_SOURCE_HOSTS  hosts (host or host:port, comma-separated; "*" =
 THUNDERBOLT_ALLOW_FILE_SOURCES  "true" = mlflowModel.trackingUri may be a file:// path the
                                 operator reads; default refused
 THUNDERBOLT_MAX_MODEL_BYTES     largest model the operator downloads to verify (200 MiB)
+THUNDERBOLT_REQUIRE_CHECKSUM_TAG  "true" = refuse MLflow model versions without a
+                                thunderbolt.io/checksum tag; default: the computed hash is used
 THUNDERBOLT_TRIAL_SERVICE_ACCOUNTS  ServiceAccounts a trialTemplate may name (comma-separated;
                                 "*" = any); default none: Trials run as the namespace default
 KUBECONFIG                      kubeconfig outside a cluster (``--kubeconfig`` overrides)
@@ -77,6 +79,7 @@ class OperatorSettings:
     model_source_hosts: tuple[str, ...] = ()
     allow_file_sources: bool = False
     max_model_bytes: int = DEFAULT_MAX_MODEL_BYTES
+    require_checksum_tag: bool = False
     trial_service_accounts: tuple[str, ...] = ()
 
     @property
@@ -153,6 +156,7 @@ def from_env(env: Mapping[str, str] | None = None) -> OperatorSettings:
         allow_file_sources=_flag(env.get("THUNDERBOLT_ALLOW_FILE_SOURCES")),
         max_model_bytes=int(env.get("THUNDERBOLT_MAX_MODEL_BYTES") or DEFAULT_MAX_MODEL_BYTES),
         trial_service_accounts=_split(env.get("THUNDERBOLT_TRIAL_SERVICE_ACCOUNTS")),
+        require_checksum_tag=_flag(env.get("THUNDERBOLT_REQUIRE_CHECKSUM_TAG")),
     )
 
 

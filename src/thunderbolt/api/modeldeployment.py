@@ -18,7 +18,18 @@ from thunderbolt.api.common import (
     misplaced,
 )
 
-Outcome = Literal["Active", "Promoted", "RolledBack", "Superseded", "Refused"]
+Outcome = Literal[
+    "Active",
+    "Promoted",
+    "RolledBack",
+    "Superseded",
+    "Refused",
+    "PendingApproval",
+    "Rejected",
+    "GateFailed",
+]
+Approval = Literal["Automatic", "Manual"]
+Decision = Literal["Approved", "Rejected", "Deprecated"]
 Phase = Literal["Pending", "Progressing", "Available", "Degraded"]
 
 
@@ -34,6 +45,17 @@ class MlflowModelRef(ApiModel):
     alias: str | None = Field(default=None, max_length=256)
     trackingUri: str | None = Field(default=None, max_length=1024)
     pollSeconds: int = Field(default=60, ge=5, le=86400, description="alias re-resolution interval")
+    objectiveMetric: str | None = Field(
+        default=None,
+        max_length=256,
+        description="Run metric recorded as the revision's objective; default: the metric "
+        "the version's Trial optimized (run tag thunderbolt.objective_metric).",
+    )
+    requireChecksumTag: bool = Field(
+        default=False,
+        description="Refuse versions without a thunderbolt.io/checksum tag (on the version "
+        "or its run); the operator's THUNDERBOLT_REQUIRE_CHECKSUM_TAG requires it for all.",
+    )
 
     @model_validator(mode="after")
     def _version_xor_alias(self) -> MlflowModelRef:
@@ -186,8 +208,112 @@ class Serving(ApiModel):
         return self
 
 
+GateMetric = Literal["accuracy", "mse", "mae", "r2"]
+# Higher is better for these; lower for the others.
+GATE_MAXIMIZE = frozenset({"accuracy", "r2"})
+
+
+class GateDataset(ApiModel):
+    """A held-out table, read the way the trainer reads datasets."""
+
+    uri: str = Field(
+        max_length=2048,
+        description="builtin://<name>, s3://..., file://..., http(s)://... (csv, parquet, json)",
+    )
+    target: str = Field(default="target", max_length=256)
+    format: Literal["csv", "parquet", "json"] | None = None
+
+
+class Gate(ApiModel):
+    """A quality gate every new revision passes before it receives any traffic."""
+
+    dataset: GateDataset
+    metric: GateMetric | None = Field(
+        default=None, description="accuracy (classification); mse, mae, r2 (regression)"
+    )
+    threshold: float | None = Field(
+        default=None,
+        description="accuracy and r2 must reach it, mse and mae must not exceed it",
+    )
+    minAgreement: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="Share of rows on which the candidate must agree with the serving model "
+        "(same class; regression: within 1%). Not checked when nothing serves yet.",
+    )
+    maxRows: int = Field(default=10000, ge=1, le=10**6)
+    timeoutSeconds: int = Field(default=600, ge=10, le=86400)
+
+    @model_validator(mode="after")
+    def _something_to_check(self) -> Gate:
+        if (self.metric is None) != (self.threshold is None):
+            raise ValueError("gate.metric and gate.threshold go together")
+        if self.threshold is None and self.minAgreement is None:
+            raise ValueError("gate needs metric + threshold, minAgreement, or both")
+        return self
+
+
+class GateResult(ApiModel):
+    """What the gate measured for one revision."""
+
+    passed: bool
+    metric: str | None = None
+    value: float | None = None
+    threshold: float | None = None
+    agreement: float | None = None
+    minAgreement: float | None = None
+    rows: int | None = None
+    message: str | None = Field(default=None, max_length=1024)
+    at: str | None = None
+
+
+class SLA(ApiModel):
+    """Targets the serving revision is held to continuously, not only during a canary."""
+
+    maxLatencyP99Ms: float | None = Field(default=None, gt=0, le=600000)
+    maxErrorRate: float | None = Field(default=None, ge=0, le=1)
+    minAvailability: float | None = Field(
+        default=None, ge=0, le=1, description="Ready pods / replicas of the serving revision."
+    )
+    intervalSeconds: int = Field(
+        default=30, ge=5, le=3600, description="Length of each measured window."
+    )
+    minRequests: int = Field(
+        default=20,
+        ge=0,
+        le=10**9,
+        description="Fewer requests in a window: latency and errors unjudged.",
+    )
+    breachWindows: int = Field(
+        default=2, ge=1, le=100, description="Consecutive breached windows that make a breach."
+    )
+    onBreach: Literal["Alert", "Rollback"] = Field(
+        default="Alert",
+        description="Alert: Degraded condition and Event. Rollback: also roll back to the "
+        "previous revision that served.",
+    )
+
+    @model_validator(mode="after")
+    def _some_target(self) -> SLA:
+        if (
+            self.maxLatencyP99Ms is None
+            and self.maxErrorRate is None
+            and self.minAvailability is None
+        ):
+            raise ValueError("sla needs maxLatencyP99Ms, maxErrorRate or minAvailability")
+        return self
+
+
 class ModelDeploymentSpec(ApiModel):
     model: ModelSource
+    gate: Gate | None = None
+    sla: SLA | None = None
+    approval: Approval = Field(
+        default="Automatic",
+        description="Manual: every new revision waits as PendingApproval until `thunderbolt "
+        "approve` (or the approval annotation) lets it roll out.",
+    )
     modelName: str | None = Field(
         default=None,
         max_length=63,
@@ -227,13 +353,46 @@ class Revision(ApiModel):
     trial: str | None = None
     experiment: str | None = None
     objective: float | None = None
+    objectiveMetric: str | None = Field(default=None, description="What objective measures.")
     mlflowModelName: str | None = None
     mlflowModelVersion: str | None = None
     mlflowModelUrl: str | None = None
+    mlflowRunId: str | None = None
     deployedAt: str | None = None
 
 
+class DecisionRecord(ApiModel):
+    """Who decided about a revision, when and why (see docs/modeldeployment.md#approval)."""
+
+    decision: Decision
+    by: str | None = Field(
+        default=None, max_length=256, description="The user, as the client said."
+    )
+    manager: str | None = Field(
+        default=None, max_length=256, description="The field manager of the annotation's write."
+    )
+    at: str | None = None
+    reason: str | None = Field(default=None, max_length=1024)
+
+
 class HistoryEntry(Revision):
+    servingObjective: float | None = Field(
+        default=None, description="The serving revision's objective when this one was created."
+    )
+    validation: str | None = Field(
+        default=None, max_length=16, description="The Trial's validation verdict, if any."
+    )
+    approval: DecisionRecord | None = None
+    gate: GateResult | None = None
+    slaBreach: str | None = Field(
+        default=None, max_length=1024, description="Set when it breached spec.sla while serving."
+    )
+    deprecated: DecisionRecord | None = Field(
+        default=None, description="Set: this model is never deployed again by this deployment."
+    )
+    promotedAt: str | None = Field(
+        default=None, description="When it began serving all traffic (unset: never served)."
+    )
     retiredAt: str | None = None
     outcome: Outcome = "Active"
     reason: str | None = Field(default=None, max_length=1024)

@@ -136,4 +136,6 @@ class TrainResult(_Model):
     mlflowModelVersion: str | None = None
     trackingError: str | None = None
     validation: ValidationSummary | None = None  # the data/model checks' digest
+    # Model switches the run trained with, searched or not (spectral_norm: true|false).
+    switches: dict[str, bool] = Field(default_factory=dict)
     extra: dict[str, Any] = Field(default_factory=dict)

@@ -73,12 +73,19 @@ class TrialStatus(ApiModel):
     split: SplitIdentity | None = None
     metrics: dict[str, float] = Field(default_factory=dict)
     intermediate: list[IntermediateValue] = Field(default_factory=list, max_length=MAX_INTERMEDIATE)
+    switches: dict[str, bool] = Field(
+        default_factory=dict,
+        description="Model switches the run trained with, searched or not (spectral_norm).",
+    )
     mlflowRunId: str | None = None
     mlflowRunUrl: str | None = None
     mlflowModelVersion: str | None = None
     modelUri: str | None = None
     modelChecksum: str | None = None
     image: str | None = None
+    imageDigest: str | None = Field(
+        default=None, description="sha256 of the image the pod ran (a tag can move)."
+    )
     startTime: str | None = None
     completionTime: str | None = None
     durationSeconds: float | None = None

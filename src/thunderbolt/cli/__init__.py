@@ -25,6 +25,10 @@ COMMAND_MODULES: list[str] = [
     "rollback",
     "dashboard",
     "validate",
+    "approve",
+    "history",
+    "check",
+    "gate",
 ]
 
 

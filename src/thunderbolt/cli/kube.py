@@ -143,10 +143,13 @@ class Kube:
             raise CliError(_explain(exc, f"get {plural}/{name}")) from exc
         return obj
 
-    def patch(self, plural: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
+    def patch(
+        self, plural: str, name: str, body: dict[str, Any], field_manager: str | None = None
+    ) -> dict[str, Any]:
+        extra = {"field_manager": field_manager} if field_manager else {}
         try:
             obj: dict[str, Any] = self.custom.patch_namespaced_custom_object(
-                GROUP, VERSION, self.namespace, plural, name, body
+                GROUP, VERSION, self.namespace, plural, name, body, **extra
             )
         except api_errors() as exc:
             raise CliError(_explain(exc, f"patch {plural}/{name}")) from exc

@@ -29,6 +29,7 @@ class Kube:
         self.core = client.CoreV1Api(api)
         self.custom = client.CustomObjectsApi(api)
         self.apis = client.ApisApi(api)
+        self.batch = client.BatchV1Api(api)
         self._gateway: tuple[float, str | None] | None = None
 
     # ModelDeployments, Trials, Experiments
@@ -159,6 +160,46 @@ class Kube:
             if ready and pod.status.pod_ip and pod.metadata.deletion_timestamp is None:
                 ips.append(pod.status.pod_ip)
         return ips
+
+    # Quality-gate Jobs
+    def ensure_job(self, body: dict[str, Any]) -> None:
+        """Create the Job; one that exists already (409) is the same Job."""
+        meta: dict[str, Any] = body["metadata"]
+        payload: Any = body
+        applied(lambda: self.batch.create_namespaced_job(meta["namespace"], payload))
+
+    def job_outcome(self, namespace: str, name: str) -> tuple[str, str | None] | None:
+        """("Complete" | "Failed", the pod's termination message or the Job's reason), or
+        None while it runs (or does not exist)."""
+        job: Any = or_none(lambda: self.batch.read_namespaced_job(name, namespace))
+        if job is None or job.status is None:
+            return None
+        state = None
+        for cond in job.status.conditions or []:
+            if cond.type in ("Complete", "Failed") and cond.status == "True":
+                state, reason = cond.type, cond.reason
+        if state is None:
+            return None
+        pods = self.core.list_namespaced_pod(namespace, label_selector=f"job-name={name}")
+        items: list[Any] = list(pods.items)
+        for pod in items:
+            for cs in (pod.status.container_statuses or []) if pod.status else []:
+                terminated = cs.state.terminated if cs.state else None
+                if terminated is not None and terminated.message:
+                    return state, str(terminated.message)
+        return state, reason
+
+    def gate_jobs(self, namespace: str, md: str) -> list[str]:
+        found = self.batch.list_namespaced_job(namespace, label_selector=f"{b.LABEL_MD}={md}")
+        items: list[Any] = list(found.items)
+        return [j.metadata.name for j in items]
+
+    def delete_job(self, namespace: str, name: str) -> None:
+        deleted(
+            lambda: self.batch.delete_namespaced_job(
+                name, namespace, propagation_policy="Background"
+            )
+        )
 
     # Gateway API
     def gateway_version(self, ttl: float = 300.0) -> str | None:

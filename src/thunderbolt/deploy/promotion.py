@@ -50,6 +50,7 @@ def decide(
     deployment: dict[str, Any],
     *,
     margin: float = 0.0,
+    metric: str | None = None,
 ) -> Decision:
     """Pure: the Experiment's best trial vs the ModelDeployment object as it is now.
 
@@ -64,11 +65,23 @@ def decide(
         return Decision(False, f"already deploying {best_trial}")
     if spec.get("rollbackTo") is not None:
         return Decision(False, f"pinned by rollbackTo {spec['rollbackTo']}")
+    for item in status.get("history") or []:
+        if item.get("trial") == best_trial and item.get("deprecated"):
+            return Decision(
+                False, f"{best_trial}'s model is deprecated (revision {item.get('number')})"
+            )
     if when == "Always":
         return Decision(True, f"{best_trial} (promote: Always)")
-    serving = (status.get("currentRevision") or {}).get("objective")
+    current = status.get("currentRevision") or {}
+    serving, serving_metric = current.get("objective"), current.get("objectiveMetric")
     if serving is None:
         return Decision(True, f"{best_trial}: nothing with a known objective is serving")
+    if metric and serving_metric and serving_metric != metric:
+        return Decision(
+            True,
+            f"{best_trial}: the serving objective measures {serving_metric}, not {metric}; "
+            "not comparable",
+        )
     if best_objective is None:
         return Decision(False, f"{best_trial} has no objective value")
     by = f" by more than {margin:g}" if margin > 0 else ""

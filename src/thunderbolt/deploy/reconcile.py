@@ -23,9 +23,10 @@ from pydantic import ValidationError
 from thunderbolt.api.meta import EVENT_MESSAGE_LIMIT, describe_errors
 from thunderbolt.api.modeldeployment import ModelDeploymentSpec, ModelDeploymentStatus, parse_spec
 from thunderbolt.api.refusals import is_unfixable, refusal_message
+from thunderbolt.deploy import approval, guards, metrics, promotion
 from thunderbolt.deploy import builders as b
-from thunderbolt.deploy import metrics, promotion
 from thunderbolt.deploy import revisions as rv
+from thunderbolt.deploy import sla as slas
 from thunderbolt.deploy.analysis import Verdict, judge, parse
 from thunderbolt.deploy.kube import Kube, scrape
 from thunderbolt.deploy.rollout import Desired, Plan, Unresolved, plan
@@ -67,7 +68,10 @@ def at_rest(body: dict[str, Any]) -> bool:
     serving (or held Degraded). Read from the watch cache, so deciding costs no API call."""
     status = body.get("status") or {}
     generation = (body.get("metadata") or {}).get("generation")
-    if status.get("phase") not in ("Available", "Degraded") or status.get("canary"):
+    waiting_first = status.get("phase") == "Pending" and status.get("reason") == "PendingApproval"
+    if status.get("phase") not in ("Available", "Degraded") and not waiting_first:
+        return False
+    if status.get("canary"):
         return False
     if status.get("observedGeneration") != generation:
         return False
@@ -87,6 +91,7 @@ class ObjectState:
     resolved: Desired | None = None
     resolved_at: float = 0.0
     verdict: tuple[int, Verdict, float] | None = None
+    sla: slas.Watch = dataclasses.field(default_factory=slas.Watch)
     last_promotion_note: str | None = None
     seen: float = 0.0
     last_tick: float = 0.0
@@ -181,6 +186,11 @@ class Controller:
         poll = ((spec.get("model") or {}).get("mlflowModel") or {}).get("pollSeconds")
         if poll is not None and now - state.resolved_at >= float(poll):
             return True  # an alias (or version) to look up again
+        if approval.undecided(meta, (body.get("status") or {}).get("history") or []):
+            return True  # someone approved, rejected or deprecated a revision
+        sla = (spec.get("sla") or {}).get("intervalSeconds")
+        if spec.get("sla") and now - state.last_tick >= float(sla or 30):
+            return True  # the serving revision's next SLA window
         return not at_rest(body) or now - state.last_tick >= STEADY_RESYNC_S
 
     def tick(
@@ -214,9 +224,13 @@ class Controller:
         desired = self.desired(obj, spec, status, state)
         verdict = self.verdict(obj, spec, status, state)
         gateway = self.kube.gateway_version() if spec.strategy.type == "Canary" else None
+        decisions, bad = approval.decisions(meta)
+        gate_results = guards.gate_results(self.kube, owner, spec, status)
+        sla = guards.sla_window(self.kube, obj, spec, status, state.sla, observed)
         result = plan(
             spec, status, desired, observed, now or dt.datetime.now(dt.UTC),
             generation=meta.get("generation"), verdict=verdict, gateway_api=gateway is not None,
+            decisions=decisions, bad_decisions=bad, gate_results=gate_results, sla=sla,
         )  # fmt: skip
         model = b.model_name(owner, spec)
         result.status.endpoint = b.endpoint(name, namespace, spec.serving.port, model)
@@ -234,6 +248,8 @@ class Controller:
             metrics.observe_event(namespace, name, reason)
         try:
             self.apply(owner, spec, result, children, gateway)
+            if spec.gate is not None:
+                guards.run_gates(self.kube, self.defaults, owner, spec, result)
         except ApiException as exc:
             if not is_unfixable(exc):
                 raise
@@ -332,6 +348,7 @@ class Controller:
                 state.last_promotion_note = note
             return
         direction = (spec.get("objective") or {}).get("direction", "maximize")
+        metric = (spec.get("objective") or {}).get("metric")
         decision = promotion.decide(
             promote.get("when", "Improved"),
             direction,
@@ -343,6 +360,7 @@ class Controller:
                 promote.get("minImprovementStds"),
                 best.get("objectiveStd"),
             ),
+            metric=metric,
         )
         if not decision.promote:
             if state.last_promotion_note != decision.reason:

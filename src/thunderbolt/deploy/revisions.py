@@ -9,6 +9,9 @@ History outcomes (newest last, bounded by ``revisionHistoryLimit``):
 - ``RolledBack`` -- taken away: its canary failed analysis, or ``spec.rollbackTo`` moved
                     traffic back to an older revision's model
 - ``Refused``    -- never deployed: its artifact or checksum could not be verified
+- ``PendingApproval`` -- waits for a person's decision (``spec.approval: Manual``)
+- ``Rejected``   -- a person said no: never deployed (``approval``, ``deprecated`` say who)
+- ``GateFailed`` -- its quality gate (``spec.gate``) failed: it never got a pod
 
 ``spec.rollbackTo: N`` deploys revision N's model as a *new* revision (source
 ``rollback/N``), the way ``kubectl rollout undo`` does, so numbers only grow and the
@@ -81,6 +84,10 @@ def rollback_target(status: ModelDeploymentStatus, number: int) -> ResolvedModel
         raise RevisionNotFound(f"revision {number} is not in the history (limit reached?)")
     if item.outcome == "Refused" or not item.modelUri:
         raise RevisionNotFound(f"revision {number} was refused and never served")
+    if item.outcome in ("Rejected", "PendingApproval", "GateFailed"):
+        raise RevisionNotFound(f"revision {number} is {item.outcome}: it is never deployed")
+    if item.deprecated is not None:
+        raise RevisionNotFound(f"revision {number} is deprecated: it is never deployed again")
     return ResolvedModel.from_revision(as_revision(item), f"{ROLLBACK_PREFIX}{number}")
 
 
@@ -102,16 +109,36 @@ def set_outcome(
             history[i] = item.model_copy(update=update)
 
 
+def mark_promoted(history: list[HistoryEntry], number: int, now: str | None) -> None:
+    for i, item in enumerate(history):
+        if item.number == number and item.promotedAt is None:
+            history[i] = item.model_copy(update={"promotedAt": now})
+
+
+# Reasons ``promote`` gives the revision it replaces; they tell, for entries recorded
+# before ``promotedAt`` existed, that the revision had served.
+_REPLACED_AFTER_SERVING = ("superseded by revision ", "rolled back to revision ")
+
+
+def served(item: HistoryEntry) -> bool:
+    """Whether the revision ever served all traffic (a canary share does not count)."""
+    if item.promotedAt is not None or item.outcome == "Promoted":
+        return True
+    return item.outcome in ("Superseded", "RolledBack") and (item.reason or "").startswith(
+        _REPLACED_AFTER_SERVING
+    )
+
+
 def held_back(status: ModelDeploymentStatus, model: ResolvedModel) -> HistoryEntry | None:
-    """The entry explaining why ``model`` is not retried: its canary failed analysis last."""
+    """The entry explaining why ``model`` is not retried: its canary failed analysis, or
+    its quality gate failed, last."""
     if not status.history:
         return None
     last = status.history[-1]
-    if (
-        last.outcome == "RolledBack"
-        and (last.reason or "").startswith(ANALYSIS_FAILED)
-        and identity_of(last) == model.identity()
-    ):
+    failed = last.outcome == "GateFailed" or (
+        last.outcome == "RolledBack" and (last.reason or "").startswith(ANALYSIS_FAILED)
+    )
+    if failed and identity_of(last) == model.identity():
         return last
     return None
 

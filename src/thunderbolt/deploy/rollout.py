@@ -22,18 +22,24 @@ import dataclasses
 import datetime as dt
 
 from thunderbolt.api.common import Condition
-from thunderbolt.api.meta import format_time, parse_time
+from thunderbolt.api.meta import parse_time
 from thunderbolt.api.modeldeployment import (
     CanaryStatus,
+    DecisionRecord,
+    GateResult,
     HistoryEntry,
     ModelDeploymentSpec,
     ModelDeploymentStatus,
     Revision,
 )
 from thunderbolt.deploy import revisions as rv
+from thunderbolt.deploy.accept import accept_desired, apply_decisions, gate_passed, sla_step
 from thunderbolt.deploy.analysis import Verdict
 from thunderbolt.deploy.canary import route_weights, split_replicas, step_decision
-from thunderbolt.deploy.sources import ResolvedModel, identity_of
+from thunderbolt.deploy.sla import SlaVerdict
+from thunderbolt.deploy.step import Desired, Step, Unresolved
+
+__all__ = ["Desired", "Observed", "Plan", "Unresolved", "plan"]
 
 # A revision not ready this long after it was created makes the deployment Degraded (it keeps
 # trying, and the old revision keeps serving).
@@ -60,20 +66,6 @@ class Observed:
         )
 
 
-@dataclasses.dataclass(frozen=True)
-class Unresolved:
-    """The desired model is not known: ``refused`` ones get a history entry."""
-
-    reason: str
-    message: str
-    refused: bool = False
-    model: ResolvedModel | None = None
-    error: bool = False  # not refused, but wrong until the spec changes (e.g. RevisionNotFound)
-
-
-Desired = ResolvedModel | Unresolved
-
-
 @dataclasses.dataclass
 class Plan:
     deployments: dict[int, tuple[Revision, int]]  # revision number -> (revision, replicas)
@@ -83,6 +75,7 @@ class Plan:
     preview_revision: int | None  # BlueGreen preview Service target
     route_weights: dict[int, int] | None  # HTTPRoute weights during a canary
     status: ModelDeploymentStatus
+    gate_revision: int | None  # the revision whose quality gate (a Job) must run now
     events: list[tuple[str, str, str]]  # (type, reason, message)
 
 
@@ -100,101 +93,7 @@ def _condition(type_: str, ok: bool, reason: str, message: str, previous: list[C
                      lastTransitionTime=since, observedGeneration=generation)  # fmt: skip
 
 
-class _Step:
-    """Mutable working state of one reconcile step."""
-
-    def __init__(self, spec: ModelDeploymentSpec, status: ModelDeploymentStatus, now: dt.datetime):
-        self.spec = spec
-        self.now = now
-        self.now_s = format_time(now)
-        self.history: list[HistoryEntry] = list(status.history)
-        self.stable: Revision | None = status.currentRevision
-        self.canary: CanaryStatus | None = status.canary
-        self.events: list[tuple[str, str, str]] = []
-        self.degraded: tuple[str, str] | None = None
-        self.progress: tuple[str, str] | None = None
-
-    def pending(self) -> HistoryEntry | None:
-        view = ModelDeploymentStatus(currentRevision=self.stable, history=self.history)
-        return rv.pending(view)
-
-    def event(self, reason: str, message: str, warning: bool = False) -> None:
-        self.events.append(("Warning" if warning else "Normal", reason, message))
-
-    def new_revision(self, model: ResolvedModel) -> HistoryEntry:
-        view = ModelDeploymentStatus(currentRevision=self.stable, history=self.history)
-        number = rv.next_number(view)
-        reason = model.note or f"new model from {model.source}"
-        item = rv.entry(model.revision(number, self.now_s), "Active", reason)
-        self.history.append(item)
-        self.event("NewRevision", f"revision {number}: {model.uri} ({reason})")
-        return item
-
-    def promote(self, item: HistoryEntry, how: str) -> None:
-        old = self.stable
-        why = f"{item.reason}; promoted: {how}" if item.reason else f"promoted: {how}"
-        rv.set_outcome(self.history, item.number, "Promoted", why, self.now_s)
-        if old is not None:
-            if rv.is_rollback(item):
-                note = f"rolled back to revision {item.source.removeprefix(rv.ROLLBACK_PREFIX)}"  # type: ignore[union-attr]
-                rv.set_outcome(self.history, old.number, "RolledBack", note, self.now_s)
-            else:
-                note = f"superseded by revision {item.number}"
-                rv.set_outcome(self.history, old.number, "Superseded", note, self.now_s)
-        self.stable = rv.as_revision(item)
-        self.canary = None
-        self.event("Promoted", f"revision {item.number} is serving ({how})")
-
-
-def _accept_desired(s: _Step, desired: Desired, status: ModelDeploymentStatus) -> None:
-    """Start, replace or refuse a revision so that the newest one carries ``desired``."""
-    pending = s.pending()
-    if isinstance(desired, Unresolved):
-        if desired.refused:
-            model = desired.model
-            source = model.source if model else "unknown"
-            if rv.already_refused(status, source) is None and model is not None:
-                view = ModelDeploymentStatus(currentRevision=s.stable, history=s.history)
-                number = rv.next_number(view)
-                s.history.append(
-                    rv.entry(
-                        model.revision(number, None),
-                        "Refused",
-                        f"{desired.reason}: {desired.message}",
-                    )
-                )
-                s.history[-1] = s.history[-1].model_copy(update={"retiredAt": s.now_s})
-                s.event("Refused", f"{source}: {desired.message}", warning=True)
-            s.degraded = (desired.reason, desired.message)
-        elif desired.error:
-            s.degraded = (desired.reason, desired.message)
-        elif s.stable is None and pending is None:
-            s.progress = (desired.reason, desired.message)
-        return
-    target = desired.identity()
-    if pending is not None and rv.identity_of(pending) == target:
-        return
-    if pending is None and s.stable is not None and identity_of(s.stable) == target:
-        return
-    held = rv.held_back(status, desired)
-    if held is not None and pending is None:
-        s.degraded = (rv.ANALYSIS_FAILED, f"revision {held.number} was rolled back: {held.reason}")
-        return
-    if pending is not None:
-        why = "the desired model changed before its rollout finished"
-        rv.set_outcome(s.history, pending.number, "Superseded", why, s.now_s)
-        s.event("RolloutAbandoned", f"revision {pending.number}: {why}")
-        s.canary = None
-    if s.stable is not None and identity_of(s.stable) == target:
-        return  # back to what serves: nothing new to roll out
-    item = s.new_revision(desired)
-    canary = s.spec.strategy.canary
-    use_canary = s.spec.strategy.type == "Canary" and canary is not None
-    if use_canary and s.stable is not None and not rv.is_rollback(item) and canary is not None:
-        s.canary = CanaryStatus(revision=item.number, weight=canary.steps[0].weight, step=0)
-
-
-def _roll_canary(s: _Step, item: HistoryEntry, observed: dict[int, Observed],
+def _roll_canary(s: Step, item: HistoryEntry, observed: dict[int, Observed],
                  verdict: Verdict | None, want: dict[int, int]) -> None:  # fmt: skip
     assert s.stable is not None and s.canary is not None
     steps = s.spec.strategy.canary.steps  # type: ignore[union-attr]
@@ -258,10 +157,16 @@ def plan(
     generation: int | None = None,
     verdict: Verdict | None = None,
     gateway_api: bool = False,
+    decisions: dict[int, DecisionRecord] | None = None,
+    bad_decisions: list[str] | None = None,
+    gate_results: dict[int, GateResult] | None = None,
+    sla: SlaVerdict | None = None,
 ) -> Plan:
-    s = _Step(spec, status, now)
-    _accept_desired(s, desired, status)
-    want = _wanted_replicas(s, observed, verdict)
+    s = Step(spec, status, now)
+    apply_decisions(s, decisions or {}, bad_decisions or [])
+    accept_desired(s, desired, status)
+    sla_step(s, sla)
+    want = _wanted_replicas(s, observed, verdict, gate_results or {})
     pending = s.pending()
     keep = set(want)
     revisions = {h.number: rv.as_revision(h) for h in s.history}
@@ -271,8 +176,13 @@ def plan(
     delete = sorted(n for n in observed if n not in keep)
     # The Service selects one revision, except while a canary shares traffic by pod counts;
     # then only once no other revision's pods are left to be selected by accident.
-    selector_revision = s.stable.number if s.stable else (pending.number if pending else None)
-    canary_live = s.canary is not None and pending is not None and s.stable is not None
+    gating = s.gate_revision is not None
+    selector_revision = (
+        s.stable.number if s.stable else (pending.number if pending and not gating else None)
+    )
+    canary_live = (
+        s.canary is not None and pending is not None and s.stable is not None and not gating
+    )
     select_all = canary_live and set(observed) <= keep
     weights = None
     if canary_live and gateway_api and s.stable is not None and s.canary is not None:
@@ -291,12 +201,14 @@ def plan(
         route_weights=weights,
         status=new_status,
         events=s.events,
+        gate_revision=s.gate_revision,
     )
 
 
 def _wanted_replicas(
-    s: _Step, observed: dict[int, Observed], verdict: Verdict | None
-) -> dict[int, int]:
+    s: Step, observed: dict[int, Observed], verdict: Verdict | None,
+    gate_results: dict[int, GateResult],
+) -> dict[int, int]:  # fmt: skip
     """Replicas per revision: the stable one, plus the pending one (canary or full)."""
     replicas = s.spec.replicas
     want: dict[int, int] = {}
@@ -305,6 +217,8 @@ def _wanted_replicas(
     item = s.pending()
     if item is None:
         return want
+    if not gate_passed(s, item, gate_results.get(item.number)):
+        return want  # no pod, no traffic until the gate passed
     if s.canary is not None and s.canary.revision == item.number and s.stable is not None:
         _roll_canary(s, item, observed, verdict, want)
         return want
@@ -314,7 +228,7 @@ def _wanted_replicas(
     return want
 
 
-def _roll_whole(s: _Step, item: HistoryEntry, obs: Observed | None, want: dict[int, int]) -> None:
+def _roll_whole(s: Step, item: HistoryEntry, obs: Observed | None, want: dict[int, int]) -> None:
     """Recreate/BlueGreen (or a first revision): promote once every pod is ready."""
     replicas = s.spec.replicas
     if obs is not None and obs.ready_for(replicas):
@@ -332,7 +246,7 @@ def _roll_whole(s: _Step, item: HistoryEntry, obs: Observed | None, want: dict[i
                       f"{s.stable.number if s.stable else '-'} keeps serving")  # fmt: skip
 
 
-def _status(s: _Step, old: ModelDeploymentStatus, history: list[HistoryEntry],
+def _status(s: Step, old: ModelDeploymentStatus, history: list[HistoryEntry],
             observed: dict[int, Observed], generation: int | None,
             pending: HistoryEntry | None) -> ModelDeploymentStatus:  # fmt: skip
     stable_obs = observed.get(s.stable.number) if s.stable else None
@@ -353,13 +267,13 @@ def _status(s: _Step, old: ModelDeploymentStatus, history: list[HistoryEntry],
     if s.degraded is not None:
         phase, reason, message = "Degraded", deg_reason, deg_msg
     elif s.stable is None and pending is None:
-        phase, reason, message = "Pending", prog_reason, prog_msg
+        phase, reason, message = "Pending", *(s.waiting or (prog_reason, prog_msg))
     elif progressing:
         phase, reason, message = "Progressing", prog_reason, prog_msg
     elif not available:
         phase, reason, message = "Progressing", avail_reason, avail_msg
-    else:
-        phase, reason, message = "Available", avail_reason, avail_msg
+    else:  # serving; a revision waiting for a decision is worth the message
+        phase, reason, message = "Available", *(s.waiting or (avail_reason, avail_msg))
     return ModelDeploymentStatus(
         phase=phase,  # type: ignore[arg-type]
         observedGeneration=generation,

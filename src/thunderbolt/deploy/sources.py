@@ -25,6 +25,7 @@ from __future__ import annotations
 import abc
 import dataclasses
 import fnmatch
+import math
 import os
 import pathlib
 import re
@@ -32,18 +33,12 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlparse
 
+from thunderbolt.api import lineage
+from thunderbolt.api.lineage import tagged_checksum
 from thunderbolt.api.modeldeployment import MlflowModelRef, ModelSource, Revision
 from thunderbolt.artifacts import ArtifactError, sha256_digest
 from thunderbolt.mlflow_onnx import ModelTooLarge, download_onnx, read_onnx_file
 from thunderbolt.settings import DEFAULT_MAX_MODEL_BYTES, OperatorSettings
-
-# Tags a registered version (or its run) may carry with the ONNX file's sha256.
-CHECKSUM_TAGS = (
-    "thunderbolt.io/checksum",
-    "thunderbolt.io/model-checksum",
-    "model_checksum",
-    "checksum",
-)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,6 +53,8 @@ class SourcePolicy:
     hosts: tuple[str, ...] = ()
     allow_file: bool = False
     max_bytes: int = DEFAULT_MAX_MODEL_BYTES
+    # Refuse MLflow versions that carry no checksum tag (on the version or its run).
+    require_checksum_tag: bool = False
 
     @classmethod
     def from_settings(cls, settings: OperatorSettings) -> SourcePolicy:
@@ -65,7 +62,12 @@ class SourcePolicy:
         if not hosts and settings.mlflow_tracking_uri:
             own = urlparse(settings.mlflow_tracking_uri).netloc.rsplit("@", 1)[-1].lower()
             hosts = (own,) if own else ()
-        return cls(hosts, settings.allow_file_sources, settings.max_model_bytes)
+        return cls(
+            hosts,
+            settings.allow_file_sources,
+            settings.max_model_bytes,
+            settings.require_checksum_tag,
+        )
 
     def check(self, uri: str) -> None:
         """Raises SourceRefused unless the operator may talk to ``uri``."""
@@ -117,10 +119,14 @@ class ResolvedModel:
     trial: str | None = None
     experiment: str | None = None
     objective: float | None = None
+    objective_metric: str | None = None
     mlflow_name: str | None = None
     mlflow_version: str | None = None
     mlflow_url: str | None = None
+    mlflow_run: str | None = None
     note: str | None = None  # e.g. "alias champion -> version 3", for events and history
+    checksum_tagged: bool = False  # the checksum came from a tag the bytes matched
+    validation: str | None = None  # the Trial's validation verdict (Pass | Warn | Fail)
 
     def identity(self) -> tuple[str, str | None]:
         """Two sources naming the same bytes at the same place are the same model."""
@@ -135,9 +141,11 @@ class ResolvedModel:
             trial=self.trial,
             experiment=self.experiment,
             objective=self.objective,
+            objectiveMetric=self.objective_metric,
             mlflowModelName=self.mlflow_name,
             mlflowModelVersion=self.mlflow_version,
             mlflowModelUrl=self.mlflow_url,
+            mlflowRunId=self.mlflow_run,
             deployedAt=deployed_at,
         )
 
@@ -150,9 +158,11 @@ class ResolvedModel:
             trial=revision.trial,
             experiment=revision.experiment,
             objective=revision.objective,
+            objective_metric=revision.objectiveMetric,
             mlflow_name=revision.mlflowModelName,
             mlflow_version=revision.mlflowModelVersion,
             mlflow_url=revision.mlflowModelUrl,
+            mlflow_run=revision.mlflowRunId,
         )
 
 
@@ -201,14 +211,18 @@ class TrialSource(Source):
                 "TrialHasNoModel", f"Trial {name} succeeded without modelUri and modelChecksum"
             )
         objective = status.get("objective")
+        spec = trial.get("spec") or {}
         return ResolvedModel(
             uri=uri,
             checksum=checksum,
             source=f"trial/{name}",
             trial=name,
-            experiment=(trial.get("spec") or {}).get("experiment"),
+            experiment=spec.get("experiment"),
             objective=float(objective) if objective is not None else None,
+            objective_metric=(spec.get("objective") or {}).get("metric"),
             mlflow_version=status.get("mlflowModelVersion"),
+            mlflow_run=status.get("mlflowRunId"),
+            validation=(status.get("validation") or {}).get("verdict"),
         )
 
 
@@ -226,21 +240,40 @@ def model_version_url(tracking_uri: str | None, name: str, version: str) -> str 
     return f"{tracking_uri.rstrip('/')}/#/models/{name}/versions/{version}"
 
 
-def tagged_checksum(*tag_sets: dict[str, str] | None) -> str | None:
-    for tags in tag_sets:
-        for key in CHECKSUM_TAGS:
-            value = (tags or {}).get(key)
-            if value:
-                return value if value.startswith("sha256:") else f"sha256:{value}"
-    return None
+def run_objective(
+    metric: str | None, tags: dict[str, str], metrics: dict[str, float]
+) -> tuple[float | None, str | None]:
+    """The objective a run records for ``metric`` (default: the metric its Trial optimized).
+
+    The trainer's ``thunderbolt.objective`` tag is the Trial's own objective (e.g. a
+    cross-validated mean) and wins when it measures the same metric; otherwise the run's
+    last logged value of the metric. (None, metric) when the run has neither.
+    """
+    tagged_metric = tags.get(lineage.OBJECTIVE_METRIC_TAG)
+    metric = metric or tagged_metric
+    if metric is None:
+        return None, None
+    if metric == tagged_metric and tags.get(lineage.OBJECTIVE_TAG):
+        try:
+            value = float(tags[lineage.OBJECTIVE_TAG])
+        except ValueError:
+            value = None
+        if value is not None and math.isfinite(value):
+            return value, metric
+    logged = metrics.get(metric)
+    if logged is None or not math.isfinite(float(logged)):
+        return None, metric
+    return float(logged), metric
 
 
 class MlflowSource(Source):
     """``mlflowModel``: a registered version, or an alias resolved to one.
 
     The artifact is downloaded once per version and hashed: a checksum tag on the version
-    or its run must match it, and without a tag the computed hash is what the pod checks.
-    Results (and refusals) are cached per version, so polling an alias costs one lookup.
+    or its run must match it, and without a tag the computed hash is what the pod checks
+    (or, when the policy or the ref requires tags, the version is refused). The objective
+    comes from the version's run. Results (and refusals) are cached per version, so
+    polling an alias costs one lookup; the deprecation tag is read on every lookup.
     """
 
     def __init__(
@@ -248,7 +281,7 @@ class MlflowSource(Source):
     ) -> None:
         self.default_tracking_uri = default_tracking_uri
         self.policy = policy or SourcePolicy(hosts=("*",), allow_file=True)
-        self._cache: dict[tuple[str, str, str], ResolvedModel | SourceRefused] = {}
+        self._cache: dict[tuple[str, str, str, str], ResolvedModel | SourceRefused] = {}
         # The registry is polled from a timer: fail fast instead of MLflow's long retries.
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "15")
@@ -286,37 +319,64 @@ class MlflowSource(Source):
                 f"MLflow {ref.name}@{ref.alias or ref.version}: {failure(exc)}",
             ) from exc
         version = str(mv.version)
-        key = (tracking, ref.name, version)
+        key = (tracking, ref.name, version, ref.objectiveMetric or "")
         cached = self._cache.get(key)
         if cached is None:
-            cached = self._verify(client, tracking, ref.name, version, mv)
+            cached = self._verify(client, tracking, ref, version, mv)
             self._cache[key] = cached
         note = f"alias {ref.alias} -> version {version}" if ref.alias else None
         if isinstance(cached, SourceRefused):
             raise cached
+        if lineage.is_deprecated(dict(mv.tags or {})):
+            raise SourceRefused(
+                "Deprecated",
+                f"MLflow {ref.name} version {version} is tagged {lineage.DEPRECATED_TAG}",
+                dataclasses.replace(cached, note=note),
+            )
+        if not cached.checksum_tagged and (
+            ref.requireChecksumTag or self.policy.require_checksum_tag
+        ):
+            where = "spec" if ref.requireChecksumTag else "the operator"
+            raise SourceRefused(
+                "ChecksumTagMissing",
+                f"MLflow {ref.name} version {version} has no {lineage.CHECKSUM_TAG} tag on "
+                f"the version or its run, and {where} requires one",
+                dataclasses.replace(cached, note=note),
+            )
         return dataclasses.replace(cached, note=note)
 
     def _verify(
-        self, client: Any, tracking: str, name: str, version: str, mv: Any
+        self, client: Any, tracking: str, ref: MlflowModelRef, version: str, mv: Any
     ) -> ResolvedModel | SourceRefused:
+        name = ref.name
+        run_id = getattr(mv, "run_id", None) or None
+        run_tags: dict[str, str] = {}
+        run_metrics: dict[str, float] = {}
+        if run_id:
+            try:
+                run = client.get_run(run_id)
+                run_tags = dict(run.data.tags)
+                run_tags.update({k: str(v) for k, v in run.data.params.items()})
+                run_metrics = dict(run.data.metrics)
+            except Exception:  # the run may be deleted; its tags are only a hint
+                run_tags = {}
+        version_tags = dict(mv.tags or {})
+        objective, metric = run_objective(ref.objectiveMetric, run_tags, run_metrics)
         named = ResolvedModel(
             uri=f"models:/{name}/{version}",
             checksum=None,
             source=f"mlflow/{name}/{version}",
+            trial=version_tags.get(lineage.TRIAL_TAG) or run_tags.get(lineage.TRIAL_TAG),
+            experiment=version_tags.get(lineage.EXPERIMENT_TAG)
+            or run_tags.get(lineage.EXPERIMENT_TAG),
+            objective=objective,
+            objective_metric=metric,
             mlflow_name=name,
             mlflow_version=version,
             mlflow_url=model_version_url(tracking, name, version),
+            mlflow_run=run_id,
         )
-        run_tags: dict[str, str] = {}
-        objective = None
-        if getattr(mv, "run_id", None):
-            try:
-                run = client.get_run(mv.run_id)
-                run_tags = dict(run.data.tags)
-                run_tags.update({k: str(v) for k, v in run.data.params.items()})
-            except Exception:  # the run may be deleted; its tags are only a hint
-                run_tags = {}
-        claimed = tagged_checksum(dict(mv.tags or {}), run_tags)
+        claimed = tagged_checksum(version_tags, run_tags)
         try:
             data, _ = download_onnx(
                 client, name, version, tracking_uri=tracking, read=read_onnx,
@@ -334,13 +394,13 @@ class MlflowSource(Source):
                 named,
             )
         actual = sha256_digest(data)
-        if claimed is not None and claimed.lower() != actual:
+        if claimed is not None and claimed != actual:
             return SourceRefused(
                 "ChecksumMismatch",
                 f"MLflow {name} version {version}: tagged {claimed} but the artifact is {actual}",
                 dataclasses.replace(named, checksum=claimed),
             )
-        return dataclasses.replace(named, checksum=actual, objective=objective)
+        return dataclasses.replace(named, checksum=actual, checksum_tagged=claimed is not None)
 
 
 _ERROR_CODE = re.compile(r"^[A-Z][A-Z_]{0,63}$")

@@ -127,6 +127,8 @@ def _result_fields(result: TrainResult, metric: str) -> dict[str, Any]:
     std = _finite(result.objectiveStd)
     if std is not None:
         fields["objectiveStd"] = std
+    if result.switches:  # what the model trained with, also when it was not searched
+        fields["switches"] = dict(result.switches)
     if result.split is not None:  # which rows validated: equal on comparable Trials
         fields["split"] = result.split.model_dump(exclude_none=True)
     if result.validation is not None:  # the data/model checks' digest
@@ -406,7 +408,19 @@ def _from_job(
     image = _container(pod).get("image")
     if image:
         outcome.status["image"] = image
+    digest = image_digest(_container(pod).get("imageID"))
+    if digest:
+        outcome.status["imageDigest"] = digest
     return outcome
+
+
+def image_digest(image_id: str | None) -> str | None:
+    """``sha256:<hex>`` of the image the kubelet ran (``repo@sha256:…``, or an image ID):
+    a tag can move, the digest names the exact image for lineage."""
+    if not image_id:
+        return None
+    digest = image_id.rsplit("@", 1)[-1].rsplit("://", 1)[-1]
+    return digest if digest.startswith("sha256:") and len(digest) == 71 else None
 
 
 def _completed(

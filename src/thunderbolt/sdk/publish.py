@@ -12,11 +12,12 @@ import dataclasses
 import pathlib
 from collections.abc import Callable
 
+from thunderbolt.api import lineage
 from thunderbolt.api.trainer_config import TrainerConfig, TrainResult
 from thunderbolt.artifacts import ArtifactError, join, store_for
 from thunderbolt.sdk.checkpoint import fingerprint
 from thunderbolt.sdk.errors import TrainingError
-from thunderbolt.sdk.tracking import Tracker
+from thunderbolt.sdk.tracking import Tracker, identity_tags
 
 MODEL_FILE = "model.onnx"
 MLFLOW_ARTIFACT_DIR = "model"
@@ -57,8 +58,11 @@ def publish(
     tracked_uri = tracker.log_artifact(str(model_path), MLFLOW_ARTIFACT_DIR)
     published = PublishedModel(uri=model_path.resolve().as_uri(), checksum=checksum)
     if tracked_uri and config.tracking and config.tracking.registeredModelName:
+        # The checksum and the Trial's identity go on the version and its run, so a
+        # ModelDeployment can verify the bytes it downloads and trace them to the Trial.
+        tags = {lineage.CHECKSUM_TAG: lineage.normalize_checksum(checksum), **identity_tags(config)}
         published.mlflow_model_version = tracker.register(
-            config.tracking.registeredModelName, MLFLOW_ARTIFACT_DIR
+            config.tracking.registeredModelName, MLFLOW_ARTIFACT_DIR, tags
         )
     prefix = artifact_prefix(config)
     if config.artifacts is not None and config.artifacts.uri == "mlflow":

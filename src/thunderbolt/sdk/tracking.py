@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 from urllib.parse import urlparse, urlunparse
 
+from thunderbolt.api import lineage
 from thunderbolt.api.trainer_config import TrainerConfig
 
 log = logging.getLogger(__name__)
@@ -41,8 +42,15 @@ class Tracker(Protocol):
         """Upload a file; returns a ``runs:/`` URI for it, or None when not tracked."""
         ...
 
-    def register(self, model_name: str, artifact_path: str) -> str | None:
-        """Register the logged artifact directory as a model version; returns the version."""
+    def register(
+        self, model_name: str, artifact_path: str, tags: dict[str, str] | None = None
+    ) -> str | None:
+        """Register the logged artifact directory as a model version with ``tags`` (also
+        set on the run); returns the version."""
+        ...
+
+    def set_tags(self, tags: dict[str, str]) -> None:
+        """Add tags to the run (the objective, once it is known)."""
         ...
 
     def finish(self, status: str) -> None: ...
@@ -63,7 +71,12 @@ class NullTracker:
     def log_artifact(self, local_path: str, artifact_path: str) -> str | None:
         return None
 
-    def register(self, model_name: str, artifact_path: str) -> str | None:
+    def register(
+        self, model_name: str, artifact_path: str, tags: dict[str, str] | None = None
+    ) -> str | None:
+        return None
+
+    def set_tags(self, tags: dict[str, str]) -> None:
         return None
 
     def finish(self, status: str) -> None:
@@ -186,11 +199,16 @@ class MlflowTracker:
             return None
         return f"runs:/{run_id}/{artifact_path}/{os.path.basename(local_path)}"
 
-    def register(self, model_name: str, artifact_path: str) -> str | None:
+    def register(
+        self, model_name: str, artifact_path: str, tags: dict[str, str] | None = None
+    ) -> str | None:
         if self.run_id is None or self.artifact_uri is None:
             return None
         source = f"{self.artifact_uri.rstrip('/')}/{artifact_path}"
         run_id = self.run_id
+        tags = dict(tags or {})
+        if tags:  # the run first: a version is never tagged with what its run lacks
+            self.set_tags(tags)
 
         def create() -> str:
             try:
@@ -198,10 +216,21 @@ class MlflowTracker:
             except Exception as exc:  # registered by an earlier Trial: that is the point
                 if "RESOURCE_ALREADY_EXISTS" not in str(exc) and "already exists" not in str(exc):
                     raise
-            version = self.client.create_model_version(model_name, source, run_id=run_id)
+            version = self.client.create_model_version(
+                model_name, source, run_id=run_id, tags=tags or None
+            )
             return str(version.version)
 
         return self._call("model registration", create)
+
+    def set_tags(self, tags: dict[str, str]) -> None:
+        if self.run_id is None or not tags:
+            return
+        from mlflow.entities import RunTag
+
+        run_id = self.run_id
+        batch = [RunTag(k, str(v)) for k, v in sorted(tags.items())]
+        self._call("run tagging", lambda: self.client.log_batch(run_id, tags=batch))
 
     def finish(self, status: str) -> None:
         if self.run_id is None:
@@ -252,15 +281,22 @@ def make_tracker(config: TrainerConfig) -> Tracker:
     return MlflowTracker(config.tracking.trackingUri)
 
 
-def trial_tags(config: TrainerConfig, extra: dict[str, str] | None = None) -> dict[str, str]:
-    """Tags that let anyone go from an MLflow run back to its Trial resource."""
+def identity_tags(config: TrainerConfig) -> dict[str, str]:
+    """The Trial's identity, on the run and on every model version it registers."""
     ident = config.identity
     return {
-        "thunderbolt.namespace": ident.namespace,
-        "thunderbolt.experiment": ident.experiment,
-        "thunderbolt.trial": ident.trial,
-        "thunderbolt.trial_uid": ident.uid,
-        "thunderbolt.trial_number": str(ident.number),
+        lineage.NAMESPACE_TAG: ident.namespace,
+        lineage.EXPERIMENT_TAG: ident.experiment,
+        lineage.TRIAL_TAG: ident.trial,
+        lineage.TRIAL_UID_TAG: ident.uid,
+        lineage.TRIAL_NUMBER_TAG: str(ident.number),
+    }
+
+
+def trial_tags(config: TrainerConfig, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """Tags that let anyone go from an MLflow run back to its Trial resource."""
+    return {
+        **identity_tags(config),
         "thunderbolt.task": config.task,
         "thunderbolt.seed": str(config.seed),
         **(extra or {}),

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import Any, Literal
 
+from thunderbolt.api import lineage
 from thunderbolt.api.trainer_config import SplitInfo, TrainerConfig, TrainResult, TrialIdentity
 from thunderbolt.api.validation_summary import ValidationSummary
 from thunderbolt.artifacts import ArtifactError, join, store_for
@@ -85,12 +86,16 @@ class Trial:
         self.checkpoint_prefix = (
             config.checkpointUri or (self.output_dir / "checkpoints").resolve().as_uri()
         )
+        self._checkpoint_stores: list[Checkpoints] = []
         self.checkpoints = self.checkpoint_store()
         self.should_prune = False
         self.model: publishing.PublishedModel | None = None
         self.result: TrainResult | None = None
         self.history: dict[int, dict[str, float]] = {}  # step -> what report() got
         self.validation: ValidationSummary | None = None
+        # Model switches it trained with (``sdk.torch.export`` reads spectral_norm off the
+        # model itself), reported in the result and tagged on the run.
+        self.switches: dict[str, bool] = {}
         self.last_step = 0
         self._started = False
         self._announced = False
@@ -204,8 +209,10 @@ class Trial:
         (several models in one run, such as cross-validation folds)."""
         prefix = join(self.checkpoint_prefix, part) if part else self.checkpoint_prefix
         artifacts = self.config.artifacts
-        return Checkpoints(prefix, fingerprint(self.config),
-                           s3_endpoint_url=artifacts.s3EndpointUrl if artifacts else None)  # fmt: skip
+        store = Checkpoints(prefix, fingerprint(self.config),
+                            s3_endpoint_url=artifacts.s3EndpointUrl if artifacts else None)  # fmt: skip
+        self._checkpoint_stores.append(store)
+        return store
 
     def load_checkpoint(self) -> dict[str, Any] | None:
         """The last checkpoint of this same run (same parameters, data, seed), or None."""
@@ -313,6 +320,7 @@ class Trial:
             epochs=epochs if epochs is not None else (self.last_step or None),
             extra={**(extra or {}), "wallSeconds": round(time.monotonic() - self._began, 3)},
         )
+        result.switches = dict(self.switches)
         if self.model is not None:
             result.modelUri, result.modelChecksum = self.model.uri, self.model.checksum
             result.onnxMaxAbsDiff = self.model.max_abs_diff
@@ -336,6 +344,13 @@ class Trial:
             result.validation = self.validation
         if not self.is_main:
             return result
+        # What the Trial's status will say, for checking the run against it later.
+        tags = {f"thunderbolt.{k}": str(v).lower() for k, v in result.switches.items()}
+        if result.status == "Succeeded" and result.objective is not None:
+            tags[lineage.OBJECTIVE_TAG] = repr(float(result.objective))
+            tags[lineage.OBJECTIVE_METRIC_TAG] = self.objective_metric
+        if tags:
+            self.tracker.set_tags(tags)
         self.tracker.finish(_TRACKER_STATUS[result.status])
         result.mlflowRunId = result.mlflowRunId or self.tracker.run_id
         result.mlflowRunUrl = result.mlflowRunUrl or self.tracker.run_url
@@ -347,6 +362,11 @@ class Trial:
                 result.status, result.reason, result.message = "Failed", exc.reason, str(exc)
         write_result(result, self.output_dir, self.emit)
         self.reporter.stop(result)
+        if result.status == "Succeeded":
+            # A finished run is never resumed: its checkpoints only cost storage. (Failed
+            # runs keep theirs, for the Job's retry to resume from.)
+            for store in self._checkpoint_stores:
+                store.clear()
         return result
 
     @property

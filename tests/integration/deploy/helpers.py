@@ -56,3 +56,26 @@ def infer(ip: str, port: int, model: str, timeout: float = 5.0) -> int:
         return int(exc.code)
     except OSError:
         return 0
+
+
+def train_and_register(
+    tracking_uri: str, registered: str, out_dir: Any, trial: str = "iris-t0"
+) -> Any:
+    """Run the built-in trainer (iris, 2 epochs) with MLflow tracking: it logs the run and
+    registers a version the way every Trial does; returns its ``TrainResult``."""
+    from thunderbolt.api.trainer_config import TrainerConfig
+    from thunderbolt.trainer.run import train
+
+    config = TrainerConfig.model_validate({
+        "identity": {"namespace": "deploy-tests", "experiment": "iris", "trial": trial,
+                     "uid": uuid.uuid4().hex, "number": 0},
+        "dataset": {"uri": "builtin://iris"}, "epochs": 2, "batchSize": 16,
+        "parameters": {"hidden_dim": 8, "num_layers": 1},
+        "objective": {"metric": "val_accuracy", "direction": "maximize"},
+        "tracking": {"trackingUri": tracking_uri, "experimentName": "deploy-tests",
+                     "registeredModelName": registered},
+    })  # fmt: skip
+    result, code = train(config, str(out_dir), emit=lambda _m: None)
+    assert code == 0 and result.status == "Succeeded", result
+    assert result.mlflowModelVersion and result.trackingError is None, result
+    return result

@@ -78,3 +78,48 @@ def test_alias_move_rolls_out_a_new_revision_and_an_unverifiable_version_is_refu
     assert status["phase"] == "Degraded" and current(status) == 2
     assert deployments.revision_deployments("follow") == {2}
     assert infer(ip, 8080, "iris") == 200
+
+
+def test_the_trainers_own_version_is_served_verified_and_a_tampered_one_refused(
+    deployments, host_mlflow, tmp_path, kubectl
+):
+    from tests.fixtures.crds import install_crds
+    from tests.integration.deploy.helpers import train_and_register
+
+    install_crds(kubectl)  # shared CRDs: this tree's schema (requireChecksumTag, mlflowRunId)
+
+    mlflow = host_mlflow.client()
+    name = f"iris-{uuid.uuid4().hex[:6]}"
+    result = train_and_register(host_mlflow.url, name, tmp_path / "out")
+    v1 = result.mlflowModelVersion
+    deployments.create("own", {
+        "model": {"mlflowModel": {"name": name, "version": v1, "trackingUri": host_mlflow.url,
+                                  "requireChecksumTag": True}},
+        "modelName": "iris", "resources": {"cpu": "100m", "memory": "256Mi"},
+    })  # fmt: skip
+    status = deployments.wait("own", lambda s: s.get("phase") == "Available", timeout=240)
+    revision = status["currentRevision"]
+    assert revision["modelChecksum"] == result.modelChecksum  # verified against the tag
+    assert (revision["trial"], revision["experiment"]) == ("iris-t0", "iris")
+    assert revision["objective"] == result.objective
+    assert revision["objectiveMetric"] == "val_accuracy"
+    assert revision["mlflowRunId"] == result.mlflowRunId
+    ip = deployments.cluster_ip("own")
+    assert infer(ip, 8080, "iris") == 200
+
+    # A second version of the same run's artifact, carrying the trainer's tags, whose bytes
+    # are then changed in the artifact store: refused, and version 1 keeps serving.
+    original = mlflow.get_model_version(name, v1)
+    v2 = str(mlflow.create_model_version(name, original.source, run_id=original.run_id,
+                                         tags=dict(original.tags)).version)  # fmt: skip
+    relative = mlflow.get_run(result.mlflowRunId).info.artifact_uri.split("mlflow-artifacts:/")[1]
+    stored = host_mlflow.log.parent / "artifacts" / relative / "model" / "model.onnx"
+    stored.write_bytes(linear_model(k=4))
+    deployments.patch("own", {"model": {"mlflowModel": {"version": v2}}})
+    status = deployments.wait("own", lambda s: (2, "Refused") in history(s), timeout=120)
+    refused = status["history"][-1]
+    assert refused["reason"].startswith("ChecksumMismatch")
+    assert refused["mlflowModelVersion"] == v2 and refused["modelChecksum"] == result.modelChecksum
+    assert status["phase"] == "Degraded" and current(status) == 1
+    assert deployments.revision_deployments("own") == {1}
+    assert infer(ip, 8080, "iris") == 200

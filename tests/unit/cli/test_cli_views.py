@@ -195,27 +195,57 @@ def test_compare_writes_a_png(tmp_path):
     assert out.stat().st_size > 5000
 
 
-def test_rollback_target_defaults_to_previous_revision():
+def test_rollback_defaults_to_the_newest_older_revision_that_served():
     md = modeldeployment(
         {
             "phase": "Available",
-            "currentRevision": {"number": 4},
+            "currentRevision": {"number": 6},
             "history": [
-                {"number": 1, "outcome": "Superseded"},
-                {"number": 3, "outcome": "Superseded"},
-                {"number": 4, "outcome": "Active"},
+                {"number": 1, "outcome": "Superseded", "reason": "superseded by revision 2"},
+                {"number": 2, "outcome": "Superseded", "promotedAt": "2026-01-01T00:00:00Z"},
+                {"number": 3, "outcome": "RolledBack", "reason": "AnalysisFailed: p99 900ms"},
+                {"number": 4, "outcome": "Superseded",
+                 "reason": "the desired model changed before its rollout finished"},
+                {"number": 5, "outcome": "Refused", "reason": "ChecksumMismatch: ..."},
+                {"number": 6, "outcome": "Promoted"},
             ],
         }
-    )
-    assert rollback_target(md, None) == 3
+    )  # fmt: skip
+    assert rollback_target(md, None) == 2  # not the failed canary 3, not 4 or 5
     assert rollback_target(md, 1) == 1
-    with pytest.raises(CliError, match="no revision 2"):
-        rollback_target(md, 2)
+    with pytest.raises(CliError, match="revision 3 never served.*--force"):
+        rollback_target(md, 3)
+    assert rollback_target(md, 3, force=True) == 3
+    with pytest.raises(CliError, match="was refused"):
+        rollback_target(md, 5, force=True)
+    with pytest.raises(CliError, match="no revision 7"):
+        rollback_target(md, 7)
     with pytest.raises(CliError, match="already serves"):
-        rollback_target(md, 4)
+        rollback_target(md, 6)
     first = modeldeployment({"currentRevision": {"number": 1}, "history": [{"number": 1}]})
-    with pytest.raises(CliError, match="no revision older"):
+    with pytest.raises(CliError, match="no older revision that served"):
         rollback_target(first, None)
+
+
+def test_rollback_skips_rejected_and_deprecated_revisions():
+    deprecated = {"decision": "Deprecated", "by": "alice", "reason": "leaks labels"}
+    md = modeldeployment(
+        {
+            "currentRevision": {"number": 4},
+            "history": [
+                {"number": 1, "outcome": "Superseded", "promotedAt": "2026-01-01T00:00:00Z"},
+                {"number": 2, "outcome": "Superseded", "promotedAt": "2026-01-02T00:00:00Z",
+                 "deprecated": deprecated},
+                {"number": 3, "outcome": "Rejected", "reason": "rejected by bob: worse"},
+                {"number": 4, "outcome": "Promoted"},
+            ],
+        }
+    )  # fmt: skip
+    assert rollback_target(md, None) == 1
+    with pytest.raises(CliError, match="deprecated \\(leaks labels\\)"):
+        rollback_target(md, 2, force=True)
+    with pytest.raises(CliError, match="was rejected"):
+        rollback_target(md, 3, force=True)
 
 
 def test_describe_views_render_every_section():

@@ -145,3 +145,41 @@ def test_promotion_patch_points_at_the_trial_and_names_the_experiment():
     annotations = patch["metadata"]["annotations"]
     assert promotion.source_label(annotations, "search-t3") == "experiment/search"
     assert promotion.source_label(annotations, "someone-else") is None
+
+
+def test_a_runs_objective_is_the_trials_own_value_for_its_metric_else_the_logged_one():
+    from thunderbolt.deploy.sources import run_objective
+
+    tags = {"thunderbolt.objective": "0.9512", "thunderbolt.objective_metric": "val_accuracy"}
+    metrics = {"val_accuracy": 0.94, "val_loss": 0.2}
+    # The trainer's tag (e.g. a cross-validated mean) wins over the last logged epoch.
+    assert run_objective(None, tags, metrics) == (0.9512, "val_accuracy")
+    assert run_objective("val_accuracy", tags, metrics) == (0.9512, "val_accuracy")
+    assert run_objective("val_loss", tags, metrics) == (0.2, "val_loss")
+    assert run_objective(None, {}, metrics) == (None, None)
+    assert run_objective("val_f1", tags, metrics) == (None, "val_f1")
+    assert run_objective(None, {**tags, "thunderbolt.objective": "nan"}, metrics) == (
+        0.94,
+        "val_accuracy",
+    )
+
+
+def test_promotion_compares_only_objectives_of_the_same_metric():
+    def deployment(metric):
+        revision = {"number": 1, "objective": 0.2, "objectiveMetric": metric}
+        return {"spec": {"model": {"mlflowModel": {"name": "m", "version": "1"}}},
+                "status": {"currentRevision": revision}}  # fmt: skip
+
+    same = promotion.decide("Improved", "maximize", "t2", 0.19, deployment("val_accuracy"),
+                            metric="val_accuracy")  # fmt: skip
+    assert not same.promote and "does not beat" in same.reason
+    other = promotion.decide("Improved", "maximize", "t2", 0.19, deployment("val_loss"),
+                             metric="val_accuracy")  # fmt: skip
+    assert other.promote and "not comparable" in other.reason
+
+
+def test_promotion_never_brings_back_a_deprecated_trial():
+    md = {"spec": {"model": {"trialRef": "t1"}},
+          "status": {"history": [{"number": 1, "trial": "t9", "deprecated": {"decision": "Deprecated"}}]}}  # fmt: skip
+    decision = promotion.decide("Always", "maximize", "t9", 0.99, md)
+    assert not decision.promote and "deprecated" in decision.reason

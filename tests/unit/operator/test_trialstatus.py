@@ -50,6 +50,7 @@ def pod(phase="Succeeded", state=None, created=T0, reason=None, last_state=None)
             {
                 "name": "trainer",
                 "image": "img:1",
+                "imageID": "docker.io/library/img@sha256:" + "d" * 64,
                 "state": state or {},
                 "lastState": last_state or {},
             }
@@ -76,9 +77,11 @@ def test_success_reads_objective_metrics_and_model_from_the_termination_message(
         modelChecksum="sha256:" + "a" * 64,
         mlflowRunId="run1",
         mlflowRunUrl="http://mlflow/#/runs/run1",
+        switches={"spectral_norm": False},
     )
     out = derive(trial(gpus=2), job(complete(), completion=T1), [pod(state=terminated(msg))], NOW)
     s = out.status
+    assert s["switches"] == {"spectral_norm": False}
     assert s["phase"] == "Succeeded" and out.finished
     assert s["objective"] == 0.95
     assert s["metrics"] == {"val_accuracy": 0.95, "val_loss": 0.1}
@@ -86,7 +89,7 @@ def test_success_reads_objective_metrics_and_model_from_the_termination_message(
     assert s["startTime"] == T0 and s["completionTime"] == T1
     assert s["durationSeconds"] == 100.0
     assert s["gpuSeconds"] == 200.0
-    assert s["image"] == "img:1"
+    assert s["image"] == "img:1" and s["imageDigest"] == "sha256:" + "d" * 64
     conditions = {c["type"]: c["status"] for c in s["conditions"]}
     assert conditions == {
         "Running": "False",

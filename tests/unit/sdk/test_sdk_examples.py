@@ -82,7 +82,7 @@ CONFIG = {
 
 
 @pytest.mark.slow
-def test_the_example_script_trains_exports_and_resumes_from_its_checkpoint(tmp_path):
+def test_the_example_script_trains_exports_and_retrains_the_same_model(tmp_path):
     done = run_script(tmp_path, CONFIG)
     assert done.returncode == 0, done.stderr
     result = json.loads((tmp_path / "out" / "result.json").read_text())
@@ -91,14 +91,16 @@ def test_the_example_script_trains_exports_and_resumes_from_its_checkpoint(tmp_p
     props = {p.key: p.value for p in onnx.load(str(tmp_path / "out" / "model.onnx")).metadata_props}
     assert json.loads(props["thunderbolt.input_shape"]) == [-1, 1, 8, 8]
     assert props["thunderbolt.trial"] == "digits-cnn-001"
-    # a restarted pod of the same Trial resumes from the checkpoint instead of retraining,
-    # and exports the very same model
+    # the run succeeded: its checkpoint is gone (a finished run is never resumed), and a
+    # rerun of the same Trial trains again, to the very same model (resuming an
+    # interrupted run: tests/unit/trainer/test_trainer_cli.py)
+    assert not (tmp_path / "out" / "checkpoints" / "checkpoint.pt").exists()
     (tmp_path / "out" / "result.json").unlink()
     again = run_script(tmp_path, CONFIG)
     assert again.returncode == 0, again.stderr
-    assert "resumed after epoch 2" in again.stdout and "epoch=1 " not in again.stdout
-    resumed = json.loads((tmp_path / "out" / "result.json").read_text())
-    assert resumed["modelChecksum"] == result["modelChecksum"]
+    assert "resumed" not in again.stdout and "epoch=1 " in again.stdout
+    rerun = json.loads((tmp_path / "out" / "result.json").read_text())
+    assert rerun["modelChecksum"] == result["modelChecksum"]
     # another configuration is another run: it starts from scratch
     fresh = run_script(tmp_path, {**CONFIG, "parameters": {**CONFIG["parameters"], "channels": 4}})
     assert fresh.returncode == 0 and "resumed" not in fresh.stdout

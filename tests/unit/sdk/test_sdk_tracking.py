@@ -12,7 +12,8 @@ from thunderbolt import sdk
 from thunderbolt.sdk.torch import export
 
 
-def test_report_and_export_are_recorded_in_mlflow(tmp_path):
+def test_report_and_export_are_recorded_in_mlflow(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a sqlite MLflow keeps artifacts in ./mlruns
     from mlflow.tracking import MlflowClient
 
     uri = f"sqlite:///{tmp_path}/mlflow.db"
@@ -51,6 +52,22 @@ def test_report_and_export_are_recorded_in_mlflow(tmp_path):
     assert [(m.step, m.value) for m in history] == [(1, 0.5), (2, 0.8)]
     version = client.get_model_version("digits-cnn", "1")
     assert version.run_id == run.info.run_id
+    # The version and its run carry the ONNX file's checksum and the Trial's identity,
+    # so a ModelDeployment can verify the bytes and trace them back; the run also carries
+    # the objective the Trial's status records.
+    assert version.tags["thunderbolt.io/checksum"] == result.modelChecksum
+    assert tags["thunderbolt.io/checksum"] == result.modelChecksum
+    assert result.modelChecksum.startswith("sha256:")
+    assert (version.tags["thunderbolt.trial"], version.tags["thunderbolt.trial_uid"]) == (
+        "digits-003",
+        "uid-3",
+    )
+    assert version.tags["thunderbolt.namespace"] == "ns"
+    assert version.tags["thunderbolt.experiment"] == "digits"
+    assert float(tags["thunderbolt.objective"]) == result.objective == 0.8
+    assert tags["thunderbolt.objective_metric"] == "val_accuracy"
+    assert result.switches == {"spectral_norm": False}  # read off the exported model
+    assert tags["thunderbolt.spectral_norm"] == "false"
     # no artifact store configured: the model stays where it was written (and in MLflow)
     assert result.modelUri == (tmp_path / "out" / "model.onnx").resolve().as_uri()
     artifacts = [a.path for a in client.list_artifacts(run.info.run_id, "model")]

@@ -175,6 +175,23 @@ def test_checkpoints_resume_the_same_run_only(tmp_path):
     assert sdk.init(other, output=tmp_path / "out").load_checkpoint() is None
 
 
+def test_a_succeeded_run_clears_its_checkpoints_and_a_failed_one_keeps_them(tmp_path):
+    config = {**POD_CONFIG, "checkpointUri": (tmp_path / "store").as_uri()}
+    with sdk.init(config, output=tmp_path / "ok") as trial:
+        trial.save_checkpoint({"epoch": 1})
+        trial.checkpoint_store("fold-1").save({"epoch": 2})
+        assert (tmp_path / "store" / "fold-1" / "checkpoint.pt").is_file()
+        trial.report(1, val_accuracy=0.9)
+    assert trial.result is not None and trial.result.status == "Succeeded"
+    assert not (tmp_path / "store" / "checkpoint.pt").exists()
+    assert not (tmp_path / "store" / "fold-1" / "checkpoint.pt").exists()
+
+    failed = sdk.init(config, output=tmp_path / "failed")
+    failed.save_checkpoint({"epoch": 1})
+    failed.fail(RuntimeError("node lost"))
+    assert (tmp_path / "store" / "checkpoint.pt").is_file()  # the retry resumes from it
+
+
 def test_checkpoints_go_to_the_configured_store(tmp_path):
     config = {**POD_CONFIG, "checkpointUri": (tmp_path / "store").as_uri()}
     trial = sdk.init(config, output=tmp_path / "out")

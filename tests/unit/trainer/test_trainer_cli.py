@@ -62,6 +62,9 @@ def test_sigkilled_run_resumes_from_its_checkpoint_to_the_same_result(make_confi
     resumed = json.loads((out / "result.json").read_text())
     for name, value in reference.metrics.items():
         assert resumed["metrics"][name] == pytest.approx(value, abs=1e-5)
+    # Succeeded: the checkpoint that made the resume possible is gone, the model is not.
+    assert not (tmp_path / "ckpt" / "checkpoint.pt").exists()
+    assert (out / "model.onnx").is_file()
 
 
 def test_failed_run_exits_nonzero_with_a_one_line_reason(make_config, tmp_path):

@@ -52,6 +52,7 @@ def test_spectral_norm_bounds_every_exported_linear_weight(make_config, tmp_path
     sigmas = singular_values(str(out / "model.onnx"))
     assert len(sigmas) == 3  # two hidden layers and the output layer
     assert max(sigmas) <= 1.05
+    assert result.switches == {"spectral_norm": True}
 
 
 def test_without_spectral_norm_a_large_learning_rate_grows_a_weight_past_one(
@@ -66,6 +67,7 @@ def test_without_spectral_norm_a_large_learning_rate_grows_a_weight_past_one(
 def test_onnx_matches_pytorch_on_validation_rows_and_records_metadata(make_config, tmp_path):
     config = make_config(epochs=3, parameters={"dropout": 0.2, "activation": "silu"})
     result, code, out = run(config, tmp_path)
+    assert result.switches == {"spectral_norm": False}  # recorded although not searched
     assert code == 0 and result.onnxMaxAbsDiff is not None and result.onnxMaxAbsDiff <= 1e-4
     model = onnx.load(str(out / "model.onnx"))
     meta = {p.key: p.value for p in model.metadata_props}

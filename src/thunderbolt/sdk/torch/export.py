@@ -24,7 +24,7 @@ from torch import nn
 from thunderbolt.artifacts import sha256_digest
 from thunderbolt.sdk.errors import ExportMismatch
 from thunderbolt.sdk.publish import MODEL_FILE
-from thunderbolt.sdk.torch.spectral import plain_copy
+from thunderbolt.sdk.torch.spectral import constrained_layers, plain_copy
 
 if TYPE_CHECKING:
     from thunderbolt.sdk.trial import Trial
@@ -107,6 +107,9 @@ def export(
     exported = export_onnx(
         model, example, validation=validation, metadata=props, tolerance=tolerance
     )
+    if trial is not None:
+        # Read off the trained model: true exactly when a layer carries spectral norm.
+        trial.switches.setdefault("spectral_norm", bool(constrained_layers(model)))
     if trial is not None and trial.is_main:
         trial.output_dir.mkdir(parents=True, exist_ok=True)
         path = trial.output_dir / MODEL_FILE

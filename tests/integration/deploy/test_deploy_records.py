@@ -1,0 +1,63 @@
+"""Records that agree, end to end: an Experiment's Trials run in the real trainer image
+with MLflow tracking on the host's ``mlflow server``, and ``thunderbolt check mlflow``
+finds 100% agreement between the Trials, their runs and their registered versions;
+every Trial records the switch it trained with although it was not searched."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from kubernetes import client
+
+from tests.fixtures.crds import install_crds
+from thunderbolt.cli import main as cli
+
+GROUP, VERSION = "thunderbolt.io", "v1alpha1"
+
+
+def test_trials_runs_and_versions_agree_completely(
+    kube_api, namespace, kubectl, cluster, serving_image, host_mlflow, operator_process, capsys
+):
+    install_crds(kubectl)  # shared CRDs: this tree's schema (status.switches, imageDigest)
+    operator_process(namespace, env={"THUNDERBOLT_MLFLOW_URI": host_mlflow.url})
+    custom = client.CustomObjectsApi(kube_api)
+    custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "experiments", {
+        "apiVersion": f"{GROUP}/{VERSION}", "kind": "Experiment", "metadata": {"name": "iris"},
+        "spec": {
+            "objective": {"metric": "val_accuracy", "direction": "maximize"},
+            "algorithm": {"name": "random", "seed": 5}, "maxTrials": 2, "parallelTrials": 2,
+            "maxFailedTrials": 0,
+            "parameters": [{"name": "learning_rate", "type": "float", "low": 0.01, "high": 0.05}],
+            "trialTemplate": {
+                "image": serving_image, "imagePullPolicy": "Never",
+                "dataset": {"uri": "builtin://iris"}, "epochs": 3, "batchSize": 16,
+                "resources": {"cpu": "500m", "memory": "1Gi"}, "backoffLimit": 0,
+            },
+            "tracking": {"mlflow": {"experimentName": f"records-{namespace}"[:200],
+                                    "registeredModelName": f"records-{namespace}"[:200]}},
+        },
+    })  # fmt: skip
+    deadline = time.monotonic() + 480
+    while True:
+        exp = custom.get_namespaced_custom_object(GROUP, VERSION, namespace, "experiments", "iris")
+        if (exp.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+            break
+        assert time.monotonic() < deadline, json.dumps(exp.get("status"), indent=1)
+        time.sleep(3)
+    trials = custom.list_namespaced_custom_object(GROUP, VERSION, namespace, "trials")["items"]
+    assert exp["status"]["phase"] == "Succeeded" and len(trials) == 2, exp["status"]
+    for trial in trials:
+        status = trial["status"]
+        assert status["switches"] == {"spectral_norm": False}  # recorded although not searched
+        assert status["mlflowRunId"] and status["mlflowModelVersion"]
+        assert status["imageDigest"].startswith("sha256:")
+
+    capsys.readouterr()
+    code = cli(["check", "mlflow", "iris", "--tracking-uri", host_mlflow.url, "-o", "json",
+                "-n", namespace, "--kubeconfig", str(cluster.kubeconfig),
+                "--context", cluster.context])  # fmt: skip
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0 and report["disagreements"] == 0, report
+    assert report["agreement"] == 1.0 and report["trials"] == 2 and report["runs"] == 2
+    assert report["checks"] == 2 * 7 + 2 and report["unchecked"] == 0, report
