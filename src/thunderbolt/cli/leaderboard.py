@@ -50,6 +50,15 @@ def _std(trial: dict[str, Any]) -> float | None:
     return float(value) if value is not None else None
 
 
+def split_text(status: dict[str, Any]) -> str:
+    """A Trial's split identity, short: ``seed/hash`` (``xk`` with k folds); "-" if none."""
+    split = status.get("split") or {}
+    if not split:
+        return "-"
+    folds = f"x{split['folds']}" if split.get("folds") else ""
+    return f"{split.get('seed')}/{str(split.get('validationHash', ''))[:8]}{folds}"
+
+
 def within_noise(best: dict[str, Any], other: dict[str, Any]) -> bool:
     """``other``'s objective is within the leader's spread (one std over folds)."""
     spread = _std(best)
@@ -92,6 +101,7 @@ def leaderboard_table(
         *(["±STD"] if spread else []),
         *names,
         "DURATION",
+        "SPLIT",
     ]
     rows = []
     tied = 0
@@ -108,6 +118,7 @@ def leaderboard_table(
                 *([number(_std(trial))] if spread else []),
                 *[param_value(params.get(n, "-")) for n in names],
                 duration(status.get("durationSeconds")),
+                split_text(status),
             ]
         )
     if not rows:
