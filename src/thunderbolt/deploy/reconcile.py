@@ -330,7 +330,9 @@ class Controller:
                 post("Warning", "PromotionTargetMissing", note)
                 state.last_promotion_note = note
             return
-        direction = (spec.get("objective") or {}).get("direction", "maximize")
+        # the promoted Trial must beat what serves on the (first) objective
+        first = spec.get("objective") or (spec.get("objectives") or [{}])[0]
+        direction = first.get("direction", "maximize")
         decision = promotion.decide(
             promote.get("when", "Improved"),
             direction,
