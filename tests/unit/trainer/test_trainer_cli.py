@@ -61,7 +61,8 @@ def test_sigkilled_run_resumes_from_its_checkpoint_to_the_same_result(make_confi
     assert "epoch 1/12" not in again.stdout
     resumed = json.loads((out / "result.json").read_text())
     for name, value in reference.metrics.items():
-        assert resumed["metrics"][name] == pytest.approx(value, abs=1e-5)
+        if not name.startswith("latency_"):  # measured, not computed
+            assert resumed["metrics"][name] == pytest.approx(value, abs=1e-5)
 
 
 def test_failed_run_exits_nonzero_with_a_one_line_reason(make_config, tmp_path):
