@@ -108,6 +108,45 @@ class _GridSampler(optuna.samplers.GridSampler):
         return None
 
 
+class _TPESampler(optuna.samplers.TPESampler):
+    """TPE whose random startup trials spread every categorical parameter's choices evenly.
+
+    With a handful of startup trials, plain random draws often give one choice a single
+    unlucky trial (e.g. ``spectral_norm: false`` only with a tiny learning rate), and TPE
+    then never proposes it again. Here trial ``number`` < startup takes the choice at
+    ``number`` in a seeded shuffle of the choices repeated evenly over the startup trials
+    (numeric parameters stay random, drawn as random search draws them).
+    """
+
+    def __init__(
+        self, *, number: int | None = None, plan_seed: int | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self._number = number
+        self._plan_seed = plan_seed  # the Experiment's (one plan for all its trials)
+
+    def balanced_choice(self, name: str, choices: tuple[Any, ...]) -> Any:
+        assert self._number is not None
+        startup = self._n_startup_trials
+        plan = [i % len(choices) for i in range(startup)]
+        key = f"{self._plan_seed}:{name}".encode()
+        random.Random(hashlib.sha256(key).hexdigest()).shuffle(plan)
+        return choices[plan[self._number]]
+
+    def sample_independent(
+        self, study: Any, trial: FrozenTrial, param_name: str, dist: BaseDistribution
+    ) -> Any:
+        value = super().sample_independent(study, trial, param_name, dist)
+        startup = self._number is not None and self._number < self._n_startup_trials
+        if startup and isinstance(dist, CategoricalDistribution):
+            states = (TrialState.COMPLETE, TrialState.PRUNED)
+            if len(study._get_trials(deepcopy=False, states=states, use_cache=True)) < (
+                self._n_startup_trials
+            ):
+                return self.balanced_choice(param_name, dist.choices)
+        return value
+
+
 class _NSGAIISampler(optuna.samplers.NSGAIISampler):
     """NSGA-II whose generations follow trial numbers (``number // population_size``).
 
@@ -203,6 +242,9 @@ def make_sampler(spec: ExperimentSpec, seed: int | None, number: int | None = No
     kwargs: dict[str, Any] = sampler_defaults(spec) | dict(spec.algorithm.settings)
     with _quiet():
         if name == "tpe":
+            if kwargs.pop("balanced_startup", True):
+                plan_seed = spec.algorithm.seed
+                return _TPESampler(seed=seed, number=number, plan_seed=plan_seed, **kwargs)
             return optuna.samplers.TPESampler(seed=seed, **kwargs)
         if name == "random":
             return optuna.samplers.RandomSampler(seed=seed, **kwargs)
