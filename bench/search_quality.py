@@ -80,8 +80,10 @@ CASES = {
                           "val_loss", "minimize", 6, 32),
     "digits": Case("digits", "builtin://digits", "classification",
                    "val_loss", "minimize", 4, 64),
+    # 5 epochs, not 8: at 8 nearly every configuration reaches the same R² (the
+    # dataset's ceiling for these models) and only the split's noise is left to compare
     "diabetes": Case("diabetes", "builtin://diabetes", "regression",
-                     "val_r2", "maximize", 8, 32),
+                     "val_r2", "maximize", 5, 32),
     "wine": Case("wine", "builtin://wine", "classification",
                  "val_loss", "minimize", 8, 16),
     # the other model families: a CNN on digits' 8x8 images, a GRU on trajectories
