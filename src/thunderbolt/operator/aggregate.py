@@ -101,9 +101,10 @@ def best_trial(spec: ExperimentSpec, trials: list[dict[str, Any]]) -> dict[str, 
 
 
 def pareto_status(spec: ExperimentSpec, trials: list[dict[str, Any]]) -> dict[str, Any]:
-    """``paretoFront`` (bounded) and ``paretoFrontSize``; nothing for one objective."""
+    """``paretoFront`` (bounded) and ``paretoFrontSize``; None (cleared, should the spec
+    have changed) for one objective."""
     if not spec.multi_objective:
-        return {}
+        return {"paretoFront": None, "paretoFrontSize": None}
     front = objectives.pareto_front(trials, spec.goals)
     return {
         "paretoFront": [summary(dict(t), spec) for t, _ in front[:PARETO_FRONT_SIZE]],
