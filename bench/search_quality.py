@@ -17,6 +17,10 @@ and a 10-trial random run is the start of the 40-trial one.
     PYTHONPATH=src .venv/bin/python bench/search_quality.py [--seeds 10] [--workers 1]
         [--budgets 10,20,40] [--samplers tpe,gp,cmaes,random] [--datasets ...]
 
+Datasets: breast_cancer, digits, diabetes, wine (MLP), and the other model families:
+digits_cnn (the CNN on digits' 8x8 images), trajectories_gru (the GRU on generated
+trajectories). Pick settings on one seed range (``--first-seed``) and report on another.
+
 Targets (issue 14): TPE's mean best at 20 trials >= random's on every dataset and
 strictly better on at least 2 of 3, with a paired win rate >= 60% where not at ceiling.
 """
