@@ -9,14 +9,15 @@ it counts as failed) and build the same pruner from the Experiment's spec.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import optuna
 from optuna.trial import TrialState
 
-from thunderbolt.api.experiment import Pruner
+from thunderbolt import objectives
+from thunderbolt.api.experiment import Objective, Pruner
 from thunderbolt.api.trial import FINISHED_PHASES
 
 _FINISHED_STATES = {
@@ -44,6 +45,8 @@ class TrialRecord:
     phase: str = "Pending"
     objective: float | None = None
     intermediate: tuple[tuple[int, float], ...] = ()
+    # several objectives: every objective's value (None unless all are known and finite)
+    values: tuple[float, ...] | None = None
 
     @property
     def finished(self) -> bool:
@@ -54,8 +57,15 @@ class TrialRecord:
         return optuna_state(self.phase, self.objective)
 
     @classmethod
-    def from_trial(cls, obj: Mapping[str, Any]) -> TrialRecord:
-        """A Trial object (as the API returns it) -> TrialRecord."""
+    def from_trial(
+        cls, obj: Mapping[str, Any], goals: Sequence[Objective] | None = None
+    ) -> TrialRecord:
+        """A Trial object (as the API returns it) -> TrialRecord.
+
+        With several ``goals`` the record carries every objective's value; a success
+        missing one of them (or with one not finite) has no objective, so it counts as
+        failed, by the same rule as a success without its single objective.
+        """
         spec = obj.get("spec") or {}
         status = obj.get("status") or {}
         objective = status.get("objective")
@@ -64,12 +74,18 @@ class TrialRecord:
             for iv in status.get("intermediate") or ()
             if iv.get("value") is not None
         )
+        values: tuple[float, ...] | None = None
+        if goals is not None and len(goals) > 1:
+            found = objectives.values(obj, goals)
+            values = tuple(found) if found is not None else None
+            objective = values[0] if values is not None else None
         return cls(
             number=int(spec.get("number", 0)),
             parameters=dict(spec.get("parameters") or {}),
             phase=status.get("phase") or "Pending",
             objective=float(objective) if objective is not None else None,
             intermediate=intermediate,
+            values=values,
         )
 
 

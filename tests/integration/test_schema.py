@@ -83,6 +83,21 @@ BAD_MANIFESTS: list[tuple[str, dict[str, Any], Callable[[dict[str, Any]], None],
     ),
     ("unknown-pruner", EXPERIMENT, _set("spec.pruner.name", "asha"), "spec.pruner.name"),
     ("missing-objective", EXPERIMENT, _drop("spec.objective"), "objective"),
+    (
+        "objective-and-objectives",
+        EXPERIMENT,
+        _set(
+            "spec.objectives",
+            [{"metric": "val_accuracy"}, {"metric": "latency_p50_ms", "direction": "minimize"}],
+        ),
+        "objective",
+    ),
+    (
+        "one-entry-objectives",
+        _load("iris-accurate-and-fast.yaml"),
+        _set("spec.objectives", [{"metric": "val_accuracy"}]),
+        "spec.objectives",
+    ),
     ("missing-image", EXPERIMENT, _drop("spec.trialTemplate.image"), "image"),
     (
         "image-too-long",

@@ -65,6 +65,12 @@ KINDS: list[Kind] = [
                 "jsonPath": ".status.bestTrial.name",
                 "priority": 1,
             },
+            {
+                "name": "Pareto-Front",
+                "type": "integer",
+                "jsonPath": ".status.paretoFrontSize",
+                "priority": 1,
+            },
             _age(),
         ],
     ),

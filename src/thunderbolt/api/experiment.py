@@ -40,13 +40,17 @@ from thunderbolt.api.pod import (
 )
 
 Direction = Literal["maximize", "minimize"]
-SamplerName = Literal["tpe", "random", "grid", "cmaes", "gp"]
+SamplerName = Literal["tpe", "random", "grid", "cmaes", "gp", "nsga2"]
 PrunerName = Literal["none", "median", "hyperband"]
 Phase = Literal["Pending", "Running", "Succeeded", "Failed"]
+METRIC_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.-]*$"
+MAX_OBJECTIVES = 4
+# status.paretoFront lists at most this many Trials (best first on the first objective)
+PARETO_FRONT_SIZE = 20
 
 
 class Objective(ApiModel):
-    metric: str = Field(max_length=63, pattern=r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+    metric: str = Field(max_length=63, pattern=METRIC_PATTERN)
     direction: Direction = "maximize"
     goal: float | None = Field(default=None, description="Stop the search once reached.")
 
@@ -316,6 +320,52 @@ class Artifacts(ApiModel):
     )
 
 
+class Constraint(ApiModel):
+    """A bound a promoted Trial's metric must meet (any metric its status reports)."""
+
+    metric: str = Field(max_length=63, pattern=METRIC_PATTERN)
+    max: float | None = Field(default=None, description="The metric must be <= max.")
+    min: float | None = Field(default=None, description="The metric must be >= min.")
+
+    @model_validator(mode="after")
+    def _check_bound(self) -> Constraint:
+        if self.max is None and self.min is None:
+            raise ValueError(f"constraint on {self.metric!r} needs 'max' or 'min'")
+        if self.max is not None and self.min is not None and self.min > self.max:
+            raise ValueError(f"constraint on {self.metric!r}: min is greater than max")
+        return self
+
+
+class Select(ApiModel):
+    """Which Trial is the Experiment's best (and is promoted): among the succeeded Trials
+    that meet every constraint, the best on ``objective`` or, with ``weights``, the one
+    with the highest weighted sum of objective values. Neither: the first objective."""
+
+    objective: str | None = Field(
+        default=None,
+        max_length=63,
+        pattern=METRIC_PATTERN,
+        description="Metric of one of the objectives; the best Trial on it (its direction).",
+    )
+    weights: dict[str, float] | None = Field(
+        default=None,
+        description="Objective metric -> weight; the highest sum of weight x value wins "
+        "(give a minimized metric a negative weight).",
+        json_schema_extra={"maxProperties": MAX_OBJECTIVES},
+    )
+    constraints: list[Constraint] = Field(default_factory=list, max_length=8)
+
+    @model_validator(mode="after")
+    def _check_rule(self) -> Select:
+        if self.objective is not None and self.weights is not None:
+            raise ValueError("promote.select: set 'objective' or 'weights', not both")
+        if self.weights is not None and not self.weights:
+            raise ValueError("promote.select.weights: name at least one objective metric")
+        if self.weights and not all(math.isfinite(w) for w in self.weights.values()):
+            raise ValueError("promote.select.weights must be finite")
+        return self
+
+
 class Promote(ApiModel):
     """When ``when: Improved``, the best trial must beat what is serving by a margin:
     ``max(minImprovement, minImprovementStds x the best trial's objective std)``."""
@@ -334,10 +384,29 @@ class Promote(ApiModel):
         description="Least improvement in units of the best trial's objective standard "
         "deviation across folds (needs trialTemplate.validation.folds).",
     )
+    select: Select | None = Field(
+        default=None,
+        description="Which Trial is promoted; required with several objectives (one "
+        "objective, a weighted score, and/or constraints such as latency_p50_ms <= 2).",
+    )
 
 
 class ExperimentSpec(ApiModel):
-    objective: Objective
+    # Either one objective or several; the API server enforces one of the two (1.20 too).
+    model_config = ConfigDict(
+        json_schema_extra={"oneOf": [{"required": ["objective"]}, {"required": ["objectives"]}]}
+    )
+
+    objective: Objective | None = Field(
+        default=None, description="The metric to optimize (or objectives, for several)."
+    )
+    objectives: list[Objective] | None = Field(
+        default=None,
+        min_length=2,
+        max_length=MAX_OBJECTIVES,
+        description="Several metrics at once (multi-objective search): the Trials on the "
+        "Pareto front are listed in status.paretoFront. Excludes objective.",
+    )
     algorithm: Algorithm = Field(default_factory=Algorithm)
     pruner: Pruner = Field(default_factory=Pruner)
     maxTrials: int = Field(ge=1, le=10000)
@@ -370,7 +439,62 @@ class ExperimentSpec(ApiModel):
             )
         if self.algorithm.name == "cmaes" and all(p.type == "categorical" for p in self.parameters):
             raise ValueError("algorithm cmaes needs at least one float or int parameter")
+        self._check_objectives()
         return self
+
+    def _check_objectives(self) -> None:
+        if (self.objective is None) == (self.objectives is None):
+            raise ValueError(
+                "set either 'objective' (one metric) or 'objectives' (several), not both"
+                if self.objective is not None
+                else "set 'objective' (one metric) or 'objectives' (several)"
+            )
+        metrics = [o.metric for o in self.goals]
+        if len(set(metrics)) != len(metrics):
+            raise ValueError(f"objectives: each metric once, got {metrics}")
+        select = self.promote.select if self.promote else None
+        if self.objectives is not None:
+            if any(o.goal is not None for o in self.objectives):
+                raise ValueError("objectives: 'goal' is only supported with a single objective")
+            if self.pruner.name != "none":
+                raise ValueError(
+                    f"pruner {self.pruner.name} cannot be used with several objectives: "
+                    "Optuna's pruners compare one value per step; set pruner.name: none"
+                )
+            if self.algorithm.name == "cmaes":
+                raise ValueError(
+                    "algorithm cmaes optimizes one objective; with several objectives use "
+                    "nsga2, tpe, gp, random or grid"
+                )
+            if self.promote is not None and select is None:
+                raise ValueError(
+                    "promote with several objectives needs promote.select: which objective, "
+                    "weighted score or constraints pick the Trial to promote"
+                )
+        if select is not None:
+            named = ([select.objective] if select.objective else []) + list(select.weights or {})
+            unknown = sorted(set(named) - set(metrics))
+            if unknown:
+                raise ValueError(
+                    f"promote.select names {unknown}, which are not objectives (known: {metrics})"
+                )
+
+    @property
+    def goals(self) -> list[Objective]:
+        """The objectives in order (one for a single-objective Experiment)."""
+        if self.objectives is not None:
+            return list(self.objectives)
+        assert self.objective is not None  # the validator allows one of the two
+        return [self.objective]
+
+    @property
+    def primary(self) -> Objective:
+        """The first objective: what Trials report per epoch, early-stop and rank on."""
+        return self.goals[0]
+
+    @property
+    def multi_objective(self) -> bool:
+        return self.objectives is not None
 
 
 class TrialCounts(ApiModel):
@@ -394,6 +518,9 @@ class TrialSummary(ApiModel):
     mlflowRunUrl: str | None = None
     modelUri: str | None = None
     modelChecksum: str | None = None
+    values: dict[str, float] | None = Field(
+        default=None, description="Several objectives: each objective metric's value."
+    )
 
 
 class ExperimentStatus(ApiModel):
@@ -403,6 +530,13 @@ class ExperimentStatus(ApiModel):
     trials: TrialCounts = Field(default_factory=TrialCounts)
     bestTrial: TrialSummary | None = None
     leaderboard: list[TrialSummary] = Field(default_factory=list, max_length=5)
+    paretoFront: list[TrialSummary] | None = Field(
+        default=None,
+        max_length=PARETO_FRONT_SIZE,
+        description="Several objectives: the non-dominated Trials, best first on the "
+        f"first objective (at most {PARETO_FRONT_SIZE}; paretoFrontSize counts them all).",
+    )
+    paretoFrontSize: int | None = None
     startTime: str | None = None
     completionTime: str | None = None
     estimatedCompletionTime: str | None = None

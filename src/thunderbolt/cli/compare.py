@@ -116,7 +116,8 @@ def run(args: argparse.Namespace) -> int:
     names = [p["name"] for p in spec.get("parameters") or []]
     if names and args.by not in names:
         raise CliError(f"{args.by!r} is not a parameter of {args.experiment}: {', '.join(names)}")
-    objective = spec.get("objective") or {}
+    # several objectives: compared on the first
+    objective = spec.get("objective") or (spec.get("objectives") or [{}])[0]
     metric = objective.get("metric", "objective")
     direction = objective.get("direction", "maximize")
     groups = group_by(trials_of(kube, args.experiment), args.by)

@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 from thunderbolt.cli.kube import CliError, Kube, add_kube_args, connect, friendly, plural_of
-from thunderbolt.cli.leaderboard import leaderboard_table, trials_of
+from thunderbolt.cli.leaderboard import leaderboard_table, split_text, trials_of
 from thunderbolt.cli.pipeline import pipeline_view, stages
 from thunderbolt.cli.tables import duration, number, params_text, table
 
@@ -34,7 +34,10 @@ def _indent(text: str) -> str:
 
 
 def trials_table(trials: list[dict[str, Any]]) -> str:
+    """Every Trial with its split identity (equal SPLITs: validated on the same rows)
+    and, with cross-validation, its objective's std over folds."""
     ordered = sorted(trials, key=lambda t: (t.get("spec") or {}).get("number", 0))
+    spread = any((t.get("status") or {}).get("objectiveStd") is not None for t in ordered)
     rows = []
     for t in ordered:
         status = t.get("status") or {}
@@ -43,6 +46,8 @@ def trials_table(trials: list[dict[str, Any]]) -> str:
                 t["metadata"]["name"],
                 status.get("phase", "Pending"),
                 number(status.get("objective")),
+                *([number(status.get("objectiveStd"))] if spread else []),
+                split_text(status),
                 duration(status.get("durationSeconds")),
                 status.get("reason") or "",
                 params_text((t.get("spec") or {}).get("parameters")),
@@ -50,7 +55,8 @@ def trials_table(trials: list[dict[str, Any]]) -> str:
         )
     if not rows:
         return "  (none yet)"
-    return _indent(table(["TRIAL", "PHASE", "OBJECTIVE", "DURATION", "REASON", "PARAMETERS"], rows))
+    headers = ["TRIAL", "PHASE", "OBJECTIVE", *(["±STD"] if spread else []), "SPLIT"]
+    return _indent(table([*headers, "DURATION", "REASON", "PARAMETERS"], rows))
 
 
 def experiment_view(
@@ -91,7 +97,16 @@ def trial_view(trial: dict[str, Any]) -> str:
         ),
         ("Message", status.get("message")),
         ("Parameters", params_text(spec.get("parameters"))),
-        ("Objective", number(status.get("objective"))),
+        (
+            "Objective",
+            number(status.get("objective"))
+            + (
+                f" ± {number(status['objectiveStd'])} (std over folds)"
+                if status.get("objectiveStd") is not None
+                else ""
+            ),
+        ),
+        ("Split", _split_line(status.get("split"))),
         ("Metrics", metrics or None),
         ("Reported", f"{len(intermediate)} intermediate values" if intermediate else None),
         ("Job", status.get("jobName")),
@@ -106,6 +121,13 @@ def trial_view(trial: dict[str, Any]) -> str:
     ]
     lines = [f"{k + ':':<13}{v}" for k, v in fields if v not in (None, "")]
     return "\n".join([*lines, "Conditions:", conditions_table(status)])
+
+
+def _split_line(split: dict[str, Any] | None) -> str | None:
+    if not split:
+        return None
+    folds = f", {split['folds']} folds" if split.get("folds") else ", holdout"
+    return f"seed {split.get('seed')}, validation rows {split.get('validationHash')}{folds}"
 
 
 def modeldeployment_view(md: dict[str, Any]) -> str:

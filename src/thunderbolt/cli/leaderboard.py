@@ -1,5 +1,9 @@
 """`thunderbolt leaderboard EXPERIMENT`: every finished trial, best first.
 
+With several objectives (``spec.objectives``) every objective has a column, Trials are
+ranked on the first, and the Pareto front (the Trials no other beats on every
+objective; what ``status.paretoFront`` lists) is marked ``*``; ``--front`` shows only it.
+
 With cross-validation each Trial has an objective spread (the std over folds): it is
 shown, and trials whose objective is within the leader's spread are marked ``~`` (their
 difference from the leader is noise). Trials validated on different rows (different
@@ -12,6 +16,8 @@ import argparse
 import json
 from typing import Any
 
+from thunderbolt import objectives
+from thunderbolt.api.experiment import Objective
 from thunderbolt.api.meta import EXPERIMENT_LABEL
 from thunderbolt.cli.kube import Kube, add_kube_args, connect, friendly
 from thunderbolt.cli.tables import duration, number, param_value, table
@@ -50,6 +56,15 @@ def _std(trial: dict[str, Any]) -> float | None:
     return float(value) if value is not None else None
 
 
+def split_text(status: dict[str, Any]) -> str:
+    """A Trial's split identity, short: ``seed/hash`` (``xk`` with k folds); "-" if none."""
+    split = status.get("split") or {}
+    if not split:
+        return "-"
+    folds = f"x{split['folds']}" if split.get("folds") else ""
+    return f"{split.get('seed')}/{str(split.get('validationHash', ''))[:8]}{folds}"
+
+
 def within_noise(best: dict[str, Any], other: dict[str, Any]) -> bool:
     """``other``'s objective is within the leader's spread (one std over folds)."""
     spread = _std(best)
@@ -74,10 +89,60 @@ def split_note(trials: list[dict[str, Any]]) -> str | None:
     )
 
 
+def _param_names(spec: dict[str, Any], rows: list[dict[str, Any]]) -> list[str]:
+    return [p["name"] for p in spec.get("parameters") or []] or sorted(
+        {k for t in rows for k in ((t.get("spec") or {}).get("parameters") or {})}
+    )
+
+
+def front_table(
+    experiment: dict[str, Any],
+    trials: list[dict[str, Any]],
+    limit: int | None = None,
+    front_only: bool = False,
+) -> str:
+    """Several objectives: Trials ranked on the first objective, one column per
+    objective, the Pareto front (non-dominated Trials) marked ``*``."""
+    spec = experiment.get("spec") or {}
+    goals = [Objective.model_validate(o) for o in spec.get("objectives") or []]
+    ranked_all = objectives.scored(trials, goals)
+    front = {id(t) for t, _ in objectives.pareto_front(trials, goals)}
+    shown = [(t, v) for t, v in ranked_all if id(t) in front or not front_only][:limit]
+    names = _param_names(spec, [dict(t) for t, _ in shown])
+    headers = ["RANK", "TRIAL", "FRONT", *(g.metric.upper() for g in goals), *names, "SPLIT"]
+    rows = [
+        [
+            rank,
+            t["metadata"]["name"],
+            "*" if id(t) in front else "",
+            *(number(v) for v in vals),
+            *[
+                param_value(((t.get("spec") or {}).get("parameters") or {}).get(n, "-"))
+                for n in names
+            ],
+            split_text(t.get("status") or {}),
+        ]
+        for rank, (t, vals) in enumerate(shown, start=1)
+    ]
+    if not rows:
+        return "No succeeded trials with every objective yet."
+    how = ", ".join(f"{g.metric} ({g.direction[:3]})" for g in goals)
+    notes = [f"* {len(front)} trial(s) on the Pareto front: none is better on all of {how}"]
+    note = split_note([dict(t) for t, _ in ranked_all])
+    if note:
+        notes.append(note)
+    return "\n".join([table(headers, rows), *notes])
+
+
 def leaderboard_table(
-    experiment: dict[str, Any], trials: list[dict[str, Any]], limit: int | None = None
+    experiment: dict[str, Any],
+    trials: list[dict[str, Any]],
+    limit: int | None = None,
+    front_only: bool = False,
 ) -> str:
     spec = experiment.get("spec") or {}
+    if spec.get("objectives"):
+        return front_table(experiment, trials, limit, front_only)
     objective = spec.get("objective") or {}
     all_ranked = ranked(trials, objective.get("direction", "maximize"))
     rows_src = all_ranked[:limit]
@@ -92,6 +157,7 @@ def leaderboard_table(
         *(["±STD"] if spread else []),
         *names,
         "DURATION",
+        "SPLIT",
     ]
     rows = []
     tied = 0
@@ -108,6 +174,7 @@ def leaderboard_table(
                 *([number(_std(trial))] if spread else []),
                 *[param_value(params.get(n, "-")) for n in names],
                 duration(status.get("durationSeconds")),
+                split_text(status),
             ]
         )
     if not rows:
@@ -130,6 +197,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("experiment")
     parser.add_argument("--top", type=int, default=None, help="only the best N")
+    parser.add_argument(
+        "--front", action="store_true", help="several objectives: only the Pareto front"
+    )
     add_kube_args(parser)
     parser.set_defaults(func=run)
 
@@ -138,5 +208,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     kube = connect(args)
     experiment = kube.get("experiments", args.experiment)
-    print(leaderboard_table(experiment, trials_of(kube, args.experiment), args.top))
+    print(leaderboard_table(experiment, trials_of(kube, args.experiment), args.top, args.front))
     return 0

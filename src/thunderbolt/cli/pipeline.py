@@ -109,7 +109,9 @@ def stages(
     )
 
     best_trial = status.get("bestTrial") or {}
-    metric = (spec.get("objective") or {}).get("metric", "objective")
+    metric = (spec.get("objective") or (spec.get("objectives") or [{}])[0]).get(
+        "metric", "objective"
+    )
     if best_trial:
         best = Stage(
             "best",
@@ -173,10 +175,15 @@ def pipeline_view(
     status = experiment.get("status") or {}
     objective = spec.get("objective") or {}
     goal = objective.get("goal")
+    several = spec.get("objectives") or []
+    front = status.get("paretoFrontSize")
+    wanted = ", ".join(f"{o.get('direction', 'maximize')} {o.get('metric')}" for o in several)
     lines = [
         f"Experiment {meta.get('name')} ({meta.get('namespace', '-')}): "
         f"{status.get('phase') or 'Pending'}",
-        f"  objective: {objective.get('direction', 'maximize')} {objective.get('metric')}"
+        f"  objectives: {wanted}" + (f" ({front} on the Pareto front)" if front else "")
+        if several
+        else f"  objective: {objective.get('direction', 'maximize')} {objective.get('metric')}"
         + (f" (goal {number(goal)})" if goal is not None else ""),
     ]
     lines += [s.line() for s in stages(experiment, trials, deployment)]

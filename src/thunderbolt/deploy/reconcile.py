@@ -347,8 +347,10 @@ class Controller:
                 post("Warning", "PromotionTargetMissing", note)
                 state.last_promotion_note = note
             return
-        direction = (spec.get("objective") or {}).get("direction", "maximize")
-        metric = (spec.get("objective") or {}).get("metric")
+        # the promoted Trial must beat what serves on the (first) objective
+        first = spec.get("objective") or (spec.get("objectives") or [{}])[0]
+        direction = first.get("direction", "maximize")
+        metric = first.get("metric")
         decision = promotion.decide(
             promote.get("when", "Improved"),
             direction,

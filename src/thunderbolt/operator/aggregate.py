@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from thunderbolt.api.experiment import ExperimentSpec
+from thunderbolt import objectives
+from thunderbolt.api.experiment import PARETO_FRONT_SIZE, ExperimentSpec
 from thunderbolt.api.meta import format_time, parse_time
 from thunderbolt.api.trial import FINISHED_PHASES
 from thunderbolt.operator.conditions import condition, merge_conditions
@@ -66,7 +67,8 @@ def counts(trials: list[dict[str, Any]]) -> dict[str, int]:
     return out
 
 
-def summary(trial: dict[str, Any]) -> dict[str, Any]:
+def summary(trial: dict[str, Any], spec: ExperimentSpec | None = None) -> dict[str, Any]:
+    """A Trial as the Experiment's status lists it; with several objectives, ``values``."""
     status = trial.get("status") or {}
     out: dict[str, Any] = {
         "name": trial["metadata"]["name"],
@@ -78,22 +80,43 @@ def summary(trial: dict[str, Any]) -> dict[str, Any]:
     for key in _SUMMARY_KEYS:
         if status.get(key):
             out[key] = status[key]
+    if spec is not None and spec.multi_objective:
+        found = objectives.values(trial, spec.goals)
+        if found is not None:
+            out["values"] = {g.metric: v for g, v in zip(spec.goals, found, strict=True)}
     return {k: v for k, v in out.items() if v is not None}
 
 
 def ranking(spec: ExperimentSpec, trials: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Succeeded trials with an objective, best first (ties: lower number first)."""
-    scored = [t for t in trials if _phase(t) == "Succeeded" and _objective(t) is not None]
-    sign = -1.0 if spec.objective.direction == "maximize" else 1.0
-    scored.sort(key=lambda t: (sign * (_objective(t) or 0.0), _number(t)))
-    return scored
+    """Succeeded trials with every objective, best first on the first objective (ties:
+    lower number first)."""
+    return [dict(t) for t, _ in objectives.scored(trials, spec.goals)]
+
+
+def best_trial(spec: ExperimentSpec, trials: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The Trial ``promote.select`` picks, else the best on the first objective."""
+    select = spec.promote.select if spec.promote else None
+    chosen = objectives.choose(trials, spec.goals, select)
+    return dict(chosen) if chosen is not None else None
+
+
+def pareto_status(spec: ExperimentSpec, trials: list[dict[str, Any]]) -> dict[str, Any]:
+    """``paretoFront`` (bounded) and ``paretoFrontSize``; None (cleared, should the spec
+    have changed) for one objective."""
+    if not spec.multi_objective:
+        return {"paretoFront": None, "paretoFrontSize": None}
+    front = objectives.pareto_front(trials, spec.goals)
+    return {
+        "paretoFront": [summary(dict(t), spec) for t, _ in front[:PARETO_FRONT_SIZE]],
+        "paretoFrontSize": len(front),
+    }
 
 
 def goal_reached(spec: ExperimentSpec, best: float | None) -> bool:
-    goal = spec.objective.goal
+    goal = spec.primary.goal
     if goal is None or best is None:
         return False
-    return best >= goal if spec.objective.direction == "maximize" else best <= goal
+    return best >= goal if spec.primary.direction == "maximize" else best <= goal
 
 
 def estimate_completion(
@@ -138,8 +161,8 @@ def decide(
         return (
             "Succeeded",
             "GoalReached",
-            f"trial {ranked[0]['metadata']['name']} reached {spec.objective.metric}={best}"
-            f" (goal {spec.objective.goal})",
+            f"trial {ranked[0]['metadata']['name']} reached {spec.primary.metric}={best}"
+            f" (goal {spec.primary.goal})",
             [],
         )
     if finished >= limit:
@@ -149,7 +172,7 @@ def decide(
         return (
             "Succeeded",
             reason,
-            f"{finished} trials finished; best {spec.objective.metric}={best}",
+            f"{finished} trials finished; best {spec.primary.metric}={best}",
             [],
         )
     active = c["pending"] + c["running"]
@@ -187,6 +210,7 @@ def plan(
     """What to create now and the status to write (computed as if those were created)."""
     phase, reason, message, create = decide(spec, trials, grid_size)
     ranked = ranking(spec, trials)
+    best = best_trial(spec, trials)
     old = experiment.get("status") or {}
     generation = (experiment.get("metadata") or {}).get("generation")
     at = format_time(now)
@@ -205,8 +229,9 @@ def plan(
         "observedGeneration": generation,
         "progress": f"{finished}/{spec.maxTrials}",
         "trials": c,
-        "bestTrial": summary(ranked[0]) if ranked else None,
-        "leaderboard": [summary(t) for t in ranked[:LEADERBOARD_SIZE]],
+        "bestTrial": summary(best, spec) if best else None,
+        "leaderboard": [summary(t, spec) for t in ranked[:LEADERBOARD_SIZE]],
+        **pareto_status(spec, trials),
         "startTime": old.get("startTime") or at,
         "completionTime": completion,
         "estimatedCompletionTime": None

@@ -96,7 +96,7 @@ def build_trial(
         experiment=meta["name"],
         number=number,
         parameters=parameters,
-        objective=spec.objective,
+        objective=spec.primary,
         seed=trial_seed(spec, number),
         splitSeed=split_seed(spec, meta.get("uid", "")),
         template=spec.trialTemplate,

@@ -111,7 +111,7 @@ def reconcile(
 
         existing = cache.trials(namespace, name, uid, lambda: kube.list_trials(namespace, name))
         search, built = studies.get(uid, spec, study_name(experiment))
-        told = search.observe(TrialRecord.from_trial(t) for t in existing)
+        told = search.observe(TrialRecord.from_trial(t, spec.goals) for t in existing)
         if built:
             log.info("%s/%s: study rebuilt from %d trials", namespace, name, len(existing))
         elif told:

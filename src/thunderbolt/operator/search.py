@@ -108,6 +108,79 @@ class _GridSampler(optuna.samplers.GridSampler):
         return None
 
 
+class _TPESampler(optuna.samplers.TPESampler):
+    """TPE whose random startup trials spread every categorical parameter's choices evenly.
+
+    With a handful of startup trials, plain random draws often give one choice a single
+    unlucky trial (e.g. ``spectral_norm: false`` only with a tiny learning rate), and TPE
+    then never proposes it again. Here trial ``number`` < startup takes the choice at
+    ``number`` in a seeded shuffle of the choices repeated evenly over the startup trials
+    (numeric parameters stay random, drawn as random search draws them).
+    """
+
+    def __init__(
+        self, *, number: int | None = None, plan_seed: int | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self._number = number
+        self._plan_seed = plan_seed  # the Experiment's (one plan for all its trials)
+
+    def balanced_choice(self, name: str, choices: tuple[Any, ...]) -> Any:
+        assert self._number is not None
+        startup = self._n_startup_trials
+        plan = [i % len(choices) for i in range(startup)]
+        key = f"{self._plan_seed}:{name}".encode()
+        random.Random(hashlib.sha256(key).hexdigest()).shuffle(plan)
+        return choices[plan[self._number]]
+
+    def sample_independent(
+        self, study: Any, trial: FrozenTrial, param_name: str, dist: BaseDistribution
+    ) -> Any:
+        value = super().sample_independent(study, trial, param_name, dist)
+        startup = self._number is not None and self._number < self._n_startup_trials
+        if startup and isinstance(dist, CategoricalDistribution):
+            states = (TrialState.COMPLETE, TrialState.PRUNED)
+            if len(study._get_trials(deepcopy=False, states=states, use_cache=True)) < (
+                self._n_startup_trials
+            ):
+                return self.balanced_choice(param_name, dist.choices)
+        return value
+
+
+class _NSGAIISampler(optuna.samplers.NSGAIISampler):
+    """NSGA-II whose generations follow trial numbers (``number // population_size``).
+
+    Optuna assigns a generation when a trial is asked, from the trials complete at
+    that moment, and keeps it only in the study; a study rebuilt from Trials after a
+    restart would lose it. Numbering generations by trial number makes them a function
+    of the Trials, so the rebuilt study assigns what the old one had.
+    """
+
+    def __init__(self, *, number: int | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._number = number
+
+    def generation_of(self, number: int) -> int:
+        return number // int(self.population_size or 1)
+
+    def get_trial_generation(self, study: Any, trial: FrozenTrial) -> int:
+        key = self._get_generation_key()
+        if key not in trial.system_attrs and self._number is not None:
+            generation = self.generation_of(self._number)
+            study._storage.set_trial_system_attr(trial._trial_id, key, generation)
+            return generation
+        return int(super().get_trial_generation(study, trial))
+
+    def forget_parents(self, study: Any) -> None:
+        """Drop the parent populations Optuna caches per generation: they depend on which
+        trials were complete when first asked, which a rebuilt study cannot know; without
+        the cache they come from the complete trials now, on both."""
+        prefix = self._get_parent_cache_key_prefix()
+        for key in list(study._storage.get_study_system_attrs(study._study_id)):
+            if key.startswith(prefix):
+                study._storage.set_study_system_attr(study._study_id, key, None)
+
+
 MAX_STARTUP_TRIALS = 10  # Optuna's own default for TPE and GP
 
 
@@ -136,9 +209,17 @@ def cmaes_popsize(max_trials: int, num_parameters: int) -> int | None:
     return max(4, max_trials // 5)
 
 
+def nsga2_population(max_trials: int) -> int:
+    """NSGA-II's population: a quarter of the budget, 4..50 (Optuna's default is 50,
+    which would leave a search of fewer than 100 trials one random generation)."""
+    return max(4, min(50, max_trials // 4))
+
+
 def sampler_defaults(spec: ExperimentSpec) -> dict[str, Any]:
     """Settings this operator picks when ``algorithm.settings`` does not name them."""
     name, budget, dims = spec.algorithm.name, spec.maxTrials, len(spec.parameters)
+    if name == "nsga2":
+        return {"population_size": nsga2_population(budget)}
     if name == "tpe":
         return {
             "n_startup_trials": startup_trials(budget, dims),
@@ -154,13 +235,16 @@ def sampler_defaults(spec: ExperimentSpec) -> dict[str, Any]:
     return {}
 
 
-def make_sampler(spec: ExperimentSpec, seed: int | None) -> BaseSampler:
+def make_sampler(spec: ExperimentSpec, seed: int | None, number: int | None = None) -> BaseSampler:
     """The Optuna sampler for ``spec.algorithm``: ``sampler_defaults`` overridden by the
-    user's ``settings`` (passed as kwargs)."""
+    user's ``settings`` (passed as kwargs). ``number``: the trial it will be asked for."""
     name = spec.algorithm.name
     kwargs: dict[str, Any] = sampler_defaults(spec) | dict(spec.algorithm.settings)
     with _quiet():
         if name == "tpe":
+            if kwargs.pop("balanced_startup", True):
+                plan_seed = spec.algorithm.seed
+                return _TPESampler(seed=seed, number=number, plan_seed=plan_seed, **kwargs)
             return optuna.samplers.TPESampler(seed=seed, **kwargs)
         if name == "random":
             return optuna.samplers.RandomSampler(seed=seed, **kwargs)
@@ -170,6 +254,8 @@ def make_sampler(spec: ExperimentSpec, seed: int | None) -> BaseSampler:
             return optuna.samplers.CmaEsSampler(seed=seed, **kwargs)
         if name == "gp":
             return optuna.samplers.GPSampler(seed=seed, **kwargs)
+        if name == "nsga2":
+            return _NSGAIISampler(seed=seed, number=number, **kwargs)
     raise ValueError(f"unknown sampler {name!r}")
 
 
@@ -199,7 +285,7 @@ def split_seed(spec: ExperimentSpec, uid: str) -> int:
 def fingerprint(spec: ExperimentSpec) -> str:
     """What the study depends on; a change (edited search space) means a new Search."""
     key = {
-        "objective": spec.objective.direction,
+        "objective": [g.direction for g in spec.goals],
         "parameters": [p.model_dump(mode="json") for p in spec.parameters],
         "algorithm": spec.algorithm.model_dump(mode="json"),
         "pruner": spec.pruner.model_dump(mode="json"),
@@ -222,12 +308,15 @@ class Search:
         )
         self._running: dict[int, int] = {}  # our trial number -> Optuna trial number
         self.told: set[int] = set()  # our trial numbers told to Optuna (finished)
+        # Several objectives: a multi-objective study (no intermediate values or pruning:
+        # Optuna's report/should_prune take one value; the spec refuses a pruner).
+        self.multi = spec.multi_objective
         with _quiet():
             self.study = optuna.create_study(
                 study_name=study_name,
                 storage=spec.algorithm.storage,
                 load_if_exists=True,
-                direction=spec.objective.direction,
+                directions=[g.direction for g in spec.goals],
                 sampler=make_sampler(spec, self._sampler_seed(0)),
                 pruner=make_pruner(spec.pruner, spec.trialTemplate.report_steps),
             )
@@ -249,8 +338,13 @@ class Search:
             return self._grid_seed
         return seed_for(self.spec, number)
 
-    def _system_attrs(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        """What the grid sampler records on trials it proposes, for trials added later."""
+    def _system_attrs(self, number: int, params: Mapping[str, Any]) -> dict[str, Any]:
+        """What the grid and NSGA-II samplers record on trials they propose, for trials
+        added later (rebuilt from Trials)."""
+        if self.spec.algorithm.name == "nsga2":
+            nsga = make_sampler(self.spec, None)
+            assert isinstance(nsga, _NSGAIISampler)
+            return {nsga._get_generation_key(): nsga.generation_of(number)}
         if self.spec.algorithm.name != "grid":
             return {}
         sampler = make_sampler(self.spec, self._grid_seed)
@@ -262,20 +356,28 @@ class Search:
             return {}
         return {"grid_id": grid_id, "search_space": sampler._search_space}
 
-    def _add(self, rec: TrialRecord, state: TrialState) -> None:
+    def _values(self, rec: TrialRecord, state: TrialState) -> list[float] | None:
+        """What Optuna records for a finished Trial: its objective value(s), if any."""
+        if self.multi:
+            complete = state == TrialState.COMPLETE and rec.values is not None
+            return list(rec.values) if complete and rec.values is not None else None
         value = rec.objective
         intermediate = dict(rec.intermediate)
         if state == TrialState.PRUNED and value is None and intermediate:
             value = intermediate[max(intermediate)]
         if state != TrialState.COMPLETE and state != TrialState.PRUNED:
             value = None
+        return None if value is None else [value]
+
+    def _add(self, rec: TrialRecord, state: TrialState) -> None:
+        intermediate = {} if self.multi else dict(rec.intermediate)
         frozen = create_trial(
             state=state,
-            value=value,
+            values=self._values(rec, state),
             params=dict(rec.parameters),
             distributions=self.distributions,
             user_attrs={NUMBER_ATTR: rec.number},
-            system_attrs=self._system_attrs(rec.parameters),
+            system_attrs=self._system_attrs(rec.number, rec.parameters),
             intermediate_values=intermediate,
         )
         with _quiet():
@@ -302,10 +404,11 @@ class Search:
             del self._running[rec.number]
             self._add(rec, state)
             return
-        self._report(rec.number, rec.intermediate)
-        value = rec.objective if state == TrialState.COMPLETE else None
+        if not self.multi:
+            self._report(rec.number, rec.intermediate)
+        values = self._values(rec, state) if state == TrialState.COMPLETE else None
         with _quiet():
-            self.study.tell(frozen.number, value, state=state)
+            self.study.tell(frozen.number, values, state=state)
         del self._running[rec.number]
 
     def observe(self, records: Iterable[TrialRecord]) -> list[int]:
@@ -338,8 +441,10 @@ class Search:
             if number in self._running:
                 return dict(self._frozen(number).params)
             with _quiet():
-                sampler = make_sampler(self.spec, self._sampler_seed(number))
+                sampler = make_sampler(self.spec, self._sampler_seed(number), number)
                 _carry_search_space(self.study.sampler, sampler)
+                if isinstance(sampler, _NSGAIISampler):
+                    sampler.forget_parents(self.study)
                 self.study.sampler = sampler
                 trial = self.study.ask(self.distributions)
             trial.set_user_attr(NUMBER_ATTR, number)

@@ -212,7 +212,8 @@ def prepare(
     if not np.isfinite(x).all():
         row, col = np.argwhere(~np.isfinite(x))[0]
         raise DatasetError(f"column {features[col]!r} has an infinite value in row {row}")
-    train_idx, val_idx, identity = _split_rows(len(frame), config, seed, folds, fold)
+    strata = y if task == "classification" else None
+    train_idx, val_idx, identity = _split_rows(len(frame), config, seed, folds, fold, strata)
     x_train, x_val = x[train_idx], x[val_idx]
     mean = x_train.mean(axis=0)
     std = x_train.std(axis=0)
@@ -252,13 +253,26 @@ def split_indices(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.nd
     return np.sort(order[n_val:]), np.sort(order[:n_val])
 
 
-def fold_indices(n: int, folds: int, seed: int) -> list[np.ndarray]:
-    """``folds`` disjoint validation index sets covering all rows (sizes differ by <= 1)."""
+def fold_indices(
+    n: int, folds: int, seed: int, labels: np.ndarray | None = None
+) -> list[np.ndarray]:
+    """``folds`` disjoint validation index sets covering all rows (sizes differ by <= 1).
+
+    With ``labels`` (classification) the folds are stratified: each class's rows, in a
+    seeded order, are dealt round-robin over the folds (continuing from where the last
+    class stopped), so every fold holds each class within one row of its share and a
+    rare class is never missing from a fold's validation rows by chance.
+    """
     if folds < 2:
         raise DatasetError(f"cross-validation needs at least 2 folds, got {folds}")
     if n < 2 * folds:
         raise DatasetError(f"{n} rows are too few for {folds}-fold cross-validation")
-    order = np.random.default_rng(seed).permutation(n)
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(n)
+    if labels is not None:
+        # classes in a fixed order, each class's rows in the seeded order
+        order = np.concatenate([order[labels[order] == c] for c in np.unique(labels)])
+        return [np.sort(order[k::folds]) for k in range(folds)]
     return [np.sort(part) for part in np.array_split(order, folds)]
 
 
@@ -326,7 +340,8 @@ def trajectories(config: DatasetConfig, task: str, seed: int, *, folds: int = 1,
 
     data = synthetic.generate()
     x = data.positions
-    train_idx, val_idx, identity = _split_rows(len(x), config, seed, folds, fold)
+    strata = data.kind if task == "classification" else None
+    train_idx, val_idx, identity = _split_rows(len(x), config, seed, folds, fold, strata)
     flat = x[train_idx].reshape(-1, x.shape[-1]).astype(np.float64)
     std = flat.std(axis=0)
     std[std < 1e-12] = 1.0
@@ -378,12 +393,18 @@ def as_images(data: Dataset) -> Dataset:
 
 
 def _split_rows(
-    n: int, config: DatasetConfig, seed: int, folds: int, fold: int
+    n: int,
+    config: DatasetConfig,
+    seed: int,
+    folds: int,
+    fold: int,
+    labels: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, SplitIdentity]:
-    """Training and validation rows and the split's identity: fold ``fold`` of ``folds``,
-    or a holdout of ``validationFraction``; the same for every dataset kind."""
+    """Training and validation rows and the split's identity: fold ``fold`` of ``folds``
+    (stratified by ``labels`` for classification), or a holdout of
+    ``validationFraction``; the same for every dataset kind."""
     if folds > 1:
-        assignment = fold_indices(n, folds, seed)
+        assignment = fold_indices(n, folds, seed, labels)
         val_idx = assignment[fold]
         train_idx = np.sort(np.concatenate([a for k, a in enumerate(assignment) if k != fold]))
         return train_idx, val_idx, SplitIdentity(seed, validation_hash(assignment, n), folds)

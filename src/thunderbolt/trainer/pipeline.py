@@ -13,7 +13,7 @@ import torch
 from thunderbolt.api.trainer_config import SplitInfo, TrainerConfig, TrainResult
 from thunderbolt.sdk.errors import InvalidConfig, TrainingError
 from thunderbolt.sdk.trial import Trial
-from thunderbolt.trainer import checks, crossval, model, params, threads
+from thunderbolt.trainer import checks, crossval, model, params, serving_cost, threads
 from thunderbolt.trainer import data as datasets
 from thunderbolt.trainer.distributed import Placement
 from thunderbolt.trainer.export import export_trained
@@ -110,9 +110,12 @@ def run(config: TrainerConfig, trial: Trial, placement: Placement) -> TrainResul
     checks.check_model(config, data, trainers[best_fold], dataset_report, trial, hp.as_dict(),
                        same_split=best_fold == 0)  # fmt: skip
     exported = export_trained(outcome.net, data, trial, config.model)
+    # what serving it costs, as metrics a search can trade accuracy against
+    cost = serving_cost.measure(exported.data, data.x_val)
+    say(serving_cost.summary(cost))
     return trial.finish(
         objective=cv.mean if cv else outcome.objective,
-        metrics=cv.metrics if cv else outcome.metrics,
+        metrics=(cv.metrics if cv else outcome.metrics) | cost,
         status="Pruned" if pruned else "Succeeded",
         message=f"pruned by the operator after epoch {outcome.epochs_run}" if pruned else None,
         epochs=outcome.epochs_run,

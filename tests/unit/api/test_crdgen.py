@@ -62,7 +62,10 @@ def test_crd_names_and_columns(kind):
 def test_experiment_spec_carries_bounds_and_enums():
     spec = crd(KINDS[0])["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
     props = spec["properties"]
-    assert set(spec["required"]) >= {"objective", "maxTrials", "parameters", "trialTemplate"}
+    assert set(spec["required"]) >= {"maxTrials", "parameters", "trialTemplate"}
+    # one objective or several: the API server (1.20 too) requires exactly one of the two
+    assert spec["oneOf"] == [{"required": ["objective"]}, {"required": ["objectives"]}]
+    assert props["objectives"]["minItems"] == 2 and props["objectives"]["maxItems"] == 4
     assert props["maxTrials"]["minimum"] == 1
     assert props["parameters"]["maxItems"] == 50
     assert props["algorithm"]["properties"]["name"]["enum"] == [
@@ -71,6 +74,7 @@ def test_experiment_spec_carries_bounds_and_enums():
         "grid",
         "cmaes",
         "gp",
+        "nsga2",
     ]
     assert props["objective"]["properties"]["direction"]["enum"] == ["maximize", "minimize"]
     template = props["trialTemplate"]["properties"]

@@ -37,3 +37,28 @@ def test_trials_on_different_splits_are_flagged():
     assert "2 different splits" in (split_note(trials) or "")
     assert split_note([trial(0, objective=0.9, split=SPLIT)] * 2) is None
     assert "different splits" in leaderboard_table(experiment(), trials)
+
+
+def test_describe_and_leaderboard_show_each_trials_split_and_fold_std():
+    from thunderbolt.cli.describe import trial_view, trials_table
+
+    other = {"seed": 7, "validationHash": "0123456789abcdef"}
+    trials = [
+        trial(0, objective=0.90, objectiveStd=0.02, split=SPLIT),
+        trial(1, objective=0.95, objectiveStd=0.03, split=SPLIT),
+        trial(2, objective=0.80, split=other),
+        trial(3, phase="Running"),
+    ]
+    rows = trials_table(trials).splitlines()
+    assert rows[0].split()[:5] == ["TRIAL", "PHASE", "OBJECTIVE", "±STD", "SPLIT"]
+    assert rows[1].split()[:5] == ["iris-sn-000", "Succeeded", "0.9", "0.02", "7/abcx5"]
+    assert rows[3].split()[:5] == ["iris-sn-002", "Succeeded", "0.8", "-", "7/01234567"]
+    assert rows[4].split()[:4] == ["iris-sn-003", "Running", "-", "-"]
+    view = trial_view(trials[1])
+    assert "Objective:   0.95 ± 0.03 (std over folds)" in view
+    assert "Split:       seed 7, validation rows abc, 5 folds" in view
+    assert "Split:       seed 7, validation rows 0123456789abcdef, holdout" in trial_view(trials[2])
+    assert "Split:" not in trial_view(trials[3])
+    board = leaderboard_table(experiment(), trials).splitlines()
+    assert board[0].split()[-1] == "SPLIT" and board[1].split()[-1] == "7/abcx5"
+    assert board[3].split()[-1] == "7/01234567"

@@ -129,6 +129,36 @@ def test_tpe_guides_after_its_startup_trials_and_is_reproducible():
 
     tpe, rnd = run("tpe"), run("random")
     startup = startup_trials(10, 4)
-    assert tpe[:startup] == rnd[:startup]  # the same seeded random start
+    numeric = ("learning_rate", "hidden_dim")
+    # the same seeded random start for numeric parameters; categoricals spread evenly
+    assert [{k: p[k] for k in numeric} for p in tpe[:startup]] == [
+        {k: p[k] for k in numeric} for p in rnd[:startup]
+    ]
+    assert sorted(p["activation"] for p in tpe[:startup]) == ["gelu", "relu", "silu"]
+    assert sorted(p["spectral_norm"] for p in tpe[:startup]) in (
+        [False, False, True],
+        [False, True, True],
+    )
     assert tpe[startup:] != rnd[startup:]
     assert run("tpe") == tpe
+
+
+def test_tpe_startup_without_balancing_is_random_search():
+    def run(name, settings):
+        s = spec(
+            maxTrials=20,
+            parallelTrials=1,
+            algorithm={"name": name, "seed": 4, "settings": settings},
+        )
+        search = Search(s, name)
+        return [search.suggest(n) for n in range(6)]
+
+    plain = run("tpe", {"balanced_startup": False})
+    assert plain == run("random", {})
+    balanced = run("tpe", {})
+    for name, choices in (
+        ("activation", ["gelu", "relu", "silu"]),
+        ("spectral_norm", [False, True]),
+    ):
+        counts = [sum(p[name] == c for p in balanced) for c in choices]
+        assert max(counts) - min(counts) == 0, (name, counts)  # 6 startup trials: 2+2+2, 3+3

@@ -61,7 +61,8 @@ def test_sigkilled_run_resumes_from_its_checkpoint_to_the_same_result(make_confi
     assert "epoch 1/12" not in again.stdout
     resumed = json.loads((out / "result.json").read_text())
     for name, value in reference.metrics.items():
-        assert resumed["metrics"][name] == pytest.approx(value, abs=1e-5)
+        if not name.startswith("latency_"):  # measured, not computed
+            assert resumed["metrics"][name] == pytest.approx(value, abs=1e-5)
     # Succeeded: the checkpoint that made the resume possible is gone, the model is not.
     assert not (tmp_path / "ckpt" / "checkpoint.pt").exists()
     assert (out / "model.onnx").is_file()

@@ -42,14 +42,44 @@ def test_folds_partition_the_rows_and_are_seeded():
         fold_indices(7, 5, seed=0)
 
 
+def test_classification_folds_are_stratified():
+    # 90 rows of class 0, 12 of class 1, 3 of class 2: unstratified folds of 21 rows
+    # would often miss class 2 or hold 0-5 rows of class 1.
+    labels = np.array([0] * 90 + [1] * 12 + [2] * 3)
+    rng = np.random.default_rng(0)
+    labels = labels[rng.permutation(len(labels))]
+    for seed in range(5):
+        parts = fold_indices(len(labels), 5, seed, labels)
+        assert sorted(np.concatenate(parts).tolist()) == list(range(len(labels)))
+        assert {len(p) for p in parts} == {21}
+        for part in parts:
+            counts = np.bincount(labels[part], minlength=3)
+            assert 17 <= counts[0] <= 19 and 2 <= counts[1] <= 3 and counts[2] <= 1
+    again = fold_indices(len(labels), 5, 3, labels)
+    assert all(
+        np.array_equal(x, y)
+        for x, y in zip(again, fold_indices(len(labels), 5, 3, labels), strict=True)
+    )
+    assert not np.array_equal(again[0], fold_indices(len(labels), 5, 4, labels)[0])
+
+
+def test_built_in_classification_folds_hold_every_class_in_its_share():
+    wine = load_folds(DatasetConfig(uri="builtin://wine"), "classification", 1, 5)
+    share = np.bincount(np.concatenate([f.y_val for f in wine])) / 5
+    for fold in wine:
+        assert np.all(np.abs(np.bincount(fold.y_val, minlength=3) - share) <= 1)
+
+
 def test_each_fold_validates_on_its_own_rows_and_shares_one_identity():
     folds = load_folds(IRIS, "classification", 2, 3)
     assert [len(f.x_val) for f in folds] == [50, 50, 50]
     assert all(len(f.x_train) == 100 for f in folds)
     assert len({f.split for f in folds}) == 1 and folds[0].split.folds == 3
-    # the same rows never validate twice
-    keys = [{tuple(r) for r in f.x_val.round(4).tolist()} for f in folds]
-    assert not (keys[0] & keys[1]) and not (keys[1] & keys[2])
+    # the folds partition the rows (iris has duplicate rows, so count, not compare, them)
+    # and, stratified, each holds 16 or 17 of each class's 50
+    assert sum(len(f.y_val) for f in folds) == 150
+    for fold in folds:
+        assert set(np.bincount(fold.y_val, minlength=3).tolist()) <= {16, 17}
 
 
 def _outcome(objective, pruned=False, **metrics):

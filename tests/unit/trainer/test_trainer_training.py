@@ -11,8 +11,11 @@ import pandas as pd
 import pytest
 
 from thunderbolt.api.trainer_config import TrainResult
+from thunderbolt.trainer import serving_cost
 from thunderbolt.trainer.data import load
 from thunderbolt.trainer.run import termination_message, train
+
+SERVING = set(serving_cost.METRICS)
 
 
 def quiet(_message: str) -> None:
@@ -31,7 +34,7 @@ def test_iris_reaches_90_percent_validation_accuracy(make_config, tmp_path):
     assert code == 0 and result.status == "Succeeded"
     assert result.metrics["val_accuracy"] >= 0.9
     assert result.objective == result.metrics["val_accuracy"]
-    assert set(result.metrics) == {"val_loss", "val_accuracy", "val_f1"}
+    assert set(result.metrics) == {"val_loss", "val_accuracy", "val_f1"} | SERVING
     on_disk = TrainResult.model_validate_json((out / "result.json").read_text())
     assert on_disk.modelChecksum == result.modelChecksum
     assert on_disk.modelUri == (out / "model.onnx").resolve().as_uri()
@@ -41,7 +44,7 @@ def test_diabetes_regression_beats_predicting_the_mean(make_config, tmp_path):
     config = make_config(regression=True, epochs=10, parameters={"learning_rate": 0.01})
     result, code, _ = run(config, tmp_path)
     assert code == 0
-    assert set(result.metrics) == {"val_loss", "val_mse", "val_mae", "val_r2"}
+    assert set(result.metrics) == {"val_loss", "val_mse", "val_mae", "val_r2"} | SERVING
     assert result.metrics["val_r2"] > 0.0
 
 
@@ -91,9 +94,26 @@ def test_same_seed_gives_the_same_metrics_and_checksum(make_config, tmp_path):
     first, _, _ = run(config, tmp_path, "a")
     second, _, _ = run(config, tmp_path, "b")
     other, _, _ = run(make_config(epochs=4, seed=1, parameters={"dropout": 0.3}), tmp_path, "c")
-    assert first.metrics == second.metrics
+    timed = {"latency_p50_ms", "latency_p50_ms_batch32"}  # measured, not computed
+    same = {k: v for k, v in first.metrics.items() if k not in timed}
+    assert same == {k: v for k, v in second.metrics.items() if k not in timed}
     assert first.modelChecksum == second.modelChecksum
     assert other.metrics != first.metrics
+
+
+def test_serving_cost_is_measured_on_the_exported_model(make_config, tmp_path):
+    small = make_config(epochs=2, parameters={"hidden_dim": 8, "num_layers": 1})
+    big = make_config(epochs=2, parameters={"hidden_dim": 256, "num_layers": 3})
+    (a, _, out), (b, _, _) = run(small, tmp_path, "a"), run(big, tmp_path, "b")
+    # served numbers: 4->8->3 weights and biases, plus 4 means and 4 stds for the input
+    assert a.metrics["parameter_count"] == 4 * 8 + 8 + 8 * 3 + 3 + 2 * 4
+    assert a.metrics["model_size_bytes"] == (out / "model.onnx").stat().st_size
+    assert b.metrics["parameter_count"] > 100 * a.metrics["parameter_count"]
+    assert b.metrics["model_size_bytes"] > 100 * a.metrics["model_size_bytes"]
+    for r in (a, b):
+        assert 0 < r.metrics["latency_p50_ms"] < 1000 and 0 < r.metrics["latency_p50_ms_batch32"]
+    # a 32-row batch of the big model costs more than one row of the small one
+    assert b.metrics["latency_p50_ms_batch32"] > a.metrics["latency_p50_ms"]
 
 
 def test_learning_rate_10_diverges_with_a_nonzero_exit(make_config, tmp_path):
