@@ -29,8 +29,14 @@ if [ "${DEMO_FRESH:-1}" = 1 ]; then
     --ignore-not-found --wait=true --timeout=180s >/dev/null
 fi
 
-log "applying the serving target and the search"
-"${KUBECTL[@]}" -n "$DEMO_NAMESPACE" apply --validate=false -f examples/iris-modeldeployment.yaml
+log "applying the serving target (with approval: Manual, so every new model waits for a person) and the search"
+"$VENV/bin/python" - examples/iris-modeldeployment.yaml <<'PY' |
+import sys, yaml
+doc = next(yaml.safe_load_all(open(sys.argv[1])))
+doc["spec"]["approval"] = "Manual"
+print(yaml.safe_dump(doc))
+PY
+  "${KUBECTL[@]}" -n "$DEMO_NAMESPACE" apply --validate=false -f -
 "${KUBECTL[@]}" -n "$DEMO_NAMESPACE" apply --validate=false -f examples/iris-spectral-norm.yaml
 
 # The example's canary allows 50 ms p99; a 2-core machine that is also training models
@@ -40,13 +46,35 @@ log "relaxing the canary's p99 latency limit to ${P99_MS} ms for this machine (D
 "${KUBECTL[@]}" -n "$DEMO_NAMESPACE" patch modeldeployment iris --type merge \
   -p "{\"spec\":{\"strategy\":{\"analysis\":{\"maxLatencyP99Ms\":${P99_MS}}}}}" >/dev/null
 
-# A canary is judged on real requests: send a steady, bounded trickle through the Service.
-for _ in $(seq 1 60); do
-  "${KUBECTL[@]}" -n "$DEMO_NAMESPACE" get service iris >/dev/null 2>&1 && break
-  sleep 2
+md_field() { "${KUBECTL[@]}" -n "$DEMO_NAMESPACE" get modeldeployment iris -o "jsonpath=$1" 2>/dev/null || true; }
+
+# approve REVISION REASON SECONDS: wait until that revision waits for approval, show what
+# a person decides on (objective vs serving, checksum, validation), and approve it.
+approve() {
+  local revision="$1" reason="$2" seconds="$3" outcome
+  for _ in $(seq 1 $((seconds / 3))); do
+    outcome="$(md_field "{.status.history[?(@.number==$revision)].outcome}")"
+    [ "$outcome" = PendingApproval ] && break
+    sleep 3
+  done
+  [ "$outcome" = PendingApproval ] || return 1
+  log "revision $revision waits for approval: what the history shows to decide on"
+  "${TB[@]}" history iris "${K[@]}" | head -n 8
+  "${TB[@]}" approve iris --revision "$revision" --reason "$reason" "${K[@]}"
+}
+
+log "waiting for the first trial's model (revision 1) to ask for approval"
+approve 1 "demo: the first trained model, to have something serving" "$TIMEOUT" \
+  || die "revision 1 never waited for approval (see .cluster/logs/operator.log)"
+for _ in $(seq 1 200); do
+  [ "$(md_field '{.status.phase}')" = Available ] && [ -n "$(md_field '{.status.currentRevision}')" ] && break
+  sleep 3
 done
 SVC="$("${KUBECTL[@]}" -n "$DEMO_NAMESPACE" get service iris -o jsonpath='{.spec.clusterIP}:{.spec.ports[0].port}')"
-log "sending 4 requests/s to http://$SVC/v2/models/iris in the background (for the canary analysis)"
+
+# A canary is judged on real requests: a steady, bounded trickle through the Service,
+# started once something serves (so no request is sent into the void).
+log "revision 1 serves; sending 4 requests/s to http://$SVC/v2/models/iris in the background (for the canary analysis)"
 "$VENV/bin/python" hack/demo/traffic.py "http://$SVC" iris --rate 4 --seconds "$TIMEOUT" &
 TRAFFIC=$!
 trap 'kill "$TRAFFIC" 2>/dev/null || true' EXIT
@@ -59,10 +87,21 @@ log "leaderboard"
 "${TB[@]}" leaderboard iris-sn "${K[@]}"
 
 echo
-log "serving: waiting for ModelDeployment iris to be Available"
+# The search promotes its best trial when it beats what serves: a new revision that waits
+# for approval, then goes through the canary (10%, then 50%) under live traffic.
+latest="$(md_field '{.status.history[-1:].number}')"
+if approve "$((latest > 1 ? latest : 2))" "demo: best of the search, beats revision 1" 180; then
+  log "approved: the canary runs on live traffic (analysis: error rate and p99 per step)"
+else
+  log "the search found nothing better than revision 1: no promotion, so no canary this time"
+fi
+log "serving: waiting for ModelDeployment iris to settle"
 "${TB[@]}" describe modeldeployment iris "${K[@]}" --watch --interval 3 --timeout 600 | tail -n 20
 kill "$TRAFFIC" 2>/dev/null || true
 wait "$TRAFFIC" 2>/dev/null || true
+echo
+log "revision history: trial -> run -> model version -> checksum -> who approved -> traffic -> outcome"
+"${TB[@]}" history iris "${K[@]}"
 log "V2 inference request through Service iris ($SVC; in-cluster: http://iris.$DEMO_NAMESPACE.svc:${SVC##*:})"
 "$VENV/bin/python" hack/demo/infer.py "http://$SVC" iris
 
