@@ -48,6 +48,7 @@ import json
 import math
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -573,6 +574,47 @@ def run(
     return out
 
 
+# --- the part of a reconcile that still sees every Trial, without the cluster ----------
+def pure_reconcile_ms(sizes: tuple[int, ...] = (100, 1000, 10_000)) -> dict[int, float]:
+    """CPU of one reconcile's in-memory work over N compact Trials (cache read, untold
+    filter, plan), the only part that still grows with N: measured up to 10 000 Trials
+    here because a 10 000-Trial cluster run takes most of an hour on this machine."""
+    from thunderbolt.api.experiment import parse_spec
+    from thunderbolt.api.meta import now_utc
+    from thunderbolt.operator import aggregate
+    from thunderbolt.operator.trialcache import TrialCache
+
+    body = experiment("e", 10_000, 10, "tpe")
+    spec = parse_spec(body["spec"])
+    out = {}
+    for n in sizes:
+        trials = [
+            {
+                "metadata": {
+                    "name": f"e-{i:05d}", "namespace": "ns", "uid": f"u{i}",
+                    "resourceVersion": str(i + 1), "labels": {EXPERIMENT_LABEL: "e"},
+                    "ownerReferences": [{"uid": "E"}],
+                },
+                "spec": {"experiment": "e", "number": i, "parameters": {"x": i / n, "width": 16}},
+                "status": {
+                    "phase": "Succeeded" if i < n - 10 else "Running",
+                    "objective": (i * 7919 % 1000) / 1000, "durationSeconds": 1.0,
+                    "completionTime": "2026-01-01T00:00:00Z",
+                },
+            }
+            for i in range(n)
+        ]  # fmt: skip
+        cache, told = TrialCache(), set(range(n - 10))
+        cache.trials("ns", "e", "E", lambda t=trials: t)
+        began, reps = time.process_time(), 20
+        for _ in range(reps):
+            existing = cache.trials("ns", "e", "E", list)
+            [t for t in existing if t["spec"]["number"] not in told]
+            aggregate.plan({"metadata": {"generation": 1}}, spec, existing, now_utc())
+        out[n] = (time.process_time() - began) / reps * 1000
+    return out
+
+
 # --- output --------------------------------------------------------------------------
 def ratio(value: float, base: float) -> str:
     return f"{value / base:.2f}x" if base and not math.isnan(value) else "-"
@@ -665,13 +707,26 @@ def main() -> int:
     parser.add_argument("--sampler", default="tpe")
     parser.add_argument("--png", type=Path, help="plot cost vs N here (matplotlib)")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="JSON of an earlier run to print ratios against (when one invocation would"
+        " hold the cluster too long); default: the first size measured now",
+    )
     args = parser.parse_args()
+    # `timeout` sends SIGTERM: still stop the operator and delete the namespace.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     api = config.new_client_from_config(config_file=str(KUBECONFIG), context=CONTEXT)
     install_crds(kubectl)
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     if args.huge:
         sizes.append(10_000)
+    pure = pure_reconcile_ms()
+    print(
+        "in-memory part of one reconcile (no cluster): "
+        + ", ".join(f"N={n}: {ms:.1f} ms" for n, ms in pure.items())
+    )
     results = []
     for n in sizes:
         print(f"running 1 experiment x {n} trials ...", flush=True)
@@ -681,11 +736,14 @@ def main() -> int:
         results.append(run(api, f"E={e}", e, args.each, 2, args.sampler))
     if not results:
         return 0
-    report(results)
-    if args.png:
-        plot(results, args.png)
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
+    earlier = json.loads(args.baseline.read_text()) if args.baseline else []
+    for r in earlier:
+        r["label"] += " (earlier run)"
+    report(earlier + results)
+    if args.png:
+        plot(earlier + results, args.png)
     return 0
 
 
