@@ -350,12 +350,15 @@ class ReportService:
             with metrics.PHASE_SECONDS.labels("prune").time():
                 prune = await self._decide_prune(namespace, obj)
         self._announce(obj, report, decided, prune)
+        reply_step = self.writer.stored_step(key)
+        if isinstance(report, StopReport):
+            self.writer.done(key)
         return ReportReply(
             result=decided.result,
             kind=report.kind,
             step=report.step,
             prune=prune,
-            storedStep=self.writer.stored_step(key),
+            storedStep=reply_step,
         )
 
     async def _snapshot(self, namespace: str, experiment: str) -> PruneSnapshot | None:
