@@ -233,6 +233,7 @@ class StandIn:
         self.phases: Counter[str] = Counter()
         self.reported: dict[str, list[float]] = defaultdict(list)  # experiment -> times
         self.jobs: dict[str, list[float]] = defaultdict(list)  # experiment -> ADDED times
+        self.jobs_seen: set[str] = set()
         self.progress: dict[str, list[float]] = defaultdict(list)
         self.own_requests: Counter[Key] = Counter()
         self.own_bytes: Counter[Key] = Counter()
@@ -315,6 +316,9 @@ class StandIn:
         now = time.monotonic()
         experiment = (job.metadata.labels or {}).get(EXPERIMENT_LABEL, "")
         with self.lock:
+            if job.metadata.name in self.jobs_seen:
+                return  # a re-opened watch lists the Jobs that still exist again
+            self.jobs_seen.add(job.metadata.name)
             self.jobs[experiment].append(now)
             self.progress[experiment].append(now)
 
