@@ -55,6 +55,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.request
 import uuid
 from collections import Counter, defaultdict
@@ -230,6 +231,7 @@ class StandIn:
         self.stop = threading.Event()
         self.params: dict[str, dict[str, Any]] = {}
         self.handled: set[str] = set()
+        self.pods_of: dict[str, set[str]] = defaultdict(set)
         self.finished: dict[str, float] = {}  # trial -> when the watch saw it finished
         self.phases: Counter[str] = Counter()
         self.reported: dict[str, list[float]] = defaultdict(list)  # experiment -> times
@@ -309,6 +311,7 @@ class StandIn:
             if pod.metadata.name in self.handled:
                 return
             self.handled.add(pod.metadata.name)
+            self.pods_of[trial].add(pod.metadata.name)
         self.pool.submit(self._finish, trial, labels.get(EXPERIMENT_LABEL, ""), pod.metadata.name)
 
     def _job(self, event: str, job: Any) -> None:
@@ -356,8 +359,8 @@ class StandIn:
                 method="POST",
                 headers={"Content-Type": CONTENT_TYPE, "Authorization": f"Bearer {token}"},
             )
-            with urllib.request.urlopen(request, timeout=30) as resp:
-                resp.read()
+            if not self._post(request):
+                return
             with self.lock:
                 self.reported[experiment].append(time.monotonic())
             at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -392,6 +395,22 @@ class StandIn:
             )
         except Exception as exc:
             self.errors[f"finish: {type(exc).__name__}: {str(exc)[:80]}"] += 1
+
+    def _post(self, request: urllib.request.Request) -> bool:
+        """POST a report like the trainer's reporter: retry 429/503 after Retry-After."""
+        for _ in range(10):
+            try:
+                with urllib.request.urlopen(request, timeout=30) as resp:
+                    resp.read()
+                return True
+            except urllib.error.HTTPError as exc:
+                code = json.loads(exc.read() or b"{}").get("error", exc.code)
+                if exc.code not in (429, 503):
+                    self.errors[f"report {exc.code} {code}"] += 1
+                    return False
+                time.sleep(float(exc.headers.get("Retry-After") or 1))
+        self.errors["report: retries spent"] += 1
+        return False
 
     def _delete_job(self, trial: str) -> None:
         try:
@@ -530,6 +549,7 @@ def run(
             top_requests=[(f"{v} {r}", n / finished) for (v, r), n in requests.most_common(10)],
             top_bytes=[(f"{v} {r}", n / finished) for (v, r), n in sizes.most_common(6)],
             errors=dict(stand_in.errors),
+            extra_pods=sum(len(p) - 1 for p in stand_in.pods_of.values()),
             noise_per_trial=sum(noise.values()) / finished,
         )
         latencies = stand_in.successor_latencies(parallel)
@@ -665,8 +685,8 @@ def report(results: list[dict[str, Any]]) -> None:
             f"  CLI: get trials {r['cli_get']:.2f} s, leaderboard {r['cli_leaderboard']:.2f} s,"
             f" compare {r['cli_compare']:.2f} s"
         )
-        if r["errors"]:
-            print(f"  stand-in errors: {r['errors']}")
+        if r["errors"] or r.get("extra_pods"):
+            print(f"  stand-in errors: {r['errors']}; Trials' extra pods: {r.get('extra_pods')}")
         print(f"  operator log: {r['log']}")
 
 
