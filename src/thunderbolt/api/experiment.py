@@ -418,6 +418,12 @@ class ExperimentSpec(ApiModel):
     tracking: Tracking | None = None
     artifacts: Artifacts | None = None
     promote: Promote | None = None
+    onComplete: Literal["StopRunning", "LetFinish"] = Field(
+        default="StopRunning",
+        description="Trials still running when the Experiment ends (goal reached, failure "
+        "budget spent): StopRunning deletes their Jobs and marks them Pruned with reason "
+        "ExperimentComplete; LetFinish lets them run to the end.",
+    )
 
     @model_validator(mode="after")
     def _check_search_space(self) -> ExperimentSpec:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 from pydantic import Field
@@ -12,8 +13,30 @@ from thunderbolt.api.validation_summary import ValidationSummary
 
 TrialPhase = Literal["Pending", "Running", "Succeeded", "Failed", "Pruned"]
 FINISHED_PHASES: frozenset[str] = frozenset({"Succeeded", "Failed", "Pruned"})
-# Bound on status.intermediate so a long run cannot grow the object without limit.
+# Bound on status.intermediate in the schema (objects written before compaction existed).
 MAX_INTERMEDIATE = 500
+# What writers keep: a longer curve is compacted (``compact_curve``), so a Trial's
+# status stays a few KiB and 10 000 Trials fit comfortably in etcd.
+STORED_POINTS = 128
+
+
+def compact_curve(
+    points: Sequence[tuple[int, float]], limit: int = STORED_POINTS
+) -> list[tuple[int, float]]:
+    """At most ``limit`` points (sorted by step): the first and the last always, and the
+    middle thinned to the steps that are multiples of the smallest power of two that
+    fits. So the whole curve stays visible at an even spacing, compacting again only
+    drops points (never moves them), and Trials of one Experiment keep common steps
+    (the median pruner compares Trials step by step)."""
+    if limit < 2:
+        raise ValueError("limit must be at least 2")
+    kept = list(points)
+    stride = 2
+    while len(kept) > limit:
+        last = len(kept) - 1
+        kept = [p for i, p in enumerate(kept) if i in (0, last) or p[0] % stride == 0]
+        stride *= 2
+    return kept
 
 
 class TrialSpec(ApiModel):

@@ -63,7 +63,8 @@ def counts(trials: list[dict[str, Any]]) -> dict[str, int]:
         "pruned": 0,
     }
     for trial in trials:
-        out[_phase(trial).lower()] = out.get(_phase(trial).lower(), 0) + 1
+        key = _phase(trial).lower()
+        out[key] = out.get(key, 0) + 1
     return out
 
 
@@ -142,12 +143,17 @@ def estimate_completion(
 
 
 def decide(
-    spec: ExperimentSpec, trials: list[dict[str, Any]], grid_size: int | None = None
+    spec: ExperimentSpec,
+    trials: list[dict[str, Any]],
+    grid_size: int | None = None,
+    ranked: list[dict[str, Any]] | None = None,
+    tally: dict[str, int] | None = None,
 ) -> tuple[str, str | None, str | None, list[int]]:
-    """(phase, reason, message, numbers to create) for the Trials as they are."""
-    c = counts(trials)
+    """(phase, reason, message, numbers to create) for the Trials as they are
+    (``ranked``, ``tally``: ``ranking``/``counts`` of them when the caller has them)."""
+    c = counts(trials) if tally is None else tally
     finished = c["succeeded"] + c["failed"] + c["pruned"]
-    ranked = ranking(spec, trials)
+    ranked = ranking(spec, trials) if ranked is None else ranked
     best = _objective(ranked[0]) if ranked else None
     limit = spec.maxTrials if grid_size is None else min(spec.maxTrials, grid_size)
     if c["failed"] > spec.maxFailedTrials:
@@ -208,13 +214,12 @@ def plan(
     grid_size: int | None = None,
 ) -> Plan:
     """What to create now and the status to write (computed as if those were created)."""
-    phase, reason, message, create = decide(spec, trials, grid_size)
-    ranked = ranking(spec, trials)
+    ranked, c = ranking(spec, trials), counts(trials)
+    phase, reason, message, create = decide(spec, trials, grid_size, ranked, dict(c))
     best = best_trial(spec, trials)
     old = experiment.get("status") or {}
     generation = (experiment.get("metadata") or {}).get("generation")
     at = format_time(now)
-    c = counts(trials)
     c["total"] += len(create)
     c["pending"] += len(create)
     limit = spec.maxTrials if grid_size is None else min(spec.maxTrials, grid_size)

@@ -11,17 +11,26 @@ from kubernetes.client.exceptions import ApiException
 
 from thunderbolt.api.experiment import ExperimentSpec
 from thunderbolt.api.meta import now_utc
-from thunderbolt.operator import aggregate, kube, metrics, trials
+from thunderbolt.operator import aggregate, completion, kube, metrics, trials
 from thunderbolt.operator.builders import build_trial
 from thunderbolt.operator.locks import KeyedLocks
 from thunderbolt.operator.search import STUDIES, StudyCache, search_space_size
 from thunderbolt.operator.trialcache import TRIALS, TrialCache
+from thunderbolt.operator.trialstatus import stopped_with_experiment
 from thunderbolt.operator.validation import SpecError, validate_experiment
 from thunderbolt.optuna_bridge import TrialRecord
 from thunderbolt.settings import OperatorSettings
 
 log = logging.getLogger(__name__)
 _lock = KeyedLocks()  # one reconcile per Experiment at a time
+
+
+def _name(trial: dict[str, Any]) -> str:
+    return str(trial["metadata"]["name"])
+
+
+def _number(trial: dict[str, Any]) -> int:
+    return int((trial.get("spec") or {}).get("number", 0))
 
 
 def study_name(experiment: dict[str, Any]) -> str:
@@ -85,6 +94,33 @@ def _create_trials(
     return created
 
 
+def _stop_trials(namespace: str, names: list[str], message: str) -> set[str]:
+    """Stop Trials of an Experiment that ended: delete the Job first, then mark the Trial
+    (guarded by its resourceVersion, so a Trial that finished meanwhile keeps its result).
+    Runs before the Experiment's status is written: a kill in between leaves the status
+    unwritten, so the next reconcile (or resync) finds the Trial unfinished and repeats."""
+    stopped = set()
+    for name in names:
+        kube.delete_job(namespace, name)
+        for _ in range(trials.STATUS_CONFLICT_RETRIES):
+            trial = kube.get_custom("trials", namespace, name)
+            if trial is None or trials.is_finished(trial):
+                break
+            status = stopped_with_experiment(trial, message)
+            try:
+                kube.patch_status(
+                    "trials", namespace, name, status, trial["metadata"]["resourceVersion"]
+                )
+            except ApiException as exc:
+                if exc.status == 409:
+                    continue
+                raise
+            stopped.add(name)
+            trials.announce(trials.Finished(trial, status))
+            break
+    return stopped
+
+
 def reconcile(
     namespace: str,
     name: str,
@@ -111,7 +147,11 @@ def reconcile(
 
         existing = cache.trials(namespace, name, uid, lambda: kube.list_trials(namespace, name))
         search, built = studies.get(uid, spec, study_name(experiment))
-        told = search.observe(TrialRecord.from_trial(t, spec.goals) for t in existing)
+        # Only what the study has not been told yet (finished Trials told before are
+        # skipped by ``observe`` anyway): no record per Trial per reconcile.
+        told = search.observe(
+            TrialRecord.from_trial(t, spec.goals) for t in existing if _number(t) not in search.told
+        )
         if built:
             log.info("%s/%s: study rebuilt from %d trials", namespace, name, len(existing))
         elif told:
@@ -126,6 +166,11 @@ def reconcile(
                 )
                 plan = aggregate.plan(experiment, spec, existing, now, grid)
                 plan = aggregate.Plan(plan.phase, plan.reason, plan.message, [], plan.status)
+        stopping = completion.to_stop(spec, plan.terminal, existing)
+        if stopping:
+            stopped = _stop_trials(namespace, stopping, completion.stop_message(plan.reason))
+            existing = [completion.as_stopped(t) if _name(t) in stopped else t for t in existing]
+            plan = aggregate.plan(experiment, spec, existing, now, grid)
         _write_status(experiment, plan.status)
         _announce_end(experiment, plan)
         metrics.set_trial_counts(namespace, name, plan.status["trials"])

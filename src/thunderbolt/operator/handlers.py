@@ -53,9 +53,14 @@ def experiment_deleted(type: str, body: Any, **_: Any) -> None:
 
 @kopf.on.create(GROUP, VERSION, "trials", when=namespace_in_scope)
 @kopf.on.resume(GROUP, VERSION, "trials", when=namespace_in_scope)
-def trial_created(body: Any, **_: Any) -> None:
+def trial_created(name: str, namespace: Any, **_: Any) -> None:
     try:
-        trials.ensure_children(dict(body), current())
+        # Read the Trial again: under load the body Kopf hands over can be minutes old
+        # (it waited for a worker), and a Trial that finished meanwhile, whose Job was
+        # already deleted, must not get a new Job (seen with 100 Experiments at once).
+        trial = kube.get_custom("trials", namespace, name)
+        if trial is not None:
+            trials.ensure_children(trial, current())
     except ApiException as exc:
         raise _retry_later("trial", exc) from exc
 

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from thunderbolt.api.collector import MetricsCollector
 from thunderbolt.api.meta import format_time, now_utc, parse_time
 from thunderbolt.api.trainer_config import TrainResult
-from thunderbolt.api.trial import FINISHED_PHASES, MAX_INTERMEDIATE
+from thunderbolt.api.trial import FINISHED_PHASES, compact_curve
 from thunderbolt.metric_lines import LineParser
 from thunderbolt.operator.conditions import condition, merge_conditions
 
@@ -213,7 +213,7 @@ def _from_file(trial: dict[str, Any], message: str | None, metric: str) -> dict[
     merged = dict(_points(trial))
     for sample in samples:
         merged.setdefault(sample.step, sample.value)
-    points = sorted(merged.items())[-MAX_INTERMEDIATE:]
+    points = compact_curve(sorted(merged.items()))
     return {
         "collector": status,
         "intermediate": [{"step": s, "value": v} for s, v in points],
@@ -258,6 +258,18 @@ def pruned_by_collector(
             "objective": value,
         }
     )
+    started = (trial.get("status") or {}).get("startTime")
+    if started:
+        outcome.status["startTime"] = started
+    return _settle(trial, outcome, now or now_utc()).status
+
+
+def stopped_with_experiment(
+    trial: dict[str, Any], message: str, now: datetime | None = None
+) -> dict[str, Any]:
+    """The status of a Trial stopped because its Experiment ended (its Job is deleted):
+    Pruned, not Failed, so it never counts against the failure budget."""
+    outcome = Outcome({"phase": "Pruned", "reason": "ExperimentComplete", "message": message})
     started = (trial.get("status") or {}).get("startTime")
     if started:
         outcome.status["startTime"] = started

@@ -25,14 +25,19 @@ class TtlCache(Generic[K, V]):
         max_entries: int = 10_000,
         *,
         max_stale: float = 0.0,
+        ttl_of: Callable[[V], float] | None = None,
     ) -> None:
         self.ttl, self._clock, self._max, self.max_stale = ttl, clock, max_entries, max_stale
+        self._ttl_of = ttl_of  # a value's own TTL (e.g. longer for costlier reloads)
         self._values: dict[K, tuple[V, float]] = {}
         self._loading: dict[K, asyncio.Future[V]] = {}
 
+    def _ttl(self, value: V) -> float:
+        return self.ttl if self._ttl_of is None else self._ttl_of(value)
+
     def peek(self, key: K) -> V | None:
         hit = self._values.get(key)
-        if hit is None or self._clock() - hit[1] > self.ttl:
+        if hit is None or self._clock() - hit[1] > self._ttl(hit[0]):
             return None
         return hit[0]
 
@@ -50,10 +55,10 @@ class TtlCache(Generic[K, V]):
         reload; after a quiet spell the first one does, so decisions never use old data)."""
         hit = self._values.get(key)
         if hit is not None:
-            age = self._clock() - hit[1]
-            if age <= self.ttl:
+            age, ttl = self._clock() - hit[1], self._ttl(hit[0])
+            if age <= ttl:
                 return hit[0]
-            if stale_ok and age <= self.ttl + self.max_stale:
+            if stale_ok and age <= ttl + self.max_stale:
                 if key not in self._loading:
                     self._start(key, load).add_done_callback(_quiet)
                 return hit[0]

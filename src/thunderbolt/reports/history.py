@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from thunderbolt.api.report_schema import EpochReport, StartReport, StopReport
-from thunderbolt.api.trial import FINISHED_PHASES, MAX_INTERMEDIATE
+from thunderbolt.api.trial import FINISHED_PHASES, STORED_POINTS, compact_curve
 from thunderbolt.reports.errors import InvalidReport, StepBackwards, StepConflict, TrialFinished
 
 Point = tuple[int, float]
@@ -35,22 +35,9 @@ class Plan:
         return bool(self.add) or self.start
 
 
-def bound_history(points: Sequence[Point], limit: int = MAX_INTERMEDIATE) -> list[Point]:
-    """At most ``limit`` points, always keeping the first and the latest.
-
-    When full, the middle is thinned to steps that are multiples of a power of two, so
-    the whole curve stays visible and Trials of one Experiment keep the same steps (the
-    median pruner compares Trials step by step).
-    """
-    if limit < 2:
-        raise ValueError("limit must be at least 2")
-    kept = list(points)
-    stride = 2
-    while len(kept) > limit:
-        last = len(kept) - 1
-        kept = [p for i, p in enumerate(kept) if i in (0, last) or p[0] % stride == 0]
-        stride *= 2
-    return kept
+def bound_history(points: Sequence[Point], limit: int = STORED_POINTS) -> list[Point]:
+    """The stored curve's bound (``api.trial.compact_curve``: first, last, thinned middle)."""
+    return compact_curve(points, limit)
 
 
 def intermediate_points(trial: dict[str, Any]) -> list[Point]:
@@ -79,7 +66,7 @@ def _started(status: dict[str, Any], now: str) -> dict[str, Any]:
 
 
 def merge_points(
-    existing: Sequence[Point], add: Mapping[int, float], limit: int = MAX_INTERMEDIATE
+    existing: Sequence[Point], add: Mapping[int, float], limit: int = STORED_POINTS
 ) -> list[Point]:
     """Union by step (what is on record wins), in step order, bounded."""
     merged = dict(existing)
@@ -94,7 +81,7 @@ def status_patch(
     start: bool,
     *,
     now: str,
-    limit: int = MAX_INTERMEDIATE,
+    limit: int = STORED_POINTS,
 ) -> dict[str, Any] | None:
     """The merge patch that records ``add``/``start`` on ``trial`` as it is now; None when
     there is nothing (left) to write or the Trial has finished meanwhile."""

@@ -86,10 +86,20 @@ class ServiceConfig:
     # write a Trial's points together within this many seconds (see ``writer``).
     write_delay: float = 0.0
     experiment_ttl: float = 30.0
-    peers_ttl: float = 2.0  # the Experiment's Trials, for pruning
+    peers_ttl: float = 2.0  # the Experiment's Trials, for pruning (see ``snapshot_ttl``)
+    peers_per_ttl: int = 100  # ... and that much longer per this many Trials
     epoch_event_every: int = 10
     # Namespaces whose Trials may report (the operator's scope); others look nonexistent.
     in_scope: Callable[[str], bool] = lambda namespace: True
+
+
+def snapshot_ttl(base: float, peers: int, per: int) -> float:
+    """How long a pruning snapshot serves: it LISTs every Trial of the Experiment and
+    builds a study of them, so it is refreshed at most every ``base x peers/per`` seconds
+    (never less than ``base``): that keeps the snapshot's API bytes and CPU per second
+    level as a search grows to thousands of Trials. The pruner then misses at most the
+    Trials finished in that window, a small share of the many it compares against."""
+    return base * max(1.0, peers / max(1, per))
 
 
 def utc_now() -> str:
@@ -139,7 +149,14 @@ class ReportService:
             self.config.experiment_ttl, clock
         )
         self._snapshots: TtlCache[tuple[str, str], PruneSnapshot | None] = TtlCache(
-            self.config.peers_ttl, clock, max_stale=self.config.peers_ttl
+            self.config.peers_ttl,
+            clock,
+            max_stale=self.config.peers_ttl,
+            ttl_of=lambda snap: snapshot_ttl(
+                self.config.peers_ttl,
+                len(snap.records) if snap is not None else 0,
+                self.config.peers_per_ttl,
+            ),
         )
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
 
@@ -333,12 +350,15 @@ class ReportService:
             with metrics.PHASE_SECONDS.labels("prune").time():
                 prune = await self._decide_prune(namespace, obj)
         self._announce(obj, report, decided, prune)
+        reply_step = self.writer.stored_step(key)
+        if isinstance(report, StopReport):
+            self.writer.done(key)
         return ReportReply(
             result=decided.result,
             kind=report.kind,
             step=report.step,
             prune=prune,
-            storedStep=self.writer.stored_step(key),
+            storedStep=reply_step,
         )
 
     async def _snapshot(self, namespace: str, experiment: str) -> PruneSnapshot | None:

@@ -368,3 +368,18 @@ def test_the_same_report_at_two_replicas_at_once_is_accepted_once():
 
     run(go())
     assert [p["step"] for p in w.get("exp-0")["status"]["intermediate"]] == list(range(1, 11))
+
+
+def test_a_stop_report_leaves_no_copy_of_the_trial_in_memory(world):
+    """10 000 finished Trials must not stay in the endpoint's memory (one object each)."""
+    assert world.post("exp-0", epoch(3, 0.7))[1]["result"] == "accepted"
+    assert world.post("exp-1", epoch(1, 0.2))[1]["result"] == "accepted"
+    writer = world.service.writer
+    assert writer.known_count() == 2
+    stop = {"kind": "stop", "step": 3, "status": "Succeeded", "objective": 0.7}
+    status, reply = world.post("exp-0", stop)
+    assert (status, reply["result"], reply["storedStep"]) == (200, "accepted", 3)
+    assert writer.known_count() == 1  # exp-1 is still training
+    # a retried stop is still answered from a fresh read, and dropped again
+    assert world.post("exp-0", stop)[0] == 200
+    assert writer.known_count() == 1
