@@ -170,7 +170,8 @@ def snapshot(
     """The rendered view and whether the object reached a final state.
 
     An experiment is final once the search ended and its promote stage settled (the
-    best model served, the rollout failed, or nothing to promote).
+    best model served, the rollout failed, nothing to promote, or a revision waiting for
+    approval).
     """
     obj = kube.get(plural, name)
     phase = (obj.get("status") or {}).get("phase")
@@ -180,7 +181,8 @@ def snapshot(
         trials = trials_of(kube, name)
         view = pipeline_view if brief else experiment_view
         text = view(obj, trials, md, now)
-        settled = stages(obj, trials, md)[-1].state in ("done", "failed", "skipped")
+        # "waiting": a revision waits for a person's approval; watching longer shows nothing
+        settled = stages(obj, trials, md)[-1].state in ("done", "failed", "skipped", "waiting")
         return text, phase in ("Succeeded", "Failed") and settled
     if plural == "trials":
         return trial_view(obj), phase in ("Succeeded", "Failed", "Pruned")

@@ -15,13 +15,20 @@ from thunderbolt.api.meta import parse_time
 from thunderbolt.cli.tables import duration, number, params_text
 
 FINISHED = ("succeeded", "failed", "pruned")
-MARKS = {"done": "[x]", "active": "[>]", "pending": "[ ]", "failed": "[!]", "skipped": "[-]"}
+MARKS = {
+    "done": "[x]",
+    "active": "[>]",
+    "pending": "[ ]",
+    "failed": "[!]",
+    "skipped": "[-]",
+    "waiting": "[?]",  # for a person: a revision waits for approval
+}
 
 
 @dataclass(frozen=True)
 class Stage:
     name: str
-    state: str  # done | active | pending | failed | skipped
+    state: str  # done | active | pending | failed | skipped | waiting
     detail: str
 
     def line(self) -> str:
@@ -151,6 +158,9 @@ def promote_stage(
         state = "done" if ended else "active"
     if not ended and state == "active":
         state = "pending"  # promotion happens once the search has ended
+    waiting = md_status.get("reason") == "PendingApproval"
+    if waiting and state != "done":
+        state = "waiting"  # nothing moves until someone approves or rejects
     revision = current.get("number")
     detail = f"ModelDeployment {target}: {md_phase}"
     if revision is not None:
@@ -160,6 +170,8 @@ def promote_stage(
         detail += f", canary {canary.get('weight')}%"
     if md_status.get("endpoint"):
         detail += f", {md_status['endpoint']}"
+    if waiting:
+        detail += f"; {md_status.get('message') or 'a revision waits for approval'}"
     return Stage("promote", state, detail)
 
 

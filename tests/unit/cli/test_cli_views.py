@@ -128,6 +128,30 @@ def test_pipeline_promote_in_progress_and_degraded():
     assert stages(exp, [best], degraded)[-1].state == "failed"
 
 
+def test_a_revision_waiting_for_approval_is_a_settled_waiting_stage():
+    best = trial(2, objective=0.97)
+    exp = experiment({"phase": "Succeeded", "bestTrial": summary(best)})
+    old = {"number": 1, "trial": "iris-sn-000"}
+    message = "revision 2 waits for approval: thunderbolt approve|reject <name> --revision 2"
+    md = modeldeployment(
+        {
+            "phase": "Available",
+            "currentRevision": old,
+            "reason": "PendingApproval",
+            "message": message,
+        }
+    )
+    stage = stages(exp, [best], md)[-1]
+    assert stage.state == "waiting" and "revision 2 waits for approval" in stage.detail
+    assert "[?] promote" in pipeline_view(exp, [best], md, NOW)
+    # once the best is served the stage is done, whatever waits after it
+    serving = modeldeployment(
+        {"phase": "Available", "currentRevision": {"number": 2, "trial": "iris-sn-002"},
+         "reason": "PendingApproval", "message": message}
+    )  # fmt: skip
+    assert stages(exp, [best], serving)[-1].state == "done"
+
+
 def test_failed_search_without_success_marks_train_and_best_failed():
     exp = experiment({"phase": "Failed", "trials": {"total": 3, "failed": 3}})
     states = {s.name: s.state for s in stages(exp, [], None)}
