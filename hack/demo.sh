@@ -90,8 +90,21 @@ echo
 # The search promotes its best trial when it beats what serves: a new revision that waits
 # for approval, then goes through the canary (10%, then 50%) under live traffic.
 latest="$(md_field '{.status.history[-1:].number}')"
-if approve "$((latest > 1 ? latest : 2))" "demo: best of the search, beats revision 1" 180; then
-  log "approved: the canary runs on live traffic (analysis: error rate and p99 per step)"
+rev="$((latest > 1 ? latest : 2))"
+if approve "$rev" "demo: best of the search, beats revision 1" 180; then
+  log "approved: revision $rev goes through the canary on live traffic (error rate and p99 judged per step)"
+  shown="" outcome=""
+  for _ in $(seq 1 200); do
+    weight="$(md_field '{.status.canary.weight}')"
+    if [ -n "$weight" ] && [ "$weight" != "$shown" ]; then
+      log "canary: revision $rev takes ${weight}% of the traffic"
+      shown="$weight"
+    fi
+    outcome="$(md_field "{.status.history[?(@.number==$rev)].outcome}")"
+    case "$outcome" in Promoted|RolledBack|Refused|GateFailed|Rejected) break ;; esac
+    sleep 3
+  done
+  log "revision $rev: ${outcome:-still rolling out}"
 else
   log "the search found nothing better than revision 1: no promotion, so no canary this time"
 fi
