@@ -12,6 +12,9 @@ from thunderbolt.api.meta import GROUP, VERSION
 LOG_TAIL_LINES = 200
 KIND_NAMES = {"trials": "Trial", "experiments": "Experiment", "modeldeployments": "ModelDeployment"}
 
+# The field manager of decisions taken in the dashboard (recorded in the history).
+DASHBOARD_FIELD_MANAGER = "thunderbolt-dashboard"
+
 
 class ActionRefused(ValueError):
     """A write the API server or the dashboard refused; the message is safe to show."""
@@ -109,12 +112,20 @@ class Kube:
 
     # -- write actions (only with --allow-actions, with the caller's own credentials) --
 
-    def _patch(self, plural: str, namespace: str, name: str, body: dict[str, Any]) -> None:
+    def _patch(
+        self,
+        plural: str,
+        namespace: str,
+        name: str,
+        body: dict[str, Any],
+        field_manager: str | None = None,
+    ) -> None:
         from kubernetes.client.exceptions import ApiException
 
+        extra = {"field_manager": field_manager} if field_manager else {}
         try:
             self.custom.patch_namespaced_custom_object(
-                GROUP, VERSION, namespace, plural, name, body
+                GROUP, VERSION, namespace, plural, name, body, **extra
             )
         except ApiException as exc:
             if exc.status in (401, 403):
@@ -129,6 +140,35 @@ class Kube:
 
     def set_max_trials(self, namespace: str, name: str, value: int) -> None:
         self._patch("experiments", namespace, name, {"spec": {"maxTrials": value}})
+
+    def decide(
+        self,
+        namespace: str,
+        name: str,
+        deployment: dict[str, Any],
+        decision: str,
+        revision: int | None,
+        reason: str,
+    ) -> int:
+        """Approve or reject a revision waiting for approval: the same annotation as
+        `thunderbolt approve|reject`, written with the caller's own credentials."""
+        from thunderbolt.cli.approve import DECISIONS, target_revision
+        from thunderbolt.cli.kube import CliError
+        from thunderbolt.deploy import approval
+
+        try:
+            number = target_revision(deployment, decision, revision)
+        except CliError as exc:
+            raise ActionRefused(str(exc)) from exc
+        key, value = approval.annotation(number, DECISIONS[decision], reason, None)
+        self._patch(
+            "modeldeployments",
+            namespace,
+            name,
+            {"metadata": {"annotations": {key: value}}},
+            field_manager=DASHBOARD_FIELD_MANAGER,
+        )
+        return number
 
     def rollback(
         self, namespace: str, name: str, deployment: dict[str, Any], to: int | None

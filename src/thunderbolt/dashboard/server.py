@@ -417,6 +417,31 @@ async def action_max_trials(request: web.Request) -> web.Response:
     return _json({"ok": True, "maxTrials": value})
 
 
+async def action_decision(request: web.Request) -> web.Response:
+    """Approve or reject the revision waiting for approval (``spec.approval: Manual``)."""
+    body = await _action_body(request)
+    dash = _dash(request)
+    namespace, name = _names(request)
+    md = dash.store.get("modeldeployments", namespace, name)
+    if md is None:
+        raise web.HTTPNotFound(text="modeldeployment not found")
+    decision = body.get("decision")
+    if decision not in ("approve", "reject"):
+        raise web.HTTPBadRequest(text="decision must be 'approve' or 'reject'")
+    reason = body.get("reason")
+    if not isinstance(reason, str) or not 0 < len(" ".join(reason.split())) <= 512:
+        raise web.HTTPBadRequest(text="reason must be 1 to 512 characters")
+    revision = _int_field(body, "revision", 1, 10**9, optional=True)
+    assert dash.kube is not None
+    try:
+        number = await asyncio.to_thread(
+            dash.kube.decide, namespace, name, md, decision, revision, " ".join(reason.split())
+        )
+    except ActionRefused as exc:
+        return _json({"error": str(exc)}, 403 if "refused" in str(exc) else 400)
+    return _json({"ok": True, "revision": number, "decision": decision})
+
+
 async def action_rollback(request: web.Request) -> web.Response:
     body = await _action_body(request)
     dash = _dash(request)
@@ -474,6 +499,9 @@ def make_app(dashboard: Dashboard) -> web.Application:
     )
     app.router.add_post(
         "/api" + ns_name.replace("{kind}", "modeldeployments") + "/rollback", action_rollback
+    )
+    app.router.add_post(
+        "/api" + ns_name.replace("{kind}", "modeldeployments") + "/decision", action_decision
     )
     app.router.add_get("/api/stream", stream)
     app.router.add_get("/static/{file}", static)

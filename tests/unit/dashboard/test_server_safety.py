@@ -177,3 +177,58 @@ def test_one_change_reaches_every_open_stream():
             await runner.cleanup()
 
     run(go())
+
+
+@pytest.mark.timeout(60)
+def test_decisions_are_checked_before_any_api_call():
+    md = {
+        "apiVersion": "thunderbolt.io/v1alpha1",
+        "kind": "ModelDeployment",
+        "metadata": {"name": "iris", "namespace": NS, "uid": "md-uid"},
+        "spec": {"model": {"trialRef": "iris-000"}, "approval": "Manual"},
+        "status": {
+            "history": [
+                {"number": 1, "outcome": "Promoted"},
+                {"number": 2, "outcome": "PendingApproval"},
+            ]
+        },
+    }
+
+    async def go():
+        store = _store()
+        store.replace("modeldeployments", [md])
+        on = Dashboard(store=store, kube=Kube(api_client=None), allow_actions=True)
+        off = Dashboard(store=store, kube=None)
+        path = f"/api/ns/{NS}/modeldeployments/iris/decision"
+        runner_on, url_on = await _serve(on)
+        runner_off, url_off = await _serve(off)
+        good = {"X-CSRF-Token": on.csrf}
+        try:
+            async with aiohttp.ClientSession() as http:
+                body = {"decision": "approve", "reason": "ok"}
+                async with http.post(url_off + path, json=body, headers=good) as r:
+                    assert r.status == 403 and "--allow-actions" in await r.text()
+                async with http.post(url_on + path, json=body) as r:
+                    assert r.status == 403 and "CSRF" in await r.text()
+                for bad in (
+                    {"decision": "promote", "reason": "x"},
+                    {"decision": "approve", "reason": "   "},
+                    {"decision": "approve", "reason": "x" * 513},
+                    {"decision": "reject", "reason": "x", "revision": "two"},
+                ):
+                    async with http.post(url_on + path, json=bad, headers=good) as r:
+                        assert r.status == 400, bad
+                # revision 1 already served: decisions are final, refused before the API
+                async with http.post(
+                    url_on + path, json={**body, "revision": 1}, headers=good
+                ) as r:
+                    assert r.status == 400 and "not PendingApproval" in (await r.json())["error"]
+                async with http.post(
+                    url_on + f"/api/ns/{NS}/modeldeployments/nope/decision", json=body, headers=good
+                ) as r:
+                    assert r.status == 404
+        finally:
+            await runner_on.cleanup()
+            await runner_off.cleanup()
+
+    run(go())

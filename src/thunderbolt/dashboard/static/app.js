@@ -440,11 +440,30 @@ PAGES.modeldeployment = {
     out.push(section("History", timeline(v),
       table("Revisions", ["Revision", "Outcome", "Source", "Objective", "Deployed", "Retired", "Reason"],
         v.timeline.slice().reverse().map((h) => ({ attrs: { "data-revision": h.number }, cells: [h.number, h.outcome, h.source, h.objective, h.deployedAt, h.retiredAt, h.reason] })), { cls: "grid history" }),
-      rollbackForm(v)));
+      decisionForm(v), rollbackForm(v)));
     out.push(section("Events", eventsTable(v.events)));
     return out;
   },
 };
+
+function decisionForm(v) {
+  if (!state.actions) return null;
+  const waiting = v.timeline.filter((h) => h.outcome === "PendingApproval").map((h) => h.number);
+  if (!waiting.length) return null;
+  const select = el("select", { id: "decide-revision", name: "revision" }, waiting.reverse().map((n) => el("option", { value: n }, `revision ${n}`)));
+  const reason = el("input", { id: "decide-reason", name: "reason", type: "text", required: "required", maxlength: "512" });
+  const out = el("span", { role: "status", class: "action-result" });
+  const send = (decision) => async (ev) => {
+    ev.preventDefault();
+    out.textContent = await act(`/api${objPath("modeldeployments", v.namespace, v.name)}/decision`, { decision, revision: Number(select.value), reason: reason.value });
+  };
+  const approve = el("button", { type: "submit" }, "Approve");
+  const reject = el("button", { type: "button" }, "Reject");
+  const form = el("form", { class: "action", "aria-label": "Approve or reject" }, el("label", { for: "decide-revision" }, "Waiting for approval"), select, el("label", { for: "decide-reason" }, "Reason"), reason, approve, reject, out);
+  form.addEventListener("submit", send("approve"));
+  reject.addEventListener("click", send("reject"));
+  return form;
+}
 
 function rollbackForm(v) {
   if (!state.actions) return null;
