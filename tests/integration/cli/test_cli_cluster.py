@@ -183,7 +183,12 @@ def test_rollback_patches_rollback_to_previous_revision(cluster, namespace, caps
             "observedGeneration": 1,
             "currentRevision": {"number": 3, "trial": "iris-sn-001"},
             "history": [
-                {"number": 1, "outcome": "Superseded", "trial": "iris-sn-000"},
+                {
+                    "number": 1,
+                    "outcome": "Superseded",
+                    "trial": "iris-sn-000",
+                    "promotedAt": "2026-01-01T10:00:00Z",  # it served all traffic
+                },
                 {"number": 2, "outcome": "RolledBack", "trial": "iris-sn-002"},
                 {"number": 3, "outcome": "Active", "trial": "iris-sn-001"},
             ],
@@ -196,15 +201,24 @@ def test_rollback_patches_rollback_to_previous_revision(cluster, namespace, caps
         md,
         status.model_dump(mode="json", exclude_none=True),
     )
+    # The default target is the newest older revision that served: 1, not the canary
+    # (revision 2) that was rolled back.
     code, out, _ = cli(cluster, namespace, capsys, "rollback", "iris")
-    assert code == 0 and "from revision 3 to 2" in out
+    assert code == 0 and "from revision 3 to 1" in out
     api = client.CustomObjectsApi(kube_api)
-    assert (
-        api.get_namespaced_custom_object(GROUP, VERSION, namespace, "modeldeployments", "iris")[
-            "spec"
-        ]["rollbackTo"]
-        == 2
-    )
+
+    def rollback_to() -> int:
+        obj = api.get_namespaced_custom_object(
+            GROUP, VERSION, namespace, "modeldeployments", "iris"
+        )
+        return int(obj["spec"]["rollbackTo"])
+
+    assert rollback_to() == 1
+    code, _, err = cli(cluster, namespace, capsys, "rollback", "iris", "--to", "2")
+    assert code == 1 and "never served" in err and "--force" in err
+    assert rollback_to() == 1
+    code, out, _ = cli(cluster, namespace, capsys, "rollback", "iris", "--to", "2", "--force")
+    assert code == 0 and rollback_to() == 2
     code, _, err = cli(cluster, namespace, capsys, "rollback", "iris", "--to", "9")
     assert code == 1 and "no revision 9" in err
     code, out, _ = cli(cluster, namespace, capsys, "get", "md")
