@@ -18,7 +18,7 @@ from thunderbolt.api.trainer_config import TrainerConfig
 THUNDERBOLT = Path(sys.executable).parent / "thunderbolt"
 
 
-def test_trains_on_an_s3_dataset_and_uploads_model_result_and_checkpoint(
+def test_trains_on_an_s3_dataset_uploads_model_and_result_and_clears_its_checkpoint(
     s3_server: S3Server,  # noqa: F811
     tmp_path: Path,
 ) -> None:
@@ -29,6 +29,8 @@ def test_trains_on_an_s3_dataset_and_uploads_model_result_and_checkpoint(
     frame.to_parquet(buf)
     s3 = s3_server.client()
     s3.put_object(Bucket="datasets", Key="wine/train.parquet", Body=buf.getvalue())
+    # versions show that the checkpoint was written during training, then deleted
+    s3.put_bucket_versioning(Bucket="models", VersioningConfiguration={"Status": "Enabled"})
     config = TrainerConfig.model_validate(
         {
             "identity": {"namespace": "ns", "experiment": "wine", "trial": "wine-001"},
@@ -62,7 +64,11 @@ def test_trains_on_an_s3_dataset_and_uploads_model_result_and_checkpoint(
         s3.get_object(Bucket="models", Key="trials/ns/wine/wine-001/result.json")["Body"].read()
     )
     assert uploaded["modelChecksum"] == result["modelChecksum"]
-    s3.head_object(Bucket="models", Key="checkpoints/wine-001/checkpoint.pt")
+    # checkpoints went to S3 every epoch, and a Succeeded run removed them (retention)
+    key = "checkpoints/wine-001/checkpoint.pt"
+    history = s3.list_object_versions(Bucket="models", Prefix=key)
+    assert len(history.get("Versions", [])) >= 1, history
+    assert [m["IsLatest"] for m in history.get("DeleteMarkers", [])] == [True], history
     assert s3_server.env["AWS_SECRET_ACCESS_KEY"] not in done.stdout + done.stderr
 
 
