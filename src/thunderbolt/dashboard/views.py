@@ -388,6 +388,32 @@ def trial_view(
         "modelUri": status.get("modelUri") or "",
         "events": event_rows(events, now),
         "log": (log_tail or "")[-MAX_LOG_CHARS:],
+        "validation": validation_view(status.get("validation")),
+    }
+
+
+def validation_view(summary: Any) -> dict[str, Any] | None:
+    """The Trial's data/model checks (``status.validation``), as `thunderbolt validate
+    TRIAL` shows them: verdict, failed dimensions, findings, recommendations."""
+    if not isinstance(summary, dict) or not summary.get("verdict"):
+        return None
+    return {
+        "verdict": str(summary["verdict"]),
+        "failed": [str(d) for d in summary.get("failed") or []],
+        "findings": [
+            {
+                "kind": str(f.get("kind", "")),
+                "severity": str(f.get("severity", "")),
+                "message": str(f.get("message", "")),
+            }
+            for f in summary.get("findings") or []
+            if isinstance(f, dict)
+        ],
+        "recommendations": [
+            {"finding": str(r.get("finding", "")), "text": str(r.get("text", ""))}
+            for r in summary.get("recommendations") or []
+            if isinstance(r, dict)
+        ],
     }
 
 

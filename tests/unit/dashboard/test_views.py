@@ -132,3 +132,27 @@ def test_trials_of_needs_the_same_namespace():
     other = trial(9, "Succeeded", 0.5, True)
     other["metadata"]["namespace"] = "elsewhere"
     assert len(views.trials_of(experiment(), [*trials(), other])) == 7
+
+
+def test_trial_view_shows_the_validation_digest_as_the_cli_does():
+    t = trial(3, "Failed", None, False)
+    assert views.trial_view(t, [], None, NOW)["validation"] is None
+    t["status"]["validation"] = {
+        "verdict": "fail",
+        "failed": ["dataset"],
+        "findings": [
+            {"kind": "split_leakage", "severity": "fail", "message": "12 of 12 rows <b>shared</b>"}
+        ],
+        "recommendations": [
+            {"action": "drop_leaking_rows", "finding": "split_leakage", "text": "drop them"}
+        ],
+    }
+    shown = views.trial_view(t, [], None, NOW)["validation"]
+    assert shown == {
+        "verdict": "fail",
+        "failed": ["dataset"],
+        "findings": [
+            {"kind": "split_leakage", "severity": "fail", "message": "12 of 12 rows <b>shared</b>"}
+        ],
+        "recommendations": [{"finding": "split_leakage", "text": "drop them"}],
+    }  # text as data: the page writes it with textContent, never as markup

@@ -386,6 +386,10 @@ PAGES.trial = {
       }))) : el("p", {}, "No reports yet.")),
       section("Parameters", table("Parameters", ["Name", "Value"], v.parameters.map((p) => ({ cells: [p.name, p.value] })))),
       v.metrics.length ? section("Final metrics", table("Metrics", ["Name", "Value"], v.metrics.map((m) => ({ cells: [m.name, m.value] })))) : null,
+      v.validation ? section("Validation",
+        el("p", {}, `Verdict: ${v.validation.verdict}` + (v.validation.failed.length ? `; failed: ${v.validation.failed.join(", ")}` : "")),
+        v.validation.findings.length ? table("Findings", ["Kind", "Severity", "Message"], v.validation.findings.map((f) => ({ cells: [f.kind, f.severity, f.message] }))) : null,
+        v.validation.recommendations.length ? table("Recommendations", ["For", "What to do"], v.validation.recommendations.map((r) => ({ cells: [r.finding, r.text] }))) : null) : null,
       section("Events", eventsTable(v.events)),
       section("Log tail", v.log ? el("pre", { class: "log", tabindex: "0", "aria-label": "Log tail of the trial's pod" }, v.log) : el("p", {}, "No pod log.")),
     ];
