@@ -4,6 +4,8 @@ real traffic, and the controller rolls back to the revision that served before."
 
 from __future__ import annotations
 
+import time
+
 from tests.fixtures.crds import install_crds
 from tests.integration.deploy.helpers import current, history, infer, upload
 from tests.unit.serving.onnx_models import failing_model, linear_model
@@ -44,6 +46,11 @@ def test_an_sla_breach_by_the_serving_revision_rolls_back_to_the_one_before(
     assert "SLA breach of revision 2" in status["history"][2]["reason"]
     assert status["phase"] == "Degraded" and status["reason"] == "SLABreached"
     deployments.wait_selected("watched", 3)
+    # kube-proxy follows the Service's new endpoints within seconds: wait for the first
+    # good answer (bounded), then every answer must be good
+    deadline = time.monotonic() + 60
+    while infer(ip, 8080, "iris") != 200 and time.monotonic() < deadline:
+        time.sleep(0.5)
     after = [infer(ip, 8080, "iris") for _ in range(10)]
     assert set(after) == {200}, after
     deployments.wait("watched", lambda s: "SLABreached" in deployments.event_reasons("watched"),
