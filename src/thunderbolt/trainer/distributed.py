@@ -44,9 +44,24 @@ def setup() -> Placement:
     return Placement(torch.distributed.get_rank(), torch.distributed.get_world_size(), device)
 
 
-def teardown() -> None:
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        torch.distributed.destroy_process_group()
+def teardown(*, finished: bool) -> None:
+    """Leave the process group; ranks that finished meet at a barrier first.
+
+    Rank 0 exports and uploads after the last collective while the others are done;
+    a rank that destroyed its gloo pairs then, while rank 0 still held them open, was
+    seen to abort under load (SIGABRT, "terminate called without an active
+    exception"). A rank that failed skips the barrier (its peers may sit in another
+    collective) and closes its connections, so a peer waiting at the barrier fails
+    fast instead of hanging.
+    """
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return
+    if finished:
+        try:
+            torch.distributed.barrier()
+        except RuntimeError:  # a peer failed or left: nothing to wait for
+            pass
+    torch.distributed.destroy_process_group()
 
 
 def torchrun_argv(nproc: int, train_args: list[str]) -> list[str]:

@@ -63,11 +63,12 @@ def train(
         raise_on_prune=False,  # the loop stops every rank at the same epoch itself
         emit=emit,
     )
-    code = 0
+    code, finished = 0, False
     try:
         trial.announce()
         _check_objective(config)
         result = pipeline.run(config, trial, placement)
+        finished = True
     except TrainingError as exc:
         result, code = trial.fail(exc), exc.exit_code
     except (torch.cuda.OutOfMemoryError, MemoryError) as exc:
@@ -77,7 +78,7 @@ def train(
         traceback.print_exc(file=sys.stderr)
         result, code = trial.fail(exc), 1
     finally:
-        distributed.teardown()
+        distributed.teardown(finished=finished)
     return result, code
 
 
