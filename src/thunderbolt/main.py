@@ -22,6 +22,27 @@ ANNOTATION_PREFIX = "operator.thunderbolt.io"
 log = logging.getLogger("thunderbolt.operator")
 
 
+class QuietTimerSuccesses(logging.Filter):
+    """Drops Kopf's "Timer 'x' succeeded." lines below DEBUG.
+
+    The deployment timers tick every few seconds per ModelDeployment, so these lines
+    were most of the operator's log; failures and retries of timers still show.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno > logging.INFO or logging.getLogger().isEnabledFor(logging.DEBUG):
+            return True
+        message = record.getMessage()
+        return not (message.startswith("Timer '") and message.endswith("' succeeded."))
+
+
+def quiet_routine_logs() -> None:
+    """Installs the filters on Kopf's per-object logger; idempotent."""
+    objects = logging.getLogger("kopf.objects")
+    if not any(isinstance(f, QuietTimerSuccesses) for f in objects.filters):
+        objects.addFilter(QuietTimerSuccesses())
+
+
 def load_kube_config(settings: OperatorSettings) -> None:
     """Configure the kubernetes client the handlers use: kubeconfig if named, else in-cluster."""
     from thunderbolt.kubeclient import load_config
@@ -121,6 +142,7 @@ def run(settings: OperatorSettings) -> None:
     load_kube_config(settings)
     start_metrics(settings)
     register_lifecycle(settings)
+    quiet_routine_logs()
     import_handlers()
     scope = ", ".join(settings.namespaces) if settings.namespaces else "all namespaces"
     print(
