@@ -17,7 +17,15 @@ DASHBOARD_FIELD_MANAGER = "thunderbolt-dashboard"
 
 
 class ActionRefused(ValueError):
-    """A write the API server or the dashboard refused; the message is safe to show."""
+    """A write the API server or the dashboard refused; the message is safe to show.
+
+    ``status`` is the HTTP status the dashboard answers with: 403 when Kubernetes RBAC
+    refused the caller, 404 when the object is gone, 400 for a change that is invalid.
+    """
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 @dataclass
@@ -130,10 +138,10 @@ class Kube:
         except ApiException as exc:
             if exc.status in (401, 403):
                 raise ActionRefused(
-                    "the Kubernetes API refused: your account may not do this"
+                    "the Kubernetes API refused: your account may not do this", 403
                 ) from exc
             if exc.status == 404:
-                raise ActionRefused("not found") from exc
+                raise ActionRefused("not found", 404) from exc
             if exc.status in (400, 409, 422):
                 raise ActionRefused("the Kubernetes API rejected the change as invalid") from exc
             raise

@@ -22,6 +22,7 @@ import logging
 import re
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
@@ -227,7 +228,9 @@ async def guard(request: web.Request, handler: Any) -> web.StreamResponse:
     try:
         response = await handler(request)
     except web.HTTPException as exc:
-        response = web.Response(status=exc.status, text=exc.text or exc.reason)
+        response = web.Response(
+            status=exc.status, text=exc.text or exc.reason, content_type=exc.content_type
+        )
         for name in ("Allow", "Location"):
             if name in exc.headers:
                 response.headers[name] = exc.headers[name]
@@ -400,31 +403,47 @@ def _int_field(
     return value
 
 
+def _stored(request: web.Request, kind: str) -> tuple[str, str, dict[str, Any]]:
+    """The object an action names, from the watch-fed store; 404 when it is not there."""
+    namespace, name = _names(request)
+    obj = _dash(request).store.get(kind, namespace, name)
+    if obj is None:
+        raise web.HTTPNotFound(text=f"{kind[:-1]} not found")
+    return namespace, name, obj
+
+
+REFUSALS: dict[int, type[web.HTTPClientError]] = {
+    403: web.HTTPForbidden,
+    404: web.HTTPNotFound,
+}
+
+
+async def _perform(write: Callable[..., Any], *args: Any) -> Any:
+    """Runs a write with the caller's credentials off the event loop; a refusal is 4xx."""
+    try:
+        return await asyncio.to_thread(write, *args)
+    except ActionRefused as exc:
+        refusal = REFUSALS.get(exc.status, web.HTTPBadRequest)
+        raise refusal(
+            text=json.dumps({"error": str(exc)}), content_type="application/json"
+        ) from exc
+
+
 async def action_max_trials(request: web.Request) -> web.Response:
     body = await _action_body(request)
-    dash = _dash(request)
-    namespace, name = _names(request)
-    experiment = dash.store.get("experiments", namespace, name)
-    if experiment is None:
-        raise web.HTTPNotFound(text="experiment not found")
+    namespace, name, experiment = _stored(request, "experiments")
     current = int((experiment.get("spec") or {}).get("maxTrials") or 0)
     value = _int_field(body, "maxTrials", current + 1, 100000)
-    assert value is not None and dash.kube is not None
-    try:
-        await asyncio.to_thread(dash.kube.set_max_trials, namespace, name, value)
-    except ActionRefused as exc:
-        return _json({"error": str(exc)}, 403 if "refused" in str(exc) else 400)
+    kube = _dash(request).kube
+    assert value is not None and kube is not None
+    await _perform(kube.set_max_trials, namespace, name, value)
     return _json({"ok": True, "maxTrials": value})
 
 
 async def action_decision(request: web.Request) -> web.Response:
     """Approve or reject the revision waiting for approval (``spec.approval: Manual``)."""
     body = await _action_body(request)
-    dash = _dash(request)
-    namespace, name = _names(request)
-    md = dash.store.get("modeldeployments", namespace, name)
-    if md is None:
-        raise web.HTTPNotFound(text="modeldeployment not found")
+    namespace, name, md = _stored(request, "modeldeployments")
     decision = body.get("decision")
     if decision not in ("approve", "reject"):
         raise web.HTTPBadRequest(text="decision must be 'approve' or 'reject'")
@@ -432,29 +451,20 @@ async def action_decision(request: web.Request) -> web.Response:
     if not isinstance(reason, str) or not 0 < len(" ".join(reason.split())) <= 512:
         raise web.HTTPBadRequest(text="reason must be 1 to 512 characters")
     revision = _int_field(body, "revision", 1, 10**9, optional=True)
-    assert dash.kube is not None
-    try:
-        number = await asyncio.to_thread(
-            dash.kube.decide, namespace, name, md, decision, revision, " ".join(reason.split())
-        )
-    except ActionRefused as exc:
-        return _json({"error": str(exc)}, 403 if "refused" in str(exc) else 400)
+    kube = _dash(request).kube
+    assert kube is not None
+    reason = " ".join(reason.split())
+    number = await _perform(kube.decide, namespace, name, md, decision, revision, reason)
     return _json({"ok": True, "revision": number, "decision": decision})
 
 
 async def action_rollback(request: web.Request) -> web.Response:
     body = await _action_body(request)
-    dash = _dash(request)
-    namespace, name = _names(request)
-    md = dash.store.get("modeldeployments", namespace, name)
-    if md is None:
-        raise web.HTTPNotFound(text="modeldeployment not found")
+    namespace, name, md = _stored(request, "modeldeployments")
     to = _int_field(body, "revision", 1, 10**9, optional=True)
-    assert dash.kube is not None
-    try:
-        target = await asyncio.to_thread(dash.kube.rollback, namespace, name, md, to)
-    except ActionRefused as exc:
-        return _json({"error": str(exc)}, 403 if "refused" in str(exc) else 400)
+    kube = _dash(request).kube
+    assert kube is not None
+    target = await _perform(kube.rollback, namespace, name, md, to)
     return _json({"ok": True, "rollbackTo": target})
 
 
