@@ -25,7 +25,6 @@ in-memory store the report unit tests use. ``figures`` collects the counts that
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import dataclasses
 import pathlib
@@ -42,9 +41,8 @@ from thunderbolt.serving.memory import MiB, rss_bytes
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "unit" / "reports"))
 
-from reports_world import World, experiment, trial  # noqa: E402
+from reports_world import RunningEndpoint, World, experiment, trial  # noqa: E402
 
-from thunderbolt.reports.server import ReportServer  # noqa: E402
 from thunderbolt.reports.service import ServiceConfig  # noqa: E402
 
 MEMORY_LIMIT = 512 * MiB
@@ -132,23 +130,7 @@ def _free_port() -> int:
     return free_port()
 
 
-class ReportEndpoint:
-    """The report endpoint's real aiohttp server on 127.0.0.1, in its own loop thread."""
-
-    def __init__(self, world: World) -> None:
-        self.world = world
-        self.loop = asyncio.new_event_loop()
-        self.server = ReportServer(world.store, host="127.0.0.1", port=0, config=world.config)
-        world.service = self.server.service
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        port = asyncio.run_coroutine_threadsafe(self.server.start(), self.loop).result(10)
-        self.base = f"http://127.0.0.1:{port}"
-
-    def close(self) -> None:
-        asyncio.run_coroutine_threadsafe(self.server.stop(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
+ReportEndpoint = RunningEndpoint
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import threading
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -122,3 +123,24 @@ class World:
 
 def epoch(step: int, value: float, **extra: float) -> dict[str, Any]:
     return {"kind": "epoch", "step": step, "metrics": {"val_accuracy": value, **extra}}
+
+
+class RunningEndpoint:
+    """The report endpoint's real aiohttp server on 127.0.0.1, in its own loop thread."""
+
+    def __init__(self, world: World) -> None:
+        from thunderbolt.reports.server import ReportServer
+
+        self.world = world
+        self.loop = asyncio.new_event_loop()
+        self.server = ReportServer(world.store, host="127.0.0.1", port=0, config=world.config)
+        world.service = self.server.service
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.port = asyncio.run_coroutine_threadsafe(self.server.start(), self.loop).result(10)
+        self.base = f"http://127.0.0.1:{self.port}"
+
+    def close(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.server.stop(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import socket
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -13,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from reports_world import NS, World, experiment, trial
+from reports_world import NS, RunningEndpoint, World, experiment, trial
 
 from thunderbolt.api.report_schema import report_url
 from thunderbolt.api.trainer_config import (
@@ -24,29 +22,9 @@ from thunderbolt.api.trainer_config import (
     TrainResult,
     TrialIdentity,
 )
-from thunderbolt.reports.server import ReportServer
 from thunderbolt.reports.service import ServiceConfig
 from thunderbolt.sdk.callbacks import make_reporter
 from thunderbolt.sdk.reporter import HttpReporter
-
-
-class Running:
-    """A ReportServer on 127.0.0.1 in its own event-loop thread."""
-
-    def __init__(self, world: World) -> None:
-        self.world = world
-        self.loop = asyncio.new_event_loop()
-        self.server = ReportServer(world.store, host="127.0.0.1", port=0, config=world.config)
-        world.service = self.server.service
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        self.port = asyncio.run_coroutine_threadsafe(self.server.start(), self.loop).result(10)
-        self.base = f"http://127.0.0.1:{self.port}"
-
-    def close(self) -> None:
-        asyncio.run_coroutine_threadsafe(self.server.stop(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
 
 
 @pytest.fixture
@@ -63,8 +41,8 @@ def world() -> World:
 
 
 @pytest.fixture
-def endpoint(world: World) -> Iterator[Running]:
-    running = Running(world)
+def endpoint(world: World) -> Iterator[RunningEndpoint]:
+    running = RunningEndpoint(world)
     yield running
     running.close()
 
@@ -185,8 +163,8 @@ def test_reporter_resends_what_a_crashed_write_behind_replica_acknowledged(tmp_p
     w = World(config=ServiceConfig(rate=1000, burst=1000, write_delay=3600))
     w.add_experiment(experiment())
     w.add_trial(trial("exp-3", number=3))
-    a = Running(w)  # acknowledges, would write an hour later: it "crashes" before that
-    b = Running(w)
+    a = RunningEndpoint(w)  # acknowledges, would write an hour later: it "crashes" before that
+    b = RunningEndpoint(w)
     token_file = tmp_path / "token"
     token_file.write_text(w.tokens["exp-3"])
     reporter = HttpReporter(config_for(a.base, token_file))
