@@ -122,7 +122,11 @@ def test_dataset_error_event_and_experiment_summary(
 
     # a restarted operator resumes the finished Trials: no second Event, none missing
     reasons = {"warn": "ValidationWarned", "fail": "ValidationFailed"}
-    due = [(t["metadata"]["name"], reasons[v]) for t, v in zip(trials, verdicts) if v in reasons]
+    due = [
+        (t["metadata"]["name"], reasons[v])
+        for t, v in zip(trials, verdicts, strict=True)
+        if v in reasons
+    ]
     for trial_name, reason in due:
         wait_for(lambda: _events(kube, trial_name, reason), 30, f"the {reason} Event")  # noqa: B023
     op.restart()
