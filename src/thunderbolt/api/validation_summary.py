@@ -29,6 +29,7 @@ FINDING_KINDS = (
     "exploding_gradients",
     "diverging_loss",
     "search_range_edge",
+    "target_leakage",
 )
 Verdict = Literal["pass", "warn", "fail"]
 MAX_FINDINGS = 5
