@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from operator_helpers import GROUP, VERSION, Cluster, dump, wait_for
 
+from thunderbolt.cli import main
 from thunderbolt.cli import validate as cli
 
 
@@ -86,7 +87,7 @@ def _events(kube: Cluster, trial: str, reason: str) -> list[Any]:
 
 
 def test_dataset_error_event_and_experiment_summary(
-    kube_api, namespace, crds, operator_process, trainer_image, leaky_url
+    kube_api, cluster, namespace, crds, operator_process, trainer_image, leaky_url, capsys
 ):
     kube = Cluster(kube_api, namespace)
     op = operator_process(namespace)
@@ -102,6 +103,7 @@ def test_dataset_error_event_and_experiment_summary(
     events = wait_for(lambda: _events(kube, name, "DatasetError"), 30, "the DatasetError Event")
     assert len(events) == 1 and events[0].type == "Warning"
     assert events[0].message.startswith("split_leakage: "), events[0].message
+    print(f"event {events[0].type} {events[0].reason}: {events[0].message}")
     marked = wait_for(
         lambda: kube.trials("leaky")[0]["status"].get("validationEvent"), 30, "the status mark"
     )
@@ -119,6 +121,12 @@ def test_dataset_error_event_and_experiment_summary(
     assert summary["passed"] == verdicts.count("pass"), dump([summary, verdicts])
     shown = cli.experiment_summary(kube.experiment("healthy"), trials)
     assert {k: v for k, v in shown.items() if k not in ("experiment", "trials")} == summary
+    where = ["--kubeconfig", str(cluster.kubeconfig), "--context", cluster.context,
+             "-n", namespace]  # fmt: skip
+    assert main(["describe", "experiment", "healthy", *where]) == 0
+    described = capsys.readouterr().out
+    print(described)  # the docs' example
+    assert "Validation:" in described and f"passed {summary['passed']}," in described
 
     # a restarted operator resumes the finished Trials: no second Event, none missing
     reasons = {"warn": "ValidationWarned", "fail": "ValidationFailed"}
