@@ -8,14 +8,16 @@
    dataset checks; model cases (and healthy controls) train a small network in a plain
    PyTorch loop instrumented by ``TrainingProbe`` and run both (healthy controls get
    more seeds than the other kinds, so the false-positive rate rests on more than a
-   dozen runs). A case is detected
+   dozen runs). The regression cases (``synthetic.regression_cases``: flat
+   predictions, target noise, target leakage, a shifted feature, an exploding SGD run,
+   healthy controls, on diabetes and Friedman #1) run the same way. A case is detected
    when the report's primary finding (causes before symptoms) is the injected kind; a
    healthy control is a false positive when the verdict is not pass; a problem case is a
    false negative when the verdict is pass. Prints the confusion matrix.
 2. Localization: precision among the top-k flagged rows (k = injected noisy rows) at
    10% label noise.
 3. Calibration: each model dimension's scores on healthy controls and on the faulty
-   cases, beside its thresholds (how the thresholds were chosen: between the two).
+   cases, per task (classification, regression), beside its thresholds (how the thresholds were chosen: between the two).
 4. Cost: dataset checks on 1M rows x 20 columns, streamed (in-process chunks, and the
    CLI over a Parquet file), rows/s and peak RSS, each in a fresh process.
 5. Overhead: the built-in trainer with checks=cheap vs checks=off on the built-in
@@ -59,32 +61,37 @@ def run_cases(seeds: int, healthy_seeds: int) -> list[dict[str, Any]]:
     torch.set_num_threads(1)
     out = []
     extra = synthetic.cases(kinds=("healthy",), seeds=tuple(range(seeds, healthy_seeds)))
-    for case in synthetic.cases(seeds=tuple(range(seeds))) + extra:
+    regression = synthetic.regression_cases(seeds=tuple(range(seeds)))
+    regression += synthetic.regression_cases(kinds=("reg_healthy",),
+                                             seeds=tuple(range(seeds, healthy_seeds)))  # fmt: skip
+    for case in synthetic.cases(seeds=tuple(range(seeds))) + extra + regression:
         began = time.perf_counter()
         if case.needs_training:
             report, _times = synthetic.train_case(case)
         else:
             report = check_dataset(case.x_train, case.y_train, case.x_val, case.y_val,
-                                   feature_names=case.feature_names)  # fmt: skip
+                                   feature_names=case.feature_names, task=case.task)  # fmt: skip
         row: dict[str, Any] = {
             "case": case.name,
             "kind": case.kind,
+            "task": case.task,
             "expected": case.expected or HEALTHY,
             "primary": report.primary or HEALTHY,
             "verdict": report.verdict,
             "dims": {d.name: d.score for d in report.dimensions},
             "seconds": time.perf_counter() - began,
         }
-        votes = report.profiler.label_votes() if report.profiler is not None else None
+        classes = report.profiler is not None and case.task == "classification"
+        votes = report.profiler.label_votes() if classes else None
         if votes is not None:  # the estimated noise rate, also below the warn threshold
             v = votes[0]
             row["noise_rate"] = float((v.judged & (v.disagreement >= 0.8)).mean())
-        if case.kind.startswith("label_noise"):
+        if case.kind.startswith("label_noise") or case.kind == "reg_target_noise":
             finding = report.finding("label_noise")
             k = len(case.noisy_rows)
             top = finding.row_indices[:k] if finding else []
             row["precision_at_k"] = len(set(top) & set(case.noisy_rows.tolist())) / k
-        if case.kind in ("shifted_feature",):
+        if case.kind in ("shifted_feature", "reg_shifted_feature"):
             finding = report.finding("feature_shift")
             row["column_right"] = bool(finding and finding.columns[0] == case.shifted)
         out.append(row)
@@ -105,7 +112,7 @@ def confusion(rows: list[dict[str, Any]]) -> str:
 
 
 def detection_figures(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    healthy = [r for r in rows if r["expected"] == HEALTHY]
+    healthy = [r for r in rows if r["expected"] == HEALTHY]  # both tasks' controls
     faulty = [r for r in rows if r["expected"] != HEALTHY]
     noise10 = [r["precision_at_k"] for r in rows if r["kind"] == "label_noise_10"]
     return {
@@ -118,29 +125,52 @@ def detection_figures(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "precision_at_k_10pct_mean": statistics.fmean(noise10) if noise10 else math.nan,
         "precision_at_k_10pct_min": min(noise10) if noise10 else math.nan,
         "shift_column_right": sum(
-            r.get("column_right", False) for r in rows if r["kind"] == "shifted_feature"
+            r.get("column_right", False) for r in rows if "shifted_feature" in r["kind"]
         ),  # fmt: skip
+        "regression_noise_precision_min": min(
+            (r["precision_at_k"] for r in rows if r["kind"] == "reg_target_noise"),
+            default=math.nan,
+        ),
         "mistakes": [f"{r['case']}: {r['primary']}" for r in rows if r["primary"] != r["expected"]],
     }
+
+
+FAULTY_MODEL_KINDS = {
+    "classification": ("diverging_lr", "dead_relu", "collapsed_model"),
+    "regression": ("reg_collapsed", "reg_target_noise", "reg_exploding"),
+}
 
 
 def calibration(rows: list[dict[str, Any]]) -> str:
     from thunderbolt.validation.model import ModelThresholds
 
     t = ModelThresholds()
-    names = sorted({n for r in rows for n in r["dims"]})
-    lines = [f"{'dimension':<20} {'healthy min..max':>22}  {'faulty cases (kind: min..max)'}"]
-    for name in names:
-        h = [r["dims"][name] for r in rows if r["kind"] == HEALTHY and name in r["dims"]]
-        hf = [v for v in h if math.isfinite(v)]
-        parts = []
-        for kind in ("diverging_lr", "dead_relu", "collapsed_model"):
-            v = [r["dims"][name] for r in rows if r["kind"] == kind and name in r["dims"]]
-            if v:
-                parts.append(f"{kind}: {_fmt(min(v))}..{_fmt(max(v))}")
-        warn, fail = getattr(t, name, (None, None))
-        healthy = f"{_fmt(min(hf))}..{_fmt(max(hf))}" if hf else "-"
-        lines.append(f"{name:<20} {healthy:>22}  {'; '.join(parts)}  [warn {warn}, fail {fail}]")
+    regression_field = {"output_variance": "regression_output_variance",
+                        "mutual_information": "regression_mutual_information",
+                        "baseline_agreement": "regression_mse_ratio",
+                        "prediction_ks": "regression_prediction_ks"}  # fmt: skip
+    lines = []
+    for task, faulty in FAULTY_MODEL_KINDS.items():
+        of_task = [r for r in rows if r.get("task", "classification") == task]
+        names = sorted({n for r in of_task for n in r["dims"]})
+        lines.append(f"-- {task}")
+        lines.append(
+            f"{'dimension':<20} {'healthy min..max':>22}  {'faulty cases (kind: min..max)'}"
+        )
+        for name in names:
+            h = [r["dims"][name] for r in of_task if r["expected"] == HEALTHY and name in r["dims"]]
+            hf = [v for v in h if math.isfinite(v)]
+            parts = []
+            for kind in faulty:
+                v = [r["dims"][name] for r in of_task if r["kind"] == kind and name in r["dims"]]
+                if v:
+                    parts.append(f"{kind}: {_fmt(min(v))}..{_fmt(max(v))}")
+            field = regression_field.get(name, name) if task == "regression" else name
+            warn, fail = getattr(t, field, (None, None))
+            healthy = f"{_fmt(min(hf))}..{_fmt(max(hf))}" if hf else "-"
+            lines.append(
+                f"{name:<20} {healthy:>22}  {'; '.join(parts)}  [warn {warn}, fail {fail}]"
+            )
     parts = []
     for kind in (HEALTHY, "label_noise_5", "label_noise_10", "label_noise_20"):
         v = [r["noise_rate"] for r in rows if r["kind"] == kind and "noise_rate" in r]
@@ -326,7 +356,9 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=5, help="overhead runs per setting")
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--cols", type=int, default=20)
-    parser.add_argument("--skip", nargs="*", default=[], choices=["detect", "cost", "overhead"])
+    parser.add_argument(
+        "--skip", nargs="*", default=[], choices=["detect", "cost", "overhead", "process"]
+    )
     parser.add_argument("--json", help="also write the figures here")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -355,7 +387,9 @@ def main() -> int:
         print(f"label-noise precision@k at 10% noise: mean {d['precision_at_k_10pct_mean']:.2f}, "
               f"min {d['precision_at_k_10pct_min']:.2f} (target >= 0.8)")  # fmt: skip
         print(f"shifted feature named first: {d['shift_column_right']} of "
-              f"{sum(r['kind'] == 'shifted_feature' for r in rows)}")  # fmt: skip
+              f"{sum('shifted_feature' in r['kind'] for r in rows)}")  # fmt: skip
+        print(f"regression target-noise precision@k at 10% noise: min "
+              f"{d['regression_noise_precision_min']:.2f}")  # fmt: skip
         if d["mistakes"]:
             print("misses: " + "; ".join(d["mistakes"]))
         print("\n== calibration: model dimensions on healthy vs faulty cases")
@@ -374,10 +408,10 @@ def main() -> int:
               "(targets < 120 s, < 1024 MB)")  # fmt: skip
         ok &= max(s["seconds"], cli["seconds"]) < 120 and max(s["rss_mb"], cli["rss_mb"]) < 1024
     if "overhead" not in args.skip:
-        for label, measure, unit in (
-            ("in-process train()", overhead, "CPU seconds"),
-            ("whole trainer process", process_overhead, "wall seconds"),
-        ):
+        measures = [("in-process train()", overhead, "CPU seconds")]
+        if "process" not in args.skip:
+            measures.append(("whole trainer process", process_overhead, "wall seconds"))
+        for label, measure, unit in measures:
             o = measure(args.repeats)
             figures[label] = o
             print(f"\n== overhead of checks=cheap vs off, {label} (median of {args.repeats}, "

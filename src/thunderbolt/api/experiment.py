@@ -38,6 +38,7 @@ from thunderbolt.api.pod import (
     VolumeMount,
     check_volume,
 )
+from thunderbolt.api.validation_summary import ExperimentValidation
 
 Direction = Literal["maximize", "minimize"]
 SamplerName = Literal["tpe", "random", "grid", "cmaes", "gp", "nsga2"]
@@ -548,6 +549,11 @@ class ExperimentStatus(ApiModel):
     estimatedCompletionTime: str | None = None
     reason: str | None = None
     message: str | None = None
+    validation: ExperimentValidation | None = Field(
+        default=None,
+        description="Data and model checks across finished Trials: verdict counts, "
+        "frequent findings, top recommendations (docs/validation.md).",
+    )
     conditions: list[Condition] = Field(default_factory=list)
 
 

@@ -121,4 +121,9 @@ class TrialStatus(ApiModel):
         description="Data and model checks: verdict, failed dimensions, top findings and "
         "recommendations (the full report is at reportUri).",
     )
+    validationEvent: str | None = Field(
+        default=None,
+        max_length=253,
+        description="Name of the Event posted for failed or warned checks (posted once).",
+    )
     conditions: list[Condition] = Field(default_factory=list)

@@ -29,6 +29,7 @@ FINDING_KINDS = (
     "exploding_gradients",
     "diverging_loss",
     "search_range_edge",
+    "target_leakage",
 )
 Verdict = Literal["pass", "warn", "fail"]
 MAX_FINDINGS = 5
@@ -67,4 +68,27 @@ class ValidationSummary(ApiModel):
     )
     reportUri: str | None = Field(
         default=None, max_length=2048, description="Where the full JSON report is."
+    )
+
+
+MAX_EXPERIMENT_FINDINGS = 5
+
+
+class FindingCount(ApiModel):
+    kind: str = Field(max_length=64)
+    trials: int = Field(ge=0, description="Trials whose validation reported this kind.")
+
+
+class ExperimentValidation(ApiModel):
+    """An Experiment's validation across its finished Trials (``status.validation``):
+    how many passed, warned, failed or had no checks, the most frequent finding kinds,
+    and the top recommendations (including the search ranges' advice)."""
+
+    passed: int = Field(default=0, ge=0)
+    warned: int = Field(default=0, ge=0)
+    failed: int = Field(default=0, ge=0)
+    unchecked: int = Field(default=0, ge=0, description="Finished Trials without a verdict.")
+    findings: list[FindingCount] = Field(default_factory=list, max_length=MAX_EXPERIMENT_FINDINGS)
+    recommendations: list[RecommendationSummary] = Field(
+        default_factory=list, max_length=MAX_RECOMMENDATIONS
     )

@@ -16,6 +16,7 @@ from thunderbolt.cli.kube import CliError, Kube, add_kube_args, connect, friendl
 from thunderbolt.cli.leaderboard import leaderboard_table, split_text, trials_of
 from thunderbolt.cli.pipeline import pipeline_view, stages
 from thunderbolt.cli.tables import duration, number, params_text, table
+from thunderbolt.cli.validate import summary_lines
 
 
 def conditions_table(status: dict[str, Any]) -> str:
@@ -77,6 +78,9 @@ def experiment_view(
         "Conditions:",
         conditions_table(experiment.get("status") or {}),
     ]
+    summary = (experiment.get("status") or {}).get("validation")
+    if summary:
+        parts[-2:-2] = ["Validation:", *summary_lines(summary), ""]
     return "\n".join(parts)
 
 

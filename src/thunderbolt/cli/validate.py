@@ -14,7 +14,6 @@ Readable by default, ``-o json`` for scripts. Exit status 3 when the verdict is 
 from __future__ import annotations
 
 import argparse
-import collections
 import json
 import pathlib
 import time
@@ -265,28 +264,26 @@ def show_trial(trial: dict[str, Any], output: str) -> int:
 
 
 def experiment_summary(experiment: dict[str, Any], trials: list[dict[str, Any]]) -> dict[str, Any]:
-    """Verdicts and finding kinds across trials, and the search ranges' advice."""
-    from thunderbolt.validation import experiment_recommendations
+    """The Experiment's ``status.validation``, computed the way the operator does
+    (``thunderbolt.validation.across_trials``), with the name and the Trial count."""
+    from thunderbolt.validation.across_trials import summarize
 
-    verdicts: collections.Counter[str] = collections.Counter()
-    kinds: collections.Counter[str] = collections.Counter()
-    for t in trials:
-        v = (t.get("status") or {}).get("validation") or {}
-        verdicts[v.get("verdict", "none")] += 1
-        kinds.update({f["kind"] for f in v.get("findings") or []})
-    spec = experiment.get("spec") or {}
-    maximize = (spec.get("objective") or {}).get("direction", "maximize") == "maximize"
-    finished = [((t.get("spec") or {}).get("parameters") or {}, float(t["status"]["objective"]))
-                for t in trials if (t.get("status") or {}).get("phase") == "Succeeded"
-                and (t.get("status") or {}).get("objective") is not None]  # fmt: skip
-    recs = experiment_recommendations(spec.get("parameters") or [], finished, maximize=maximize)
     return {
         "experiment": experiment["metadata"]["name"],
         "trials": len(trials),
-        "verdicts": dict(verdicts),
-        "findings": dict(kinds.most_common()),
-        "recommendations": [r.as_dict() for r in recs],
+        **summarize(experiment.get("spec") or {}, trials),
     }
+
+
+def summary_lines(summary: dict[str, Any]) -> list[str]:
+    """An Experiment's validation summary, readable (``describe experiment`` too)."""
+    counts = ", ".join(f"{key} {summary.get(key, 0)}"
+                       for key in ("passed", "warned", "failed", "unchecked"))  # fmt: skip
+    found = ", ".join(f"{f['kind']} in {f['trials']}" for f in summary.get("findings") or [])
+    lines = [f"  trials: {counts}", f"  findings: {found or 'none'}"]
+    recs = summary.get("recommendations") or []
+    lines += [f"  {i}. {r['text']}  [{r['action']}]" for i, r in enumerate(recs, 1)]
+    return lines
 
 
 def show_experiment(args: argparse.Namespace, kube: Any) -> int:
@@ -298,11 +295,5 @@ def show_experiment(args: argparse.Namespace, kube: Any) -> int:
         print(json.dumps(summary, indent=2))
         return 0
     print(f"experiment {summary['experiment']}: {summary['trials']} trials")
-    print("  verdicts: " + (", ".join(f"{k}={v}" for k, v in summary["verdicts"].items()) or "-"))
-    print(
-        "  findings: "
-        + (", ".join(f"{k} in {v}" for k, v in summary["findings"].items()) or "none")
-    )
-    for i, r in enumerate(summary["recommendations"], 1):
-        print(f"  {i}. {r['text']}  [{r['action']}]")
+    print("\n".join(summary_lines(summary)))
     return 0

@@ -11,7 +11,7 @@ from kubernetes.client.exceptions import ApiException
 
 from thunderbolt.api.experiment import ExperimentSpec
 from thunderbolt.api.meta import now_utc
-from thunderbolt.operator import aggregate, completion, kube, metrics, trials
+from thunderbolt.operator import aggregate, completion, kube, metrics, trials, validation_digest
 from thunderbolt.operator.builders import build_trial
 from thunderbolt.operator.locks import KeyedLocks
 from thunderbolt.operator.search import STUDIES, StudyCache, search_space_size
@@ -171,7 +171,7 @@ def reconcile(
             stopped = _stop_trials(namespace, stopping, completion.stop_message(plan.reason))
             existing = [completion.as_stopped(t) if _name(t) in stopped else t for t in existing]
             plan = aggregate.plan(experiment, spec, existing, now, grid)
-        _write_status(experiment, plan.status)
+        _write_status(experiment, validation_digest.with_summary(plan.status, experiment, existing))
         _announce_end(experiment, plan)
         metrics.set_trial_counts(namespace, name, plan.status["trials"])
         return plan

@@ -61,6 +61,7 @@ def trial_created(name: str, namespace: Any, **_: Any) -> None:
         trial = kube.get_custom("trials", namespace, name)
         if trial is not None:
             trials.ensure_children(trial, current())
+            trials.announce_validation(trial)  # finished before a restart: Event missing?
     except ApiException as exc:
         raise _retry_later("trial", exc) from exc
 

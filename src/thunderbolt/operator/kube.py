@@ -171,16 +171,21 @@ def delete_job(namespace: str, name: str) -> None:
     )
 
 
-def post_event(obj: dict[str, Any], reason: str, message: str, warning: bool = False) -> None:
-    """A Kubernetes Event about ``obj``; best effort (an Event is never worth a retry)."""
+def post_event(
+    obj: dict[str, Any], reason: str, message: str, warning: bool = False, name: str | None = None
+) -> None:
+    """A Kubernetes Event about ``obj``; best effort (an Event is never worth a retry).
+    With ``name``, an Event of that name that exists already is this one (409: done)."""
     meta = obj["metadata"]
     body: Any = event_body(
         obj, reason, message, warning=warning, component=COMPONENT,
-        reporting_component=f"{GROUP}/operator", instance=_INSTANCE,
+        reporting_component=f"{GROUP}/operator", instance=_INSTANCE, name=name,
     )  # fmt: skip
     try:
         client.CoreV1Api().create_namespaced_event(meta["namespace"], body)
     except ApiException as exc:
+        if name and exc.status == CONFLICT:
+            return
         log.warning("could not post event %s on %s: %s", reason, meta["name"], exc.reason)
 
 

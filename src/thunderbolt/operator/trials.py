@@ -16,7 +16,7 @@ from thunderbolt.api import report_secret
 from thunderbolt.api.meta import owner_reference
 from thunderbolt.api.refusals import is_unfixable, refusal_message
 from thunderbolt.api.trial import FINISHED_PHASES, TrialSpec
-from thunderbolt.operator import kube, metrics
+from thunderbolt.operator import kube, metrics, validation_digest
 from thunderbolt.operator.builders import (
     build_configmap,
     build_job,
@@ -187,3 +187,13 @@ def announce(finished: Finished) -> None:
     experiment = experiment_ref(trial)
     if experiment:
         kube.post_event(experiment, f"Trial{phase}", text, warning=warning)
+    announce_validation(trial, status)
+
+
+def announce_validation(trial: dict[str, Any], status: dict[str, Any] | None = None) -> None:
+    """The Trial's one validation Event (failed or warned checks, DatasetError), if it
+    is due and not posted yet; a finished Trial resumed after a restart gets it here."""
+    try:
+        validation_digest.announce(trial, trial.get("status") or {} if status is None else status)
+    except ApiException as exc:
+        log.warning("validation event of %s not marked: %s", trial["metadata"]["name"], exc)

@@ -45,6 +45,10 @@ class DatasetThresholds:
     shift_alpha: float = 0.01  # Benjamini-Hochberg false-discovery rate
     shift_warn: float = 0.2  # Wasserstein distance in training standard deviations
     shift_fail: float = math.inf
+    # regression (calibrated on the synthetic regression cases, docs/validation.md)
+    target_noise_z: float = 4.0  # a target this many typical gaps from its neighbours'
+    target_leak_warn: float = 0.97  # |correlation| of one feature with the target
+    target_leak_fail: float = 0.999
 
 
 @dataclasses.dataclass
@@ -169,8 +173,10 @@ class DatasetProfiler:
             found = check()
             if found is not None:
                 out.append(found)
-        if self.opt.label_noise and self.task == "classification":
-            found = self.label_noise()
+        if self.task != "classification":
+            out += [f for f in (self._target_leakage(),) if f is not None]
+        if self.opt.label_noise:
+            found = self.label_noise() if self.task == "classification" else self.target_noise()
             if found is not None:
                 out.append(found)
         return out
@@ -357,7 +363,14 @@ class DatasetProfiler:
         p_values = np.ones(self.d)
         ks = np.zeros(self.d)
         wd = np.zeros(self.d)
-        for j in range(self.d):
+        sd = a.x.std(axis=0)
+        clean = np.isfinite(a.x).all(axis=0) & np.isfinite(b.x).all(axis=0) & (sd >= 1e-12)
+        if clean.any():  # the common case, every column at once
+            ks[clean], raw = stats.shift_columns(a.x[:, clean], b.x[:, clean])
+            wd[clean] = raw / sd[clean]
+            for j in np.flatnonzero(clean):
+                p_values[j] = stats.ks_p_value(float(ks[j]), len(a.x), len(b.x))
+        for j in np.flatnonzero(~clean):
             xa, xb = a.x[:, j], b.x[:, j]
             xa, xb = xa[np.isfinite(xa)], xb[np.isfinite(xb)]
             sd = float(xa.std()) if len(xa) else 0.0
@@ -384,6 +397,60 @@ class DatasetProfiler:
             score=float(wd[shifted].max()), columns=cols,
             importance={self.names[j]: float(wd[j] / total) for j in shifted[:20]},
             details={"tested": self.d, "alpha": t.shift_alpha},
+        )  # fmt: skip
+
+    def _target_leakage(self) -> Finding | None:
+        """Regression: a feature that all but equals the target (a copy, a derived
+        column) makes the validation score meaningless and the model useless later."""
+        s = self.samples["train"]
+        if s.x is None or s.y is None or len(s.x) < 20:
+            return None
+        x = np.nan_to_num(s.x, nan=0.0)
+        y = np.asarray(s.y, dtype=np.float64)
+        xc, yc = x - x.mean(axis=0), y - y.mean()
+        norms = np.sqrt((xc**2).sum(axis=0) * float((yc**2).sum()))
+        corr = np.abs(np.divide(xc.T @ yc, norms, out=np.zeros(self.d), where=norms > 0))
+        t = self.opt.thresholds
+        leaking = np.flatnonzero(corr >= t.target_leak_warn)
+        if not len(leaking):
+            return None
+        leaking = leaking[np.argsort(-corr[leaking])]
+        cols = [self.names[j] for j in leaking]
+        shown = ", ".join(f"{self.names[j]} (|r|={corr[j]:.4f})" for j in leaking[:5])
+        return Finding(
+            "target_leakage", "fail" if corr[leaking[0]] >= t.target_leak_fail else "warn",
+            f"{len(leaking)} feature(s) all but equal the target: {shown}; a model that "
+            "reads them will not have them (or not this good) in production",
+            score=float(corr[leaking[0]]), columns=cols,
+            importance={self.names[j]: float(corr[j]) for j in leaking[:20]},
+        )  # fmt: skip
+
+    def target_noise(self) -> Finding | None:
+        """Regression: training targets far from their nearest neighbours' (label noise)."""
+        s = self.samples["train"]
+        if s.x is None or s.y is None or len(s.x) < 2 * self.opt.k_neighbours:
+            return None
+        res = noise_mod.neighbour_residuals(np.nan_to_num(s.x, nan=0.0), s.y,
+                                            self.opt.k_neighbours)  # fmt: skip
+        t = self.opt.thresholds
+        confident = res.z >= t.target_noise_z
+        rate = float(confident.mean())
+        if rate < t.noise_warn:
+            return None
+        top = np.argsort(-res.z, kind="stable")[
+            : max(self.opt.max_rows_listed, int(confident.sum()))
+        ]
+        flags = [RowFlag(int(s.rows[i]), float(min(1.0, res.z[i] / (2 * t.target_noise_z))),
+                         f"target is {res.z[i]:.1f} typical gaps from the median of its "
+                         f"{res.k} nearest neighbours' targets")
+                 for i in top if res.z[i] > 0]  # fmt: skip
+        return Finding(
+            "label_noise", "fail" if rate >= t.noise_fail else "warn",
+            f"about {rate:.1%} of training targets look wrong ({int(confident.sum())} rows "
+            f">= {t.target_noise_z:g} typical gaps from their neighbours')",
+            score=rate, rows=flags,
+            details={"estimatedRate": rate, "candidates": int(confident.sum()),
+                     "judgedRows": len(res.z)},
         )  # fmt: skip
 
     def label_votes(self) -> tuple[noise_mod.NeighbourVotes, np.ndarray, np.ndarray,

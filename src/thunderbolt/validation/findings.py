@@ -29,6 +29,7 @@ KIND_PRIORITY: tuple[str, ...] = (
     "vanishing_gradients",
     "collapse",
     "split_leakage",
+    "target_leakage",
     "duplicate_rows",
     "label_noise",
     "feature_shift",

@@ -43,6 +43,14 @@ class ModelThresholds:
     gradient_exploding: tuple[float, float] = (20.0, 1e3)  # late / early grad norm
     update_ratio: tuple[float, float] = (0.1, 1.0)  # |delta w| / |w| per step (worst)
     loss_trend: tuple[float, float] = (1.0, 5.0)  # final / untrained training loss
+    # regression, calibrated on the synthetic regression cases (reg_*): healthy models
+    # against flat predictions and overfitted target noise (docs/validation.md)
+    regression_output_variance: tuple[float, float] = (0.3, 0.05)  # sd(pred) / sd(y)
+    regression_mutual_information: tuple[float, float] = (0.1, 0.03)  # binned I(pred; y)/H(y)
+    # MSE / MSE of predicting the mean: worse than the mean is a warning (overfitted
+    # noise reaches 1.8), not a collapse by itself
+    regression_mse_ratio: tuple[float, float] = (1.0, 2.0)
+    regression_prediction_ks: tuple[float, float] = (0.3, 0.45)  # KS(pred, y)
 
 
 @dataclasses.dataclass
@@ -138,23 +146,23 @@ def dimensions(e: ModelEvidence, t: ModelThresholds | None = None) -> list[Dimen
         finite = bool(np.isfinite(pred).all())
         spread = float(np.std(y)) or 1.0
         out.append(judge("output_variance", float(np.std(pred)) / spread if finite else math.nan,
-                         *t.output_variance, higher_is_worse=False))  # fmt: skip
+                         *t.regression_output_variance, higher_is_worse=False))  # fmt: skip
         edges = np.quantile(y, np.linspace(0, 1, 11))
         edges[0], edges[-1] = -np.inf, np.inf
         yb, pb = _bins(y, edges), _bins(np.nan_to_num(pred), edges)
         h = stats.entropy(np.bincount(yb, minlength=10))
         mi = stats.mutual_information(pb, yb, 10) / h if h > 0 else 1.0
         out.append(judge("mutual_information", mi if finite else math.nan,
-                         *t.mutual_information, higher_is_worse=False))  # fmt: skip
+                         *t.regression_mutual_information, higher_is_worse=False))  # fmt: skip
         mse = float(np.mean((pred - y) ** 2)) if finite else math.inf
         base = float(np.mean((y - y.mean()) ** 2)) or 1.0
         ratio = mse / base
         # as for classes: 0 is "no better than the trivial baseline" scaled to the same sense
         out.append(judge("baseline_agreement", min(ratio, 10.0) if finite else math.nan,
-                         *t.baseline_agreement, higher_is_worse=True,
+                         *t.regression_mse_ratio, higher_is_worse=True,
                          detail=f"MSE {mse:.4g} vs {base:.4g} for predicting the mean"))  # fmt: skip
         ks, _p = stats.ks_2samp(pred, y) if finite else (math.nan, 0.0)
-        out.append(judge("prediction_ks", ks, *t.prediction_ks, higher_is_worse=True))
+        out.append(judge("prediction_ks", ks, *t.regression_prediction_ks, higher_is_worse=True))
         width_cap = 2
     if e.penultimate is not None and len(e.penultimate) >= 2:
         rep = np.asarray(e.penultimate, dtype=np.float64).reshape(len(e.penultimate), -1)

@@ -71,15 +71,23 @@ class TrainingProbe:
     def _after_step(self, _optimizer: Any, _args: Any, _kwargs: Any) -> None:
         self.observe_step()
 
-    @torch.no_grad()
     def observe_step(self) -> None:
         """Call after ``optimizer.step()`` when no optimizer was given to the probe."""
         self.steps += 1
+        # most steps are neither sampled nor right after a sample: return before any
+        # torch call (this runs on every optimizer step of every Trial)
+        if self._saved is not None or not (self.steps - 1) % self.every:
+            with torch.no_grad():
+                self._observe()
+
+    def _observe(self) -> None:
         if self._saved is not None:  # the step after a sample: its update per weight
-            for name, p in self.params.items():
-                before = self._saved[name]
-                ratio = (p.detach() - before).norm() / before.norm().clamp_min(1e-12)
-                self.grads.update_ratios.setdefault(name, []).append(float(ratio))
+            saved = self._saved
+            changes = [(p.detach() - saved[n]).norm().float() for n, p in self.params.items()]
+            sizes = [saved[n].norm().float().clamp_min(1e-12) for n in self.params]
+            ratios = (torch.stack(changes) / torch.stack(sizes)).float().cpu().tolist()
+            for name, ratio in zip(self.params, ratios, strict=True):
+                self.grads.update_ratios.setdefault(name, []).append(ratio)
             self._saved = None
         if (self.steps - 1) % self.every:
             return

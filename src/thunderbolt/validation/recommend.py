@@ -89,6 +89,10 @@ def _for(f: Finding, params: Mapping[str, Any]) -> list[Recommendation]:
         out.append(Recommendation("drop_leaking_rows", k,
                                   f"drop the training rows identical to validation rows{listed}",
                                   0.9, 0.2, {"rows": rows}))  # fmt: skip
+    elif k == "target_leakage":
+        out.append(Recommendation("drop_leaking_features", k,
+                                  f"drop {', '.join(f.columns[:3])}: they carry the target itself",
+                                  0.9, 0.1, {"columns": f.columns[:5]}))  # fmt: skip
     elif k == "class_imbalance":
         out.append(Recommendation("rebalance_classes", k,
                                   "rebalance: oversample the rare class or weight the loss; "

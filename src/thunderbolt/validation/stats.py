@@ -55,6 +55,34 @@ def wasserstein_1d(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.sum(np.abs(cdf_a - cdf_b) * deltas))
 
 
+def shift_columns(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``ks_2samp``'s statistic and ``wasserstein_1d`` for every column of two finite
+    samples [n, d] and [m, d] at once: one stable sort of the stacked columns gives
+    both CDFs (ties are read at the last of equal values, as the per-column functions
+    do), so wide tables cost one numpy call instead of two sorts per column."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    n, m = len(a), len(b)
+    if n == 0 or m == 0:
+        return np.zeros(a.shape[1]), np.zeros(a.shape[1])
+    both = np.concatenate([a, b])
+    order = np.argsort(both, axis=0, kind="stable")
+    grid = np.take_along_axis(both, order, axis=0)
+    from_a = order < n
+    gap = np.abs(np.cumsum(from_a, axis=0) / n - np.cumsum(~from_a, axis=0) / m)
+    last_of_ties = np.ones_like(from_a)
+    last_of_ties[:-1] = grid[1:] != grid[:-1]
+    ks = np.where(last_of_ties, gap, 0.0).max(axis=0)
+    wd = (gap[:-1] * np.diff(grid, axis=0)).sum(axis=0)
+    return ks, wd
+
+
+def ks_p_value(d: float, n: int, m: int) -> float:
+    """``ks_2samp``'s p-value for a statistic ``d`` of samples of sizes n and m."""
+    en = math.sqrt(n * m / (n + m))
+    return kolmogorov_sf((en + 0.12 + 0.11 / en) * d)
+
+
 def benjamini_hochberg(p_values: np.ndarray, alpha: float) -> np.ndarray:
     """Which hypotheses to reject at false-discovery rate ``alpha`` (a boolean mask)."""
     p = np.asarray(p_values, dtype=np.float64)

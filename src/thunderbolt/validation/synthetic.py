@@ -35,6 +35,20 @@ EXPECTED: dict[str, str | None] = {
 KINDS = tuple(EXPECTED)
 MODEL_KINDS = ("healthy", "diverging_lr", "dead_relu", "collapsed_model")
 
+# Regression: its own bases and failure kinds, so its thresholds are calibrated on
+# regression models, not borrowed from classification.
+REGRESSION_BASES = ("diabetes", "friedman")
+REGRESSION_EXPECTED: dict[str, str | None] = {
+    "reg_healthy": None,
+    "reg_collapsed": "collapse",  # a pipeline bug feeds one target value: flat predictions
+    "reg_target_noise": "label_noise",  # 10% of training targets off by several sd
+    "reg_target_leakage": "target_leakage",  # a feature is the target plus a little noise
+    "reg_shifted_feature": "feature_shift",
+    "reg_exploding": "diverging_loss",  # SGD with a learning rate far too large
+}
+REGRESSION_KINDS = tuple(REGRESSION_EXPECTED)
+REGRESSION_MODEL_KINDS = ("reg_healthy", "reg_collapsed", "reg_target_noise", "reg_exploding")
+
 
 @dataclasses.dataclass
 class Case:
@@ -50,6 +64,7 @@ class Case:
     noisy_rows: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, np.int64))
     shifted: str | None = None
     recipe: dict[str, Any] = dataclasses.field(default_factory=dict)
+    task: str = "classification"
 
     @property
     def name(self) -> str:
@@ -57,11 +72,11 @@ class Case:
 
     @property
     def expected(self) -> str | None:
-        return EXPECTED[self.kind]
+        return EXPECTED[self.kind] if self.kind in EXPECTED else REGRESSION_EXPECTED[self.kind]
 
     @property
     def needs_training(self) -> bool:
-        return self.kind in MODEL_KINDS
+        return self.kind in MODEL_KINDS or self.kind in REGRESSION_MODEL_KINDS
 
 
 def _blobs(seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -200,6 +215,68 @@ def cases(kinds: tuple[str, ...] = KINDS, bases: tuple[str, ...] = BASES,
     return [make_case(k, b, s) for s in seeds for b in bases for k in kinds]
 
 
+def regression_cases(kinds: tuple[str, ...] = REGRESSION_KINDS,
+                     bases: tuple[str, ...] = REGRESSION_BASES,
+                     seeds: tuple[int, ...] = (0,)) -> list[Case]:  # fmt: skip
+    return [make_regression_case(k, b, s) for s in seeds for b in bases for k in kinds]
+
+
+def regression_base(name: str, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``diabetes`` (sklearn, 442 rows x 10) or ``friedman`` (Friedman #1: 600 rows x 10,
+    y = 10 sin(pi x0 x1) + 20 (x2 - 0.5)^2 + 10 x3 + 5 x4 + noise; x5..x9 unused)."""
+    if name == "friedman":
+        rng = np.random.default_rng(3000 + seed)
+        x = rng.uniform(0, 1, (600, 10))
+        y = (10 * np.sin(np.pi * x[:, 0] * x[:, 1]) + 20 * (x[:, 2] - 0.5) ** 2
+             + 10 * x[:, 3] + 5 * x[:, 4] + rng.normal(0, 1.0, 600))  # fmt: skip
+        return x, y
+    if name != "diabetes":
+        raise ValueError(f"unknown regression base {name!r}; choose from {REGRESSION_BASES}")
+    from sklearn import datasets
+
+    bunch = datasets.load_diabetes()
+    return np.asarray(bunch.data, dtype=np.float64), np.asarray(bunch.target, dtype=np.float64)
+
+
+def make_regression_case(kind: str, base: str, seed: int = 0) -> Case:
+    """A regression case: float targets, ``task="regression"``, one injected problem."""
+    if kind not in REGRESSION_EXPECTED:
+        raise ValueError(f"unknown regression kind {kind!r}; choose from {REGRESSION_KINDS}")
+    rng = np.random.default_rng(seed * 7919 + REGRESSION_KINDS.index(kind) * 31
+                                + REGRESSION_BASES.index(base) + 17)  # fmt: skip
+    x, y = regression_base(base, seed)
+    order = rng.permutation(len(x))
+    n_val = int(round(0.2 * len(x)))
+    xt, yt = x[order[n_val:]].copy(), y[order[n_val:]].copy()
+    xv, yv = x[order[:n_val]].copy(), y[order[:n_val]].copy()
+    names = [f"f{j}" for j in range(x.shape[1])]
+    case = Case(kind, base, seed, xt, yt, xv, yv, names, 1, task="regression")
+    sd = float(yt.std())
+    if kind == "reg_target_noise":
+        rows = np.sort(rng.choice(len(yt), int(round(0.1 * len(yt))), replace=False))
+        yt[rows] += rng.choice([-1.0, 1.0], len(rows)) * rng.uniform(3.0, 5.0, len(rows)) * sd
+        case.noisy_rows = rows
+    elif kind == "reg_target_leakage":
+        j = int(rng.integers(0, x.shape[1] + 1))
+        leak_t = yt + rng.normal(0, 0.02 * sd, len(yt))
+        leak_v = yv + rng.normal(0, 0.02 * sd, len(yv))
+        case.x_train = np.insert(xt, j, leak_t, axis=1)
+        case.x_val = np.insert(xv, j, leak_v, axis=1)
+        case.feature_names = [f"f{i}" for i in range(x.shape[1] + 1)]
+        case.shifted = case.feature_names[j]
+    elif kind == "reg_shifted_feature":
+        j = int(rng.integers(0, x.shape[1]))
+        case.x_val[:, j] += 1.5 * float(xt[:, j].std())
+        case.shifted = names[j]
+    case.recipe = _recipe("healthy", base)
+    case.recipe.update(epochs=60)
+    if kind == "reg_collapsed":
+        case.recipe.update(one_label=True)
+    elif kind == "reg_exploding":
+        case.recipe.update(optimizer="sgd", lr=5.0)
+    return case
+
+
 # --- training a case: a plain PyTorch loop with the probe -----------------------------
 def build_net(case: Case) -> Any:
     import torch
@@ -245,7 +322,7 @@ def build_net(case: Case) -> Any:
                 self.body = nn.Sequential(
                     nn.Linear(len(mean), r["hidden"]), nn.ReLU(),
                     nn.Linear(r["hidden"], r["hidden"]), nn.ReLU(),
-                    nn.Linear(r["hidden"], case.num_classes),
+                    nn.Linear(r["hidden"], case.num_classes),  # regression: one output
                 )  # fmt: skip
 
             def forward(self, inp: torch.Tensor) -> torch.Tensor:
@@ -280,10 +357,18 @@ def train_case(case: Case, *, probe: bool = True) -> tuple[Any, dict[str, Any]]:
     else:
         opt = torch.optim.Adam(net.parameters(), lr=r["lr"])
     xt = torch.as_tensor(case.x_train, dtype=torch.float32)
-    yt = torch.as_tensor(case.y_train, dtype=torch.long)
-    if r["one_label"]:
-        yt = torch.full_like(yt, int(np.bincount(case.y_train).argmax()))
-    loss_fn = nn.CrossEntropyLoss(reduction="none")
+    regression = case.task == "regression"
+    if regression:  # standardized targets, as the built-in trainer trains them
+        y_mean, y_sd = float(case.y_train.mean()), float(case.y_train.std()) or 1.0
+        yt = torch.as_tensor((case.y_train - y_mean) / y_sd, dtype=torch.float32)[:, None]
+        if r["one_label"]:
+            yt = torch.zeros_like(yt)
+        loss_fn: nn.Module = nn.MSELoss(reduction="none")
+    else:
+        yt = torch.as_tensor(case.y_train, dtype=torch.long)
+        if r["one_label"]:
+            yt = torch.full_like(yt, int(np.bincount(case.y_train).argmax()))
+        loss_fn = nn.CrossEntropyLoss(reduction="none")
     began = time.perf_counter()
     p = TrainingProbe(net, opt, every=10, train_rows=len(xt)) if probe else None
     with torch.no_grad():
@@ -302,7 +387,7 @@ def train_case(case: Case, *, probe: bool = True) -> tuple[Any, dict[str, Any]]:
             loss.backward()
             opt.step()
             if p is not None:
-                p.record_rows(idx, rows)
+                p.record_rows(idx, rows.reshape(len(idx), -1).mean(1))
             total += float(loss.detach())
             batches += 1
         mean_loss = total / max(batches, 1)
@@ -314,6 +399,14 @@ def train_case(case: Case, *, probe: bool = True) -> tuple[Any, dict[str, Any]]:
     if p is None:
         return None, {"train_s": train_s, "validate_s": 0.0}
     began = time.perf_counter()
+    if regression:
+        report = check_dataset(case.x_train, case.y_train, case.x_val, case.y_val,
+                               feature_names=case.feature_names, task="regression")  # fmt: skip
+        y_val = (case.y_val - y_mean) / y_sd
+        evidence = p.evidence(case.x_val.astype(np.float32), y_val, task="regression")
+        report = report.merge(check_model(evidence))
+        p.close()
+        return report, {"train_s": train_s, "validate_s": time.perf_counter() - began}
     report = check_dataset(case.x_train, case.y_train, case.x_val, case.y_val,
                            feature_names=case.feature_names)  # fmt: skip
     evidence = p.evidence(case.x_val.astype(np.float32), case.y_val,

@@ -80,6 +80,6 @@ def test_trial_and_experiment_views() -> None:
     experiment = {"metadata": {"name": "e"}, "spec": {"parameters": space,
                                                       "objective": {"direction": "maximize"}}}  # fmt: skip
     summary = cli.experiment_summary(experiment, [trial, *trials])
-    assert summary["verdicts"] == {"fail": 1, "none": 6}
-    assert summary["findings"] == {"diverging_loss": 1}
+    assert (summary["failed"], summary["passed"], summary["unchecked"]) == (1, 0, 6)
+    assert summary["findings"] == [{"kind": "diverging_loss", "trials": 1}]
     assert summary["recommendations"][0]["action"] == "widen_search_range"

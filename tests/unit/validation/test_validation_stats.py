@@ -40,3 +40,29 @@ def test_mutual_information_and_effective_rank() -> None:
     line = np.outer(rng.normal(size=200), rng.normal(size=16))
     assert stats.effective_rank(line) == pytest.approx(1.0, abs=1e-6)
     assert stats.effective_rank(rng.normal(size=(2000, 8))) > 7.5
+
+
+def test_shift_columns_matches_the_per_column_statistics() -> None:
+    rng = np.random.default_rng(3)
+    a = np.round(rng.normal(size=(300, 4)) * 2)  # many ties, as pixel values have
+    b = np.round(rng.normal(0.4, 1.0, size=(120, 4)) * 2)
+    a[:, 3], b[:, 3] = rng.normal(size=300), rng.normal(1.0, 1.0, size=120)
+    ks, wd = stats.shift_columns(a, b)
+    for j in range(4):
+        assert ks[j] == pytest.approx(stats.ks_2samp(a[:, j], b[:, j])[0])
+        assert wd[j] == pytest.approx(stats.wasserstein_1d(a[:, j], b[:, j]))
+    assert stats.ks_p_value(float(ks[3]), 300, 120) == pytest.approx(
+        stats.ks_2samp(a[:, 3], b[:, 3])[1]
+    )
+
+
+def test_nearer_neighbours_break_ties_between_equal_votes() -> None:
+    from thunderbolt.validation.noise import neighbour_votes
+
+    # rows 0 and 1 each have 1 of 2 neighbours against them; row 0's nearest is against
+    x = np.array([[0.0], [10.0], [0.1], [-0.5], [10.1], [9.5], [5.0], [20.0]])
+    y = np.array([0, 1, 1, 0, 1, 0, 0, 1])
+    votes = neighbour_votes(x, y, 2, k=2)
+    assert votes.disagreement[0] == pytest.approx(votes.disagreement[1])
+    assert votes.near_disagreement is not None
+    assert votes.near_disagreement[0] > votes.near_disagreement[1]
