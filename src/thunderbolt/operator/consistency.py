@@ -40,6 +40,7 @@ EVENT_REASON = "RecordsInconsistent"
 # Seconds a round may run before the loop stops waiting for it (it is then left to finish
 # and the rounds due meanwhile are skipped); each MLflow request has its own timeout.
 ROUND_DEADLINE_S = 600.0
+MIN_INTERVAL_S = 1.0  # a mistyped interval must not hammer MLflow
 
 Fetch = Callable[[str, str, str, str], list[Run]]
 Verdict = tuple[str, str, str]  # (condition status True|False|Unknown, reason, message)
@@ -171,7 +172,7 @@ async def loop(settings: OperatorSettings, standby: Callable[[], str | None]) ->
     running: asyncio.Future[int] | None = None
     try:
         while True:
-            await asyncio.sleep(settings.records_check_seconds)
+            await asyncio.sleep(max(settings.records_check_seconds, MIN_INTERVAL_S))
             if running is not None and not running.done():
                 log.warning("records check still running; this round is skipped")
                 continue
