@@ -70,6 +70,18 @@ for a in "${ARGS[@]}"; do
   case "$a" in BASE_IMAGE=*) base_id=$(buildah inspect --type image --format '{{.FromImageID}}' "${a#*=}" 2>/dev/null || true) ;; esac
 done
 HASH=$(python3 "$HERE/buildctx.py" hash "$CONTEXT" "$DF_DIR/Dockerfile" "${ARGS[@]}" "base=$base_id")
+# The commit the content was first built from, for images that record it (Trials show it
+# as codeRevision). Left out of HASH: the same content at a later commit is not rebuilt.
+if grep -q '^ARG THUNDERBOLT_CODE_REVISION' "$DF_DIR/Dockerfile"; then
+  case " ${ARGS[*]} " in
+    *" THUNDERBOLT_CODE_REVISION="*) ;;
+    *) rev=$(git -C "$CONTEXT" rev-parse HEAD 2>/dev/null || true)
+       if [ -n "$rev" ] && [ -n "$(git -C "$CONTEXT" status --porcelain -- src 2>/dev/null | head -1)" ]; then
+         rev="$rev-dirty"
+       fi
+       [ -n "$rev" ] && ARGS+=("THUNDERBOLT_CODE_REVISION=$rev") ;;
+  esac
+fi
 
 ctr_digest() {
   [ -S "$CONTAINERD_SOCK" ] || return 0

@@ -20,6 +20,11 @@ THUNDERBOLT_METRICS_PORT        Prometheus /metrics port (8080; 0 = pick a free 
 THUNDERBOLT_HEALTH_PORT         kopf liveness /healthz port (8082; 0 = pick a free one)
 THUNDERBOLT_SERVING_IMAGE       inference-server image (thunderbolt-trainer:0.1.0)
 THUNDERBOLT_RESYNC_SECONDS      how often every Experiment is reconciled without an event (15)
+THUNDERBOLT_RECORDS_CHECK_SECONDS  how often Trials are compared with their MLflow runs, per
+                                tracked Experiment (300; 0 = never): the RecordsConsistent condition
+THUNDERBOLT_WEBHOOK_SECRET_FILE  file holding the MLflow webhook secret; set = the registry
+                                webhook endpoint is on (default off)
+THUNDERBOLT_WEBHOOK_PORT        port of that endpoint (8083; 0 = pick a free one)
 THUNDERBOLT_REPORT_WRITE_DELAY  report write-behind delay in seconds (0.2; 0 = write first)
 THUNDERBOLT_PEERING             "true" = kopf peering (several replicas); default standalone
 THUNDERBOLT_MODEL_SOURCE_HOSTS  hosts (host or host:port, comma-separated; "*" = any) whose
@@ -51,6 +56,8 @@ DEFAULT_IMAGE = "thunderbolt-trainer:0.1.0"
 DEFAULT_METRICS_PORT = 8080
 DEFAULT_REPORT_PORT = 8081
 DEFAULT_HEALTH_PORT = 8082
+DEFAULT_WEBHOOK_PORT = 8083
+DEFAULT_RECORDS_CHECK_SECONDS = 300.0
 # Seconds the report endpoint waits to batch status writes (see ``reports.writer``).
 DEFAULT_REPORT_WRITE_DELAY = 0.2
 # Below the operator pod's 256 MiB /tmp, so one verification can never fill it.
@@ -81,6 +88,9 @@ class OperatorSettings:
     max_model_bytes: int = DEFAULT_MAX_MODEL_BYTES
     require_checksum_tag: bool = False
     trial_service_accounts: tuple[str, ...] = ()
+    records_check_seconds: float = DEFAULT_RECORDS_CHECK_SECONDS
+    webhook_secret_file: str | None = None
+    webhook_port: int = DEFAULT_WEBHOOK_PORT
 
     @property
     def clusterwide(self) -> bool:
@@ -157,13 +167,18 @@ def from_env(env: Mapping[str, str] | None = None) -> OperatorSettings:
         max_model_bytes=int(env.get("THUNDERBOLT_MAX_MODEL_BYTES") or DEFAULT_MAX_MODEL_BYTES),
         trial_service_accounts=_split(env.get("THUNDERBOLT_TRIAL_SERVICE_ACCOUNTS")),
         require_checksum_tag=_flag(env.get("THUNDERBOLT_REQUIRE_CHECKSUM_TAG")),
+        records_check_seconds=float(
+            env.get("THUNDERBOLT_RECORDS_CHECK_SECONDS") or DEFAULT_RECORDS_CHECK_SECONDS
+        ),
+        webhook_secret_file=opt("THUNDERBOLT_WEBHOOK_SECRET_FILE"),
+        webhook_port=_port(env.get("THUNDERBOLT_WEBHOOK_PORT"), DEFAULT_WEBHOOK_PORT),
     )
 
 
 def resolve_ports(settings: OperatorSettings) -> OperatorSettings:
     """Replace every port of 0 by a free one, so the real ports can be logged and used."""
     changes: dict[str, Any] = {}
-    for name in ("metrics_port", "report_port", "health_port"):
+    for name in ("metrics_port", "report_port", "health_port", "webhook_port"):
         if getattr(settings, name) == 0:
             changes[name] = free_port()
     return dataclasses.replace(settings, **changes) if changes else settings

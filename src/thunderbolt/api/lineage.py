@@ -27,6 +27,9 @@ IDENTITY_TAGS = (NAMESPACE_TAG, EXPERIMENT_TAG, TRIAL_TAG, TRIAL_UID_TAG, TRIAL_
 OBJECTIVE_TAG = "thunderbolt.objective"
 OBJECTIVE_METRIC_TAG = "thunderbolt.objective_metric"
 
+# On the run once it finished: the training code's revision, when the image provides it.
+CODE_REVISION_TAG = "thunderbolt.code_revision"
+
 # On a model version: "true" keeps every ModelDeployment from deploying it again.
 DEPRECATED_TAG = "thunderbolt.io/deprecated"
 

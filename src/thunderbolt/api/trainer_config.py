@@ -138,4 +138,9 @@ class TrainResult(_Model):
     validation: ValidationSummary | None = None  # the data/model checks' digest
     # Model switches the run trained with, searched or not (spectral_norm: true|false).
     switches: dict[str, bool] = Field(default_factory=dict)
+    # The code the image was built from (THUNDERBOLT_CODE_REVISION) and what the run cost
+    # (getrusage of the process and its children): lineage and resource accounting.
+    codeRevision: str | None = None
+    cpuSeconds: float | None = None
+    peakMemoryBytes: int | None = None
     extra: dict[str, Any] = Field(default_factory=dict)

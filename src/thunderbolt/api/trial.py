@@ -109,10 +109,22 @@ class TrialStatus(ApiModel):
     imageDigest: str | None = Field(
         default=None, description="sha256 of the image the pod ran (a tag can move)."
     )
+    codeRevision: str | None = Field(
+        default=None,
+        max_length=100,
+        description="The training code's revision, when the image provides it "
+        "(THUNDERBOLT_CODE_REVISION, baked in at build time).",
+    )
     startTime: str | None = None
     completionTime: str | None = None
     durationSeconds: float | None = None
     gpuSeconds: float | None = None
+    cpuSeconds: float | None = Field(
+        default=None, ge=0, description="CPU time of the training process and its children."
+    )
+    peakMemoryBytes: int | None = Field(
+        default=None, ge=0, description="Peak resident memory of the largest training process."
+    )
     reason: str | None = None
     message: str | None = Field(default=None, max_length=4096)
     collector: CollectorStatus | None = None

@@ -119,12 +119,30 @@ def trial_view(trial: dict[str, Any]) -> str:
             duration(status.get("durationSeconds")) if status.get("durationSeconds") else None,
         ),
         ("GPU seconds", number(status.get("gpuSeconds")) if status.get("gpuSeconds") else None),
+        *usage_fields(status),
         ("MLflow run", status.get("mlflowRunUrl") or status.get("mlflowRunId")),
         ("Model", status.get("modelUri")),
         ("Checksum", status.get("modelChecksum")),
     ]
     lines = [f"{k + ':':<13}{v}" for k, v in fields if v not in (None, "")]
     return "\n".join([*lines, "Conditions:", conditions_table(status)])
+
+
+def mebibytes(value: Any) -> str | None:
+    return None if value is None else f"{int(value) / 2**20:.1f} MiB"
+
+
+def usage_fields(status: dict[str, Any]) -> list[tuple[str, Any]]:
+    """What the run ran and cost: image (and digest), code revision, CPU, peak memory."""
+    image, digest = status.get("image"), status.get("imageDigest")
+    shown = f"{image or '?'}@{digest}" if digest else image
+    cpu = status.get("cpuSeconds")
+    return [
+        ("Image", shown),
+        ("Code", status.get("codeRevision")),
+        ("CPU seconds", number(cpu) if cpu is not None else None),
+        ("Peak memory", mebibytes(status.get("peakMemoryBytes"))),
+    ]
 
 
 def _split_line(split: dict[str, Any] | None) -> str | None:

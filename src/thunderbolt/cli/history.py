@@ -3,7 +3,9 @@
 Trial -> MLflow run -> model version -> checksum -> who decided -> when it served all
 traffic -> outcome and reason, oldest first, read from the ModelDeployment's status (the
 one record of it). A revision waiting for approval shows its objective next to the
-serving one and the Trial's validation verdict: what a person needs to decide.
+serving one and the Trial's validation verdict: what a person needs to decide. What the
+Trial ran and cost (image digest, code revision, CPU-seconds, peak memory) is read from
+the Trial itself, while it exists (``-o wide`` and ``-o json``).
 """
 
 from __future__ import annotations
@@ -50,6 +52,15 @@ def lineage(item: HistoryEntry) -> dict[str, Any]:
     }
 
 
+TRIAL_FACTS = ("imageDigest", "codeRevision", "cpuSeconds", "peakMemoryBytes")
+
+
+def with_trial(row: dict[str, Any], trial: dict[str, Any] | None) -> dict[str, Any]:
+    """The row with what its Trial ran and cost (None where the Trial is gone)."""
+    status = (trial or {}).get("status") or {}
+    return {**row, **{key: status.get(key) for key in TRIAL_FACTS}}
+
+
 def _short(checksum: str | None) -> str:
     return "-" if not checksum else checksum.removeprefix("sha256:")[:12]
 
@@ -70,7 +81,7 @@ def render(rows: list[dict[str, Any]], wide: bool = False) -> str:
     headers = ["REV", "OUTCOME", "TRIAL", "RUN", "MODEL", "CHECKSUM", "OBJECTIVE", "DECIDED",
                "SERVED"]  # fmt: skip
     if wide:
-        headers += ["REASON"]
+        headers += ["IMAGE", "CODE", "CPU-S", "PEAK-MIB", "REASON"]
     lines = []
     for r in rows:
         objective = number(r["objective"])
@@ -82,7 +93,10 @@ def render(rows: list[dict[str, Any]], wide: bool = False) -> str:
                 r["trial"] or "-", (r["mlflowRunId"] or "-")[:12], r["mlflowModel"] or "-",
                 _short(r["checksum"]), objective, _who(r), _served(r)]  # fmt: skip
         if wide:
-            line.append(r["reason"] or "")
+            peak = r.get("peakMemoryBytes")
+            line += [_short(r.get("imageDigest")), (r.get("codeRevision") or "-")[:12],
+                     number(r.get("cpuSeconds")) if r.get("cpuSeconds") is not None else "-",
+                     f"{peak / 2**20:.0f}" if peak is not None else "-", r["reason"] or ""]  # fmt: skip
         lines.append(line)
     return table(headers, lines)
 
@@ -102,6 +116,10 @@ def run(args: argparse.Namespace) -> int:
     kube = connect(args)
     md = kube.get("modeldeployments", args.modeldeployment)
     rows = [lineage(h) for h in parse_status(md).history]
+    if args.output != "table":
+        trials = {r["trial"] for r in rows if r["trial"]}
+        found = {name: kube.get_optional("trials", name) for name in sorted(trials)}
+        rows = [with_trial(r, found.get(r["trial"] or "")) for r in rows]
     if args.output == "json":
         print(json.dumps(rows, indent=2))
     elif not rows:

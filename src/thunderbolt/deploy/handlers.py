@@ -8,6 +8,7 @@ runs them in its thread pool.
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Any
 
@@ -15,10 +16,13 @@ import kopf
 
 from thunderbolt.api.meta import GROUP, VERSION
 from thunderbolt.deploy import builders as b
+from thunderbolt.deploy import webhooks
 from thunderbolt.deploy.kube import Kube
 from thunderbolt.deploy.reconcile import Controller
 from thunderbolt.deploy.sources import SourcePolicy
 from thunderbolt.settings import current, namespace_in_scope
+
+log = logging.getLogger(__name__)
 
 TICK_SECONDS = 2.0
 PROMOTE_SECONDS = 5.0
@@ -74,3 +78,27 @@ def promote(body: kopf.Body, **_: Any) -> None:
         kopf.event(obj, type=type_, reason=reason, message=message[:1024])
 
     controller().promote(dict(body), _poster(body), post_target)
+
+
+@kopf.on.startup()
+def start_webhooks(memo: Any, **_: Any) -> None:
+    """The MLflow registry webhook endpoint, when a secret file is configured."""
+    settings = current()
+    path = settings.webhook_secret_file
+    if not path:
+        return
+    try:
+        webhooks.read_secret(path)
+    except (OSError, ValueError) as exc:  # misconfigured: say so and stop, never run unsigned
+        raise kopf.PermanentError(f"MLflow webhook secret {path}: {exc}") from exc
+    endpoint = webhooks.Endpoint(lambda: webhooks.read_secret(path),
+                                 controller().recheck_mlflow_model)  # fmt: skip
+    memo.webhook_server = webhooks.serve(endpoint, settings.bind_address, settings.webhook_port)
+    log.info("MLflow webhooks on :%d%s", settings.webhook_port, webhooks.PATH)
+
+
+@kopf.on.cleanup()
+def stop_webhooks(memo: Any, **_: Any) -> None:
+    server = getattr(memo, "webhook_server", None)
+    if server is not None:
+        server.shutdown()

@@ -95,6 +95,8 @@ class ObjectState:
     last_promotion_note: str | None = None
     seen: float = 0.0
     last_tick: float = 0.0
+    mlflow_model: str | None = None  # the registered model it names (webhooks re-check it)
+    recheck: bool = False  # a registry webhook said the model changed: look it up now
 
 
 class Controller:
@@ -131,12 +133,15 @@ class Controller:
         if isinstance(state.resolved, Unresolved) and not state.resolved.refused:
             ttl = min(ttl, RETRY_UNRESOLVED_S)
         now = time.monotonic()
+        state.mlflow_model = spec.model.mlflowModel.name if spec.model.mlflowModel else None
         if (
             state.resolved_key == key
             and state.resolved is not None
             and now - state.resolved_at < ttl
+            and not state.recheck
         ):
             return state.resolved
+        state.recheck = False
         namespace = obj["metadata"]["namespace"]
         resolver = Resolver(
             TrialSource(lambda n: self.kube.get(namespace, "trials", n)), self.mlflow
@@ -184,6 +189,8 @@ class Controller:
         state = self.state(str(meta.get("uid")))
         now = time.monotonic()
         poll = ((spec.get("model") or {}).get("mlflowModel") or {}).get("pollSeconds")
+        if state.recheck:
+            return True  # a registry webhook: the alias may point elsewhere now
         if poll is not None and now - state.resolved_at >= float(poll):
             return True  # an alias (or version) to look up again
         if approval.undecided(meta, (body.get("status") or {}).get("history") or []):
@@ -192,6 +199,16 @@ class Controller:
         if spec.get("sla") and now - state.last_tick >= float(sla or 30):
             return True  # the serving revision's next SLA window
         return not at_rest(body) or now - state.last_tick >= STEADY_RESYNC_S
+
+    def recheck_mlflow_model(self, name: str) -> int:
+        """Make every ModelDeployment naming registered model ``name`` look it up on its
+        next tick (a registry webhook); how many there are."""
+        marked = 0
+        for state in list(self.states.values()):
+            if state.mlflow_model == name:
+                state.recheck = True
+                marked += 1
+        return marked
 
     def tick(
         self, name: str, namespace: str, post: Post, now: dt.datetime | None = None

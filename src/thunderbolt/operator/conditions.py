@@ -28,7 +28,8 @@ def condition(
 
 
 def merge_conditions(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Keep lastTransitionTime where a condition's status did not change."""
+    """Keep lastTransitionTime where a condition's status did not change, and keep the
+    old conditions of other types (another writer's, e.g. ``RecordsConsistent``)."""
     previous = {c.get("type"): c for c in old or []}
     out = []
     for cond in new:
@@ -36,4 +37,5 @@ def merge_conditions(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> li
         if before and before.get("status") == cond["status"] and before.get("lastTransitionTime"):
             cond = {**cond, "lastTransitionTime": before["lastTransitionTime"]}
         out.append(cond)
-    return out
+    written = {c["type"] for c in new}
+    return out + [c for c in old or [] if c.get("type") not in written]

@@ -17,7 +17,7 @@ import kopf
 from kubernetes.client.exceptions import ApiException
 
 from thunderbolt.api.meta import EXPERIMENT_LABEL, GROUP, TRIAL_LABEL, VERSION
-from thunderbolt.operator import experiments, kube, leadership, metrics, trials
+from thunderbolt.operator import consistency, experiments, kube, leadership, metrics, trials
 from thunderbolt.operator.search import STUDIES
 from thunderbolt.operator.trialcache import TRIALS
 from thunderbolt.settings import OperatorSettings, current, namespace_in_scope
@@ -175,10 +175,16 @@ async def _resync_loop(settings: OperatorSettings, kopf_settings: kopf.OperatorS
 async def start_resync(memo: Any, settings: kopf.OperatorSettings, **_: Any) -> None:
     # Kopf pauses its own handlers on a standby replica; this loop asks leadership.
     memo.resync_task = asyncio.create_task(_resync_loop(current(), settings))
+    # Trials vs MLflow, on the active replica only (the RecordsConsistent condition).
+    operator = current()
+    memo.records_task = asyncio.create_task(
+        consistency.loop(operator, lambda: _standby(operator, settings))
+    )
 
 
 @kopf.on.cleanup()
 async def stop_resync(memo: Any, **_: Any) -> None:
-    task = getattr(memo, "resync_task", None)
-    if task is not None:
-        task.cancel()
+    for name in ("resync_task", "records_task"):
+        task = getattr(memo, name, None)
+        if task is not None:
+            task.cancel()

@@ -133,6 +133,13 @@ def _result_fields(result: TrainResult, metric: str) -> dict[str, Any]:
         fields["split"] = result.split.model_dump(exclude_none=True)
     if result.validation is not None:  # the data/model checks' digest
         fields["validation"] = result.validation.model_dump(exclude_none=True)
+    cpu = _finite(result.cpuSeconds)
+    if cpu is not None and cpu >= 0:  # resource accounting, as the trainer measured it
+        fields["cpuSeconds"] = cpu
+    if result.peakMemoryBytes is not None and result.peakMemoryBytes >= 0:
+        fields["peakMemoryBytes"] = int(result.peakMemoryBytes)
+    if result.codeRevision and len(result.codeRevision) <= 100:
+        fields["codeRevision"] = result.codeRevision
     for key in (
         "mlflowRunId",
         "mlflowRunUrl",

@@ -35,6 +35,7 @@ from thunderbolt.sdk.errors import NoObjective, TrainingError, TrialPruned
 from thunderbolt.sdk.params import Parameters
 from thunderbolt.sdk.result import Say, say, write_result
 from thunderbolt.sdk.tracking import NullTracker, Tracker, make_tracker, trial_tags
+from thunderbolt.sdk.usage import code_revision, measure
 from thunderbolt.validation.report import ValidationReport
 
 Status = Literal["Succeeded", "Failed", "Pruned"]
@@ -340,6 +341,10 @@ class Trial:
 
     def _close(self, result: TrainResult) -> TrainResult:
         self.result = result
+        usage = measure()  # what the run cost up to here, for the Trial's accounting
+        if usage is not None:
+            result.cpuSeconds, result.peakMemoryBytes = usage
+        result.codeRevision = result.codeRevision or code_revision()
         if self.validation is not None and result.validation is None:
             result.validation = self.validation
         if not self.is_main:
@@ -349,8 +354,14 @@ class Trial:
         if result.status == "Succeeded" and result.objective is not None:
             tags[lineage.OBJECTIVE_TAG] = repr(float(result.objective))
             tags[lineage.OBJECTIVE_METRIC_TAG] = self.objective_metric
+        if result.codeRevision:
+            tags[lineage.CODE_REVISION_TAG] = result.codeRevision
         if tags:
             self.tracker.set_tags(tags)
+        if usage is not None:
+            self.tracker.log_metrics({"cpu_seconds": usage.cpu_seconds,
+                                      "peak_memory_bytes": float(usage.peak_memory_bytes)},
+                                     step=self.last_step or 0)  # fmt: skip
         self.tracker.finish(_TRACKER_STATUS[result.status])
         result.mlflowRunId = result.mlflowRunId or self.tracker.run_id
         result.mlflowRunUrl = result.mlflowRunUrl or self.tracker.run_url

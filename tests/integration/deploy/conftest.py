@@ -83,7 +83,10 @@ def host_mlflow(host_ip, tmp_path_factory) -> Iterator[HostMlflow]:
              "--host", host_ip, "--port", str(port), "--workers", "1",
              "--allowed-hosts", "*"],
             stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-            env={**os.environ, "MLFLOW_TRACKING_URI": ""},
+            # Registry webhooks may reach the host's operator (a private address, http),
+            # and a webhook created by a test is used at once (no 60 s listing cache).
+            env={**os.environ, "MLFLOW_TRACKING_URI": "", "MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS": "true",
+                 "MLFLOW_WEBHOOK_ALLOWED_SCHEMES": "http,https", "MLFLOW_WEBHOOK_CACHE_TTL": "1"},
         )  # fmt: skip
     url = f"http://{host_ip}:{port}"
     _wait_http(f"{url}/health", proc, log, 180)

@@ -3,33 +3,8 @@ sqlite MLflow, no server), with each kind of disagreement introduced on purpose.
 
 from __future__ import annotations
 
-import numpy as np
-import torch
-from torch import nn
-
-from thunderbolt import sdk
+from tests.fixtures.mlflow_runs import train
 from thunderbolt.cli.check import compare, fetch_runs, render
-from thunderbolt.sdk.torch import export
-
-
-def train(uri: str, tmp_path, number: int, accuracy: float):
-    name = f"iris-{number:03d}"
-    config = {
-        "identity": {"namespace": "ns", "experiment": "iris", "trial": name,
-                     "uid": f"uid-{number}", "number": number},
-        "objective": {"metric": "val_accuracy", "direction": "maximize"},
-        "tracking": {"trackingUri": uri, "registeredModelName": "iris-mlp"},
-    }  # fmt: skip
-    with sdk.init(config, output=tmp_path / name, emit=lambda _m: None) as trial:
-        trial.report(1, val_accuracy=accuracy)
-        torch.manual_seed(number)
-        x = np.random.default_rng(number).normal(size=(4, 4)).astype(np.float32)
-        export(nn.Linear(4, 3), x[:2], trial, validation=x)
-    result = trial.result
-    assert result is not None and result.status == "Succeeded"
-    status = {"phase": "Succeeded", **result.model_dump(
-        include={"objective", "mlflowRunId", "mlflowModelVersion", "modelChecksum", "switches"})}  # fmt: skip
-    return {"metadata": {"name": name, "uid": f"uid-{number}"}, "status": status}
 
 
 def test_the_records_agree_and_each_kind_of_disagreement_is_found(tmp_path, monkeypatch):
