@@ -16,8 +16,15 @@ and a 10-trial random run is the start of the 40-trial one.
 
     PYTHONPATH=src .venv/bin/python bench/search_quality.py [--seeds 10] [--workers 1]
         [--budgets 10,20,40] [--samplers tpe,gp,cmaes,random] [--datasets ...]
+        [--sampler-budgets gp=20,cmaes=20] [--epochs N] [--noise CONFIGS,REPEATS]
 
-Datasets: breast_cancer, digits, diabetes, wine (MLP), and the other model families:
+``--noise`` measures the objective instead of searching: random search's first CONFIGS
+proposals are each trained with REPEATS model seeds on the run's split, and it prints the
+model seed's spread against the spread between the best configurations, and how often
+the best single run is the best configuration by its other seeds (when rarely, a best-of-N
+comparison between samplers is decided by luck).
+
+Datasets: breast_cancer, digits, diabetes, friedman1, wine (MLP), and the other model families:
 digits_cnn (the CNN on digits' 8x8 images), trajectories_gru (the GRU on generated
 trajectories). Pick settings on one seed range (``--first-seed``) and report on another.
 
@@ -28,6 +35,7 @@ strictly better on at least 2 of 3, with a paired win rate >= 60% where not at c
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import multiprocessing
 import os
@@ -88,6 +96,10 @@ CASES = {
     # dataset's ceiling for these models) and only the split's noise is left to compare
     "diabetes": Case("diabetes", "builtin://diabetes", "regression",
                      "val_r2", "maximize", 5, 32),
+    # generated regression with headroom (diabetes sits at its ceiling): Friedman #1,
+    # 5 irrelevant columns, noise std 1 (best possible R² about 0.96)
+    "friedman1": Case("friedman1", "builtin://friedman1", "regression",
+                      "val_r2", "maximize", 3, 32),
     "wine": Case("wine", "builtin://wine", "classification",
                  "val_loss", "minimize", 8, 16),
     # the other model families: a CNN on digits' 8x8 images, a GRU on trajectories
@@ -196,16 +208,82 @@ class Worker:
             "suggest_s": suggest_s / budget,
         }
 
+    def noise(self, configs: int, repeats: int) -> list[list[float]]:
+        """Random search's first ``configs`` proposals, each trained with ``repeats``
+        model seeds (the first is the one the search gives it): how much of the gap
+        between two Trials is the model seed's luck."""
+        spec = experiment(self.case, "random", configs, self.seed)
+        search = Search(spec, f"noise-{self.case.name}-{self.seed}")
+        out = []
+        for number in range(configs):
+            proposed = search.suggest(number)
+            search.observe([TrialRecord(number, proposed, "Succeeded", 0.0)])
+            first = trial_seed(spec, number)
+            out.append([self.train(proposed, first + 1000 * r) for r in range(repeats)])
+        return out
 
-Job = tuple[str, int, list[str], list[int], dict[str, dict[str, Any]]]
+
+# budgets by sampler ("*": the default for samplers not named)
+Job = tuple[Case, int, list[str], dict[str, list[int]], dict[str, dict[str, Any]]]
 
 
 def work(job: Job) -> dict[str, Any]:
     torch.set_num_threads(1)
-    name, seed, samplers, budgets, settings = job
-    worker = Worker(CASES[name], seed, settings)
-    runs = [worker.run(s, b) for s in samplers for b in budgets]
+    case, seed, samplers, budgets, settings = job
+    worker = Worker(case, seed, settings)
+    runs = [worker.run(s, b) for s in samplers for b in budgets.get(s, budgets["*"])]
     return {"runs": runs, "train_seconds": worker.train_seconds}
+
+
+NoiseJob = tuple[Case, int, int, int]
+
+
+def work_noise(job: NoiseJob) -> dict[str, Any]:
+    torch.set_num_threads(1)
+    case, seed, configs, repeats = job
+    worker = Worker(case, seed)
+    return {"dataset": case.name, "seed": seed, "values": worker.noise(configs, repeats)}
+
+
+def noise_report(results: list[dict[str, Any]]) -> list[str]:
+    """Per dataset: the model seed's spread against the spread between good configurations,
+    and how often the best single run is the best configuration by its other seeds."""
+    lines = [
+        "\n| dataset | splits × configs × model seeds | model-seed std | best quarter: "
+        "std of config means | best quarter: model-seed std | best run is the best config |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name in dict.fromkeys(r["dataset"] for r in results):
+        case = CASES[name]
+        sign = 1.0 if case.direction == "maximize" else -1.0
+        seed_var: list[float] = []
+        top_spread: list[float] = []
+        top_var: list[float] = []
+        hits = splits = 0
+        shape = ""
+        for res in (r for r in results if r["dataset"] == name):
+            rows = [v for v in res["values"] if all(x == x for x in v)]  # drop diverged
+            shape = f"{len(res['values'][0])}"
+            if len(rows) < 4:
+                continue
+            splits += 1
+            seed_var += [statistics.pvariance(v) for v in rows]
+            means = [statistics.fmean(v) for v in rows]
+            order = sorted(range(len(rows)), key=lambda i: -sign * means[i])
+            top = order[: max(2, len(rows) // 4)]
+            top_spread.append(statistics.pstdev([means[i] for i in top]))
+            top_var += [statistics.pvariance(rows[i]) for i in top]
+            # picked by its first run (as a search picks), judged by its other runs
+            picked = max(range(len(rows)), key=lambda i: sign * rows[i][0])
+            others = [statistics.fmean(v[1:]) for v in rows]
+            hits += picked == max(range(len(rows)), key=lambda i: sign * others[i])
+        configs = len(results[0]["values"])
+        lines.append(
+            f"| {name} ({case.metric}, {case.epochs} epochs) | {splits} × {configs} × {shape} "
+            f"| {statistics.fmean(seed_var) ** 0.5:.4f} | {statistics.fmean(top_spread):.4f} "
+            f"| {statistics.fmean(top_var) ** 0.5:.4f} | {hits}/{splits} |"
+        )
+    return lines
 
 
 def fmt(values: list[float]) -> str:
@@ -235,7 +313,7 @@ def paired(runs: list[dict[str, Any]], sampler: str, budget: int, direction: str
 
 
 def report(runs: list[dict[str, Any]], train_s: dict[str, list[float]], samplers: list[str],
-           budgets: list[int], tie: float) -> list[str]:  # fmt: skip
+           tie: float) -> list[str]:  # fmt: skip
     lines = []
     target_ok = True
     strictly_better = 0
@@ -253,16 +331,18 @@ def report(runs: list[dict[str, Any]], train_s: dict[str, list[float]], samplers
         lines.append("| sampler | budget | mean ± std best | vs random W/T/L | suggest s/trial |")
         lines.append("|---|---|---|---|---|")
         for sampler in samplers:
-            for budget in budgets:
+            for budget in sorted({r["budget"] for r in mine}):
                 sel = [r for r in mine if r["sampler"] == sampler and r["budget"] == budget]
+                if not sel:
+                    continue
                 best = [r["best"] for r in sel if r["best"] is not None]
                 wtl = "-"
                 if sampler != "random":
                     w, t, lo = paired(mine, sampler, budget, case.direction, tie)
                     wtl = f"{w}/{t}/{lo}"
-                suggest = statistics.fmean(r["suggest_s"] for r in sel) if sel else 0.0
+                suggest = statistics.fmean(r["suggest_s"] for r in sel)
                 lines.append(f"| {sampler} | {budget} | {fmt(best)} | {wtl} | {suggest:.3f} |")
-        if "tpe" in samplers and "random" in samplers and 20 in budgets:
+        if "tpe" in samplers and "random" in samplers and any(r["budget"] == 20 for r in mine):
             tpe = [r["best"] for r in mine if r["sampler"] == "tpe" and r["budget"] == 20]
             rnd = [r["best"] for r in mine if r["sampler"] == "random" and r["budget"] == 20]
             sign = 1.0 if case.direction == "maximize" else -1.0
@@ -276,7 +356,7 @@ def report(runs: list[dict[str, Any]], train_s: dict[str, list[float]], samplers
                 f"TPE vs random at 20 trials: mean gap {gap:+.4f} (positive = TPE better), "
                 f"paired win rate {rate:.0%} -> {'PASS' if ok else 'FAIL'}"
             )
-    if "tpe" in samplers and 20 in budgets:
+    if "tpe" in samplers and any(r["budget"] == 20 for r in runs):
         ok = target_ok and strictly_better >= 2
         lines.append(
             f"\nTarget (TPE >= random everywhere, strictly better on >= 2, win rate >= 60%): "
@@ -287,14 +367,29 @@ def report(runs: list[dict[str, Any]], train_s: dict[str, list[float]], samplers
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--datasets", default="breast_cancer,digits,diabetes")
+    parser.add_argument("--datasets", default="breast_cancer,digits,diabetes,friedman1")
     parser.add_argument("--samplers", default="tpe,gp,cmaes,random")
     parser.add_argument("--budgets", default="10,20,40")
+    parser.add_argument(
+        "--sampler-budgets",
+        default="",
+        help="budgets for some samplers only, e.g. gp=20,cmaes=20 (the rest get --budgets)",
+    )
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument(
         "--settings", default="{}", help='algorithm.settings per sampler, JSON: {"tpe": {...}}'
+    )
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        help="override every dataset's epochs (to choose them on tuning seeds)",
+    )
+    parser.add_argument(
+        "--noise",
+        help="CONFIGS,REPEATS: instead of searching, train random search's first CONFIGS "
+        "proposals with REPEATS model seeds each and print how noisy the objective is",
     )
     parser.add_argument("--tie", type=float, default=1e-4, help="|difference| counted as a tie")
     parser.add_argument("--json", help="also write the raw runs here")
@@ -305,8 +400,32 @@ def main() -> int:
     budgets = [int(b) for b in args.budgets.split(",")]
     settings = json.loads(args.settings)
     seeds = range(args.first_seed, args.first_seed + args.seeds)
+    if args.epochs:
+        for name, case in CASES.items():
+            CASES[name] = dataclasses.replace(case, epochs=args.epochs)
+    if args.noise:
+        configs, repeats = (int(n) for n in args.noise.split(","))
+        noise_jobs: list[NoiseJob] = [
+            (CASES[d], s, configs, repeats) for d in args.datasets.split(",") for s in seeds
+        ]
+        began = time.perf_counter()
+        with multiprocessing.get_context("spawn").Pool(args.workers) as pool:
+            noise_results = pool.map(work_noise, noise_jobs, chunksize=1)
+        print(
+            f"# objective noise: {platform.machine()} {os.cpu_count()} CPUs, "
+            f"{args.workers} worker(s), {time.perf_counter() - began:.0f} s in all; "
+            f"seeds {seeds.start}-{seeds.stop - 1}"
+        )
+        print("\n".join(noise_report(noise_results)))
+        return 0
+    by_sampler: dict[str, list[int]] = {"*": budgets}
+    for item in filter(None, args.sampler_budgets.split(",")):
+        name, _, budget = item.partition("=")
+        by_sampler.setdefault(name, []).append(int(budget))
     jobs: list[Job] = [
-        (d, s, samplers, budgets, settings) for d in args.datasets.split(",") for s in seeds
+        (CASES[d], s, samplers, by_sampler, settings)
+        for d in args.datasets.split(",")
+        for s in seeds
     ]
     began = time.perf_counter()
     if args.workers > 1:
@@ -317,14 +436,14 @@ def main() -> int:
     runs = [r for res in results for r in res["runs"]]
     train_s: dict[str, list[float]] = {}
     for job, res in zip(jobs, results, strict=True):
-        train_s.setdefault(job[0], []).extend(res["train_seconds"])
+        train_s.setdefault(job[0].name, []).extend(res["train_seconds"])
     print(
         f"# search quality: {platform.machine()} {os.cpu_count()} CPUs, torch "
         f"{torch.__version__}, optuna {optuna.__version__}, {args.workers} worker(s), "
         f"{time.perf_counter() - began:.0f} s in all; seeds {seeds.start}-{seeds.stop - 1}"
         + (f"; settings {json.dumps(settings)}" if settings else "")
     )
-    print("\n".join(report(runs, train_s, samplers, budgets, args.tie)))
+    print("\n".join(report(runs, train_s, samplers, args.tie)))
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(runs, fh, indent=1)

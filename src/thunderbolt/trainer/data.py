@@ -1,8 +1,8 @@
 """Tabular datasets by URI, validated, split and standardized.
 
 Schemes pick the source as MLflow picks its stores: ``builtin://`` (scikit-learn's
-bundled sets and ``builtin://trajectories``, generated in code; no download), ``file://``
-or a bare path, ``http(s)://``, ``s3://``. Tables give rows of features; trajectories
+bundled sets; ``builtin://friedman1`` and ``builtin://trajectories``, generated in code;
+no download), ``file://`` or a bare path, ``http(s)://``, ``s3://``. Tables give rows of features; trajectories
 give sequences ([steps, channels] per sample); ``as_images`` reshapes square tables
 (digits' 64 pixels) into [1, 8, 8] images for the CNN.
 Every problem a user can fix in their data raises ``DatasetError`` naming the column
@@ -26,7 +26,7 @@ from thunderbolt.api.trainer_config import DatasetConfig
 from thunderbolt.artifacts import ArtifactError, store_for
 from thunderbolt.sdk.errors import DatasetError
 
-BUILTIN = ("iris", "wine", "breast_cancer", "digits", "diabetes", "trajectories")
+BUILTIN = ("iris", "wine", "breast_cancer", "digits", "diabetes", "friedman1", "trajectories")
 _EXTENSIONS = {
     ".csv": "csv",
     ".parquet": "parquet",
@@ -153,6 +153,10 @@ def read_frame(
 def _builtin(name: str, target: str) -> tuple[pd.DataFrame, list[str] | None]:
     if name not in BUILTIN or name == "trajectories":
         raise DatasetError(f"unknown builtin dataset {name!r}; choose from {', '.join(BUILTIN)}")
+    if name == "friedman1":  # generated in code (regression with headroom)
+        from thunderbolt.trainer import friedman
+
+        return friedman.frame(target), None
     from sklearn import datasets
 
     bunch: Any = getattr(datasets, f"load_{name}")(as_frame=True)

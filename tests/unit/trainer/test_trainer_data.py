@@ -9,6 +9,7 @@ import pytest
 
 from thunderbolt.api.trainer_config import DatasetConfig
 from thunderbolt.sdk.errors import DatasetError
+from thunderbolt.trainer import friedman
 from thunderbolt.trainer.data import load
 
 
@@ -120,6 +121,30 @@ def test_missing_file_names_the_uri(tmp_path):
     uri = (tmp_path / "nope.csv").as_uri()
     with pytest.raises(DatasetError, match="nope.csv"):
         load(DatasetConfig(uri=uri, target="label"), "classification", 0)
+
+
+def test_builtin_friedman1_is_generated_with_irrelevant_columns_and_known_noise():
+    ds = load(DatasetConfig(uri="builtin://friedman1"), "regression", seed=3)
+    assert ds.feature_names == [f"x{i}" for i in range(1, 11)] and ds.class_labels is None
+    assert len(ds.x_train) == 800 and len(ds.x_val) == 200
+    again = load(DatasetConfig(uri="builtin://friedman1"), "regression", seed=3)
+    np.testing.assert_array_equal(ds.x_val, again.x_val)  # a fixed data seed
+    np.testing.assert_array_equal(ds.y_val, again.y_val)
+    x = np.concatenate([ds.x_train, ds.x_val])
+    y = np.concatenate([ds.y_train, ds.y_val])
+    assert x.min() >= 0.0 and x.max() <= 1.0
+    # the target is Friedman #1 plus unit noise: the residual is the noise
+    residual = y - friedman.clean_target(x)
+    assert abs(residual.mean()) < 0.1 and 0.9 < residual.std() < 1.1
+    assert y.std() > 4.0  # so the best R² (1 - 1/var) is about 0.96, not 1
+    corr = [abs(np.corrcoef(x[:, j], y)[0, 1]) for j in range(10)]
+    assert corr[3] > 0.4  # 10 x4: the strongest single term
+    assert max(corr[5:]) < 0.1  # x6..x10 do not enter the formula
+
+
+def test_friedman1_generator_refuses_fewer_than_five_features():
+    with pytest.raises(ValueError, match="5 features"):
+        friedman.generate(features=4)
 
 
 def test_unknown_builtin_lists_the_choices():

@@ -48,6 +48,25 @@ def test_diabetes_regression_beats_predicting_the_mean(make_config, tmp_path):
     assert result.metrics["val_r2"] > 0.0
 
 
+def test_friedman1_trains_exports_and_its_hyperparameters_matter(make_config, tmp_path):
+    # the generated regression set exists so that a search has something to find: a
+    # sensible learning rate gets close to the noise floor, a tiny one stays far below
+    good = make_config(
+        regression=True, dataset={"uri": "builtin://friedman1"}, epochs=5,
+        parameters={"learning_rate": 0.01, "hidden_dim": 48, "num_layers": 2},
+    )  # fmt: skip
+    result, code, out = run(good, tmp_path, name="good")
+    assert code == 0 and (out / "model.onnx").exists()
+    assert 0.8 < result.metrics["val_r2"] < 0.97  # 0.97: above the noise floor's R²
+    slow = make_config(
+        regression=True, dataset={"uri": "builtin://friedman1"}, epochs=5,
+        parameters={"learning_rate": 0.0002, "hidden_dim": 48, "num_layers": 2},
+    )  # fmt: skip
+    crawled, code, _ = run(slow, tmp_path, name="slow")
+    assert code == 0
+    assert crawled.metrics["val_r2"] < result.metrics["val_r2"] - 0.3
+
+
 def test_spectral_norm_bounds_every_exported_linear_weight(make_config, tmp_path, singular_values):
     config = make_config(epochs=6, parameters={"learning_rate": 0.1, "spectral_norm": "true"})
     result, code, out = run(config, tmp_path)
