@@ -62,15 +62,17 @@ def _age_seconds(obj: Mapping[str, Any]) -> float:
 
 
 def _busy(namespace: str, experiment: str) -> bool:
-    """A retention Job runs, or failed recently (retried later, not at every reconcile)."""
+    """A retention Job runs, finished unrecorded (recorded now; the Trials just listed
+    are stale), or failed recently (retried later, not at every reconcile)."""
     busy = False
     for job in _jobs(namespace, experiment, "retention"):
         outcome = retention.job_outcome(job)
-        if outcome is None:
+        if outcome is None or (outcome == "Failed" and _age_seconds(job) < RETRY_AFTER_SECONDS):
             busy = True
-        elif outcome == "Failed" and _age_seconds(job) < RETRY_AFTER_SECONDS:
+        elif outcome == "Succeeded":
+            retention_job_changed(job)
             busy = True
-        elif outcome == "Failed":
+        else:
             kube.delete_job(namespace, job["metadata"]["name"])
     return busy
 

@@ -149,3 +149,22 @@ def test_s3_failure_exits_nonzero_without_a_traceback(tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr
     (line,) = [json.loads(x) for x in proc.stdout.splitlines()]
     assert "cannot delete under s3://retention/runs/ml/iris" in line["error"]
+
+
+def test_describe_and_the_dashboard_say_a_deleted_model_is_gone() -> None:
+    import datetime as dt
+
+    from thunderbolt.cli.describe import trial_view
+    from thunderbolt.dashboard.views import trial_view as page
+
+    trial: dict[str, Any] = {
+        "metadata": {"name": "iris-003", "namespace": "ml"},
+        "spec": {"experiment": "iris", "number": 3, "parameters": {}},
+        "status": {"phase": "Succeeded", "modelUri": "s3://m/ml/iris/iris-003/model.onnx"},
+    }
+    assert "deleted" not in trial_view(trial)
+    trial["status"]["artifactsDeleted"] = {"reason": "Retention", "time": "2026-12-01T10:00:00Z"}
+    text = trial_view(trial)
+    assert "model and files deleted from the store (Retention, 2026-12-01T10:00:00Z)" in text
+    view = page(trial, [], "", dt.datetime(2026, 12, 1, tzinfo=dt.UTC))
+    assert view["modelUri"].startswith("deleted (Retention")
