@@ -93,6 +93,8 @@ def retain(
     meta = experiment["metadata"]
     if _busy(meta["namespace"], meta["name"]):
         return None
+    # Fresh Trials (the cache may not have seen the last Job's marks yet) and deployments.
+    trials = kube.list_trials(meta["namespace"], meta["name"], meta["uid"])
     protected = retention.protected_models(list_deployments(settings))
     chosen = retention.victims(experiment, spec, trials, store, settings, protected)
     if not chosen:

@@ -33,7 +33,9 @@ def experiment_deleting(body: Any, runtime: Any, **_: Any) -> None:
     experiment = dict(body)
     meta = experiment["metadata"]
     try:
-        spec = validate_experiment(meta["name"], experiment.get("spec") or {})
+        spec = validate_experiment(
+            meta["name"], experiment.get("spec") or {}, current().trial_service_accounts
+        )
     except SpecError:
         spec = None  # still delete what the store URI names; no Trial volumes known
     try:

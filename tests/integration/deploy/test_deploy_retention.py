@@ -10,13 +10,32 @@ still lets the Experiment go.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
 from kubernetes import client
 
 from tests.integration.operator.operator_helpers import Cluster, wait_for
 
 FINALIZER = "operator.thunderbolt.io/finalizer"
+
+
+@pytest.fixture(autouse=True)
+def no_finalizer_left(kube_api, namespace) -> Iterator[None]:
+    """A failed test must not leave an Experiment whose finalizer, with the operator
+    gone, would hold the namespace's deletion forever."""
+    yield
+    custom = client.CustomObjectsApi(kube_api)
+    items = custom.list_namespaced_custom_object(
+        "thunderbolt.io", "v1alpha1", namespace, "experiments"
+    )["items"]
+    for item in items:
+        if item["metadata"].get("finalizers"):
+            custom.patch_namespaced_custom_object(
+                "thunderbolt.io", "v1alpha1", namespace, "experiments",
+                item["metadata"]["name"], {"metadata": {"finalizers": None}},
+            )  # fmt: skip
 
 
 def experiment(name: str, image: str, namespace: str, trials: int, **extra: Any) -> dict[str, Any]:
