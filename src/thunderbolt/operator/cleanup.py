@@ -88,8 +88,10 @@ def retain(
     if spec.retention is None or spec.retention.keepBest is None:
         return None
     store = retention.store_uri(experiment.get("spec"), settings)
-    if store is None or not retention.victims(experiment, spec, trials, store, settings):
-        return None  # the cheap check first: no API call when nothing is to go
+    if store is None or not retention.victims(
+        experiment, spec, trials, store, settings, any_store=True
+    ):
+        return None  # the cheap check first (on cached Trials): no API call when nothing goes
     meta = experiment["metadata"]
     if _busy(meta["namespace"], meta["name"]):
         return None
@@ -98,10 +100,14 @@ def retain(
     protected = retention.protected_models(list_deployments(settings))
     chosen = retention.victims(experiment, spec, trials, store, settings, protected)
     if not chosen:
+        log.info("%s/%s: retention: nothing to delete", meta["namespace"], meta["name"])
         return None
     plan = retention.retention_plan(store, chosen, protected)
     job = retention.cleanup_job(experiment, spec, plan, settings, "retention")
     if kube.create(job):
+        log.info(
+            "%s/%s: retention job %s", meta["namespace"], meta["name"], job["metadata"]["name"]
+        )
         kube.post_event(
             experiment,
             "ArtifactCleanupStarted",

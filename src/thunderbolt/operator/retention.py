@@ -160,11 +160,14 @@ def victims(
     store: str,
     settings: OperatorSettings,
     protected: Protected | None = None,
+    *,
+    any_store: bool = False,
 ) -> list[Mapping[str, Any]]:
     """Finished Trials whose artifacts retention deletes: outside the best ``keepBest``
     (and not the Experiment's best Trial or on its Pareto front), not deleted before,
-    written to the same store, and, given ``protected``, not a deployed model. Idempotent:
-    Trials already marked ``artifactsDeleted`` never come back."""
+    written to the same store (unless ``any_store``: the operator's Trial cache keeps no
+    spec.artifacts) and, given ``protected``, not a deployed model. Idempotent: Trials
+    already marked ``artifactsDeleted`` never come back."""
     keep_best = spec.retention.keepBest if spec.retention else None
     if keep_best is None:
         return []
@@ -181,7 +184,7 @@ def victims(
             or trial_status.get("artifactsDeleted")
             or trial["metadata"]["name"] in kept
             or trial["metadata"].get("deletionTimestamp")
-            or store_uri(trial.get("spec"), settings) != store
+            or (not any_store and store_uri(trial.get("spec"), settings) != store)
         ):
             continue
         if protected is not None and is_protected(trial, protected):

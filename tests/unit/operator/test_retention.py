@@ -13,6 +13,7 @@ from thunderbolt.api.experiment import parse_spec
 from thunderbolt.api.meta import EXPERIMENT_LABEL
 from thunderbolt.operator import retention
 from thunderbolt.operator.builders import build_trial, trainer_config
+from thunderbolt.operator.trialcache import compact
 from thunderbolt.sdk.checkpoint import FILENAME as CHECKPOINT_FILE
 from thunderbolt.sdk.publish import artifact_prefix
 from thunderbolt.settings import OperatorSettings
@@ -118,6 +119,17 @@ def test_trials_already_deleted_never_come_back(exp, trials):
 def test_a_trial_written_to_another_store_is_left_alone(exp, trials):
     trials[0]["spec"]["artifacts"] = {"uri": "s3://elsewhere/x"}
     assert "iris-000" not in names(chosen(exp, trials))
+
+
+def test_the_cheap_check_on_cached_trials_sees_them_without_their_spec(exp, trials):
+    """The operator's Trial cache drops spec.artifacts: the pre-check must still find work
+    (the Job is then planned from freshly listed Trials)."""
+    cached = [compact(t) for t in trials]
+    assert "artifacts" not in cached[0]["spec"]
+    bare = OperatorSettings()  # no default store: a Trial's store is its spec's
+    assert retention.victims(exp, parse_spec(exp["spec"]), cached, STORE, bare) == []
+    found = retention.victims(exp, parse_spec(exp["spec"]), cached, STORE, bare, any_store=True)
+    assert names(found) == ["iris-000", "iris-002", "iris-004"]
 
 
 def test_models_a_deployment_serves_or_served_are_never_chosen(exp, trials):
