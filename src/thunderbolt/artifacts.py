@@ -12,6 +12,7 @@ import abc
 import hashlib
 import os
 import pathlib
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlparse
 
@@ -35,6 +36,27 @@ class ArtifactStore(abc.ABC):
 
     @abc.abstractmethod
     def delete(self, uri: str) -> None: ...
+
+    @abc.abstractmethod
+    def delete_prefix(self, prefix: str, keep: Iterable[str] = ()) -> int:
+        """Delete every object under ``prefix/`` except those under a ``keep`` prefix;
+        returns how many were deleted. A missing prefix deletes nothing (idempotent)."""
+
+
+def _under(uri: str, prefixes: Iterable[str]) -> bool:
+    """``uri`` is one of ``prefixes`` or lies under one."""
+    return any(uri == p.rstrip("/") or uri.startswith(p.rstrip("/") + "/") for p in prefixes)
+
+
+def check_prefix(prefix: str) -> None:
+    """Refuse prefixes too broad to delete under: a bucket's or filesystem's root, ``..``."""
+    parsed = urlparse(prefix)
+    parts = [p for p in parsed.path.split("/") if p]
+    if ".." in parts or "." in parts:
+        raise ArtifactError(f"refusing a prefix with '.' or '..': {prefix}")
+    least = 1 if parsed.scheme == "s3" else 2
+    if len(parts) < least:
+        raise ArtifactError(f"refusing to delete everything under {prefix}: too broad")
 
 
 class FileStore(ArtifactStore):
@@ -63,6 +85,29 @@ class FileStore(ArtifactStore):
 
     def delete(self, uri: str) -> None:
         self._path(uri).unlink(missing_ok=True)
+
+    def delete_prefix(self, prefix: str, keep: Iterable[str] = ()) -> int:
+        check_prefix(prefix)
+        root = self._path(prefix.rstrip("/"))
+        if not root.is_dir():
+            return 0
+        keep = list(keep)
+        deleted = 0
+        for path in sorted(root.rglob("*"), reverse=True):  # files before their folders
+            if _under(path.as_uri(), keep):
+                continue
+            try:
+                if path.is_dir() and not path.is_symlink():
+                    if not any(path.iterdir()):
+                        path.rmdir()
+                else:
+                    path.unlink()
+                    deleted += 1
+            except OSError as exc:
+                raise ArtifactError(f"cannot delete {path.as_uri()}: {exc.strerror}") from exc
+        if root.is_dir() and not any(root.iterdir()):
+            root.rmdir()
+        return deleted
 
 
 class S3Store(ArtifactStore):
@@ -115,6 +160,42 @@ class S3Store(ArtifactStore):
     def delete(self, uri: str) -> None:
         bucket, key = self._split(uri)
         self.client.delete_object(Bucket=bucket, Key=key)
+
+    def delete_prefix(self, prefix: str, keep: Iterable[str] = ()) -> int:
+        """Deletes the current objects; in a versioned bucket that leaves delete markers
+        and the older versions go by the bucket's lifecycle rules."""
+        check_prefix(prefix)
+        bucket, key = self._split(prefix.rstrip("/"))
+        keep = list(keep)
+        deleted = 0
+        try:
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=bucket, Prefix=key + "/"
+            )
+            for page in pages:
+                keys = [
+                    o["Key"]
+                    for o in page.get("Contents", [])
+                    if not _under(f"s3://{bucket}/{o['Key']}", keep)
+                ]
+                if not keys:
+                    continue
+                answer = self.client.delete_objects(
+                    Bucket=bucket, Delete={"Objects": [{"Key": k} for k in keys], "Quiet": True}
+                )
+                errors = answer.get("Errors") or []
+                if errors:
+                    first = errors[0]
+                    raise ArtifactError(
+                        f"cannot delete s3://{bucket}/{first.get('Key')}: {first.get('Code')} "
+                        f"({len(errors)} of {len(keys)} failed)"
+                    )
+                deleted += len(keys)
+        except ArtifactError:
+            raise
+        except Exception as exc:  # botocore raises many types; the prefix is what matters
+            raise ArtifactError(f"cannot delete under {prefix}: {exc}") from exc
+        return deleted
 
 
 def store_for(uri: str, *, s3_endpoint_url: str | None = None) -> ArtifactStore:

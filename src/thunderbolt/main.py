@@ -122,6 +122,7 @@ def import_handlers() -> None:
     """
     import thunderbolt.deploy.handlers  # noqa: F401
     import thunderbolt.operator.handlers  # noqa: F401
+    import thunderbolt.operator.retention_handlers  # noqa: F401
     import thunderbolt.reports.handlers  # noqa: F401
     import thunderbolt.collectors.handlers  # noqa: F401  # isort: skip
 

@@ -392,6 +392,26 @@ class Promote(ApiModel):
     )
 
 
+class Retention(ApiModel):
+    """Which Trials' artifacts (model, validation report, result, checkpoints) the store
+    keeps (docs/experiment.md#retention). Models a ModelDeployment serves or has in its
+    history are never deleted. Unset: everything is kept, also after deletion."""
+
+    keepBest: int | None = Field(
+        default=None,
+        ge=1,
+        le=10000,
+        description="Keep the artifacts of the best N finished Trials with a model (on the "
+        "first objective); delete the other finished Trials' artifacts. Unset: keep all.",
+    )
+    onDelete: Literal["Retain", "Delete"] = Field(
+        default="Retain",
+        description="Deleting the Experiment: Retain leaves its artifacts in the store; "
+        "Delete deletes them first (bounded: after a failure or timeout an Event says what "
+        "stayed and the Experiment goes anyway).",
+    )
+
+
 class ExperimentSpec(ApiModel):
     # Either one objective or several; the API server enforces one of the two (1.20 too).
     model_config = ConfigDict(
@@ -419,6 +439,7 @@ class ExperimentSpec(ApiModel):
     tracking: Tracking | None = None
     artifacts: Artifacts | None = None
     promote: Promote | None = None
+    retention: Retention | None = None
     onComplete: Literal["StopRunning", "LetFinish"] = Field(
         default="StopRunning",
         description="Trials still running when the Experiment ends (goal reached, failure "

@@ -85,6 +85,15 @@ class CollectorStatus(ApiModel):
     lastMetrics: dict[str, float] = Field(default_factory=dict)
 
 
+class ArtifactsDeleted(ApiModel):
+    """The Trial's artifacts were deleted from the store: modelUri names a removed model."""
+
+    reason: Literal["Retention"] = "Retention"
+    time: str | None = None
+    job: str | None = Field(default=None, max_length=253, description="The cleanup Job.")
+    message: str | None = Field(default=None, max_length=1024)
+
+
 class TrialStatus(ApiModel):
     phase: TrialPhase = "Pending"
     observedGeneration: int | None = None
@@ -105,6 +114,11 @@ class TrialStatus(ApiModel):
     mlflowModelVersion: str | None = None
     modelUri: str | None = None
     modelChecksum: str | None = None
+    artifactsDeleted: ArtifactsDeleted | None = Field(
+        default=None,
+        description="Set once spec.retention deleted this Trial's model and files; "
+        "modelUri then names a removed model.",
+    )
     image: str | None = None
     imageDigest: str | None = Field(
         default=None, description="sha256 of the image the pod ran (a tag can move)."

@@ -123,6 +123,7 @@ def trial_view(trial: dict[str, Any]) -> str:
         ("MLflow run", status.get("mlflowRunUrl") or status.get("mlflowRunId")),
         ("Model", status.get("modelUri")),
         ("Checksum", status.get("modelChecksum")),
+        ("Deleted", _deleted_line(status.get("artifactsDeleted"))),
     ]
     lines = [f"{k + ':':<13}{v}" for k, v in fields if v not in (None, "")]
     return "\n".join([*lines, "Conditions:", conditions_table(status)])
@@ -143,6 +144,15 @@ def usage_fields(status: dict[str, Any]) -> list[tuple[str, Any]]:
         ("CPU seconds", number(cpu) if cpu is not None else None),
         ("Peak memory", mebibytes(status.get("peakMemoryBytes"))),
     ]
+
+
+def _deleted_line(deleted: Any) -> str | None:
+    """spec.retention removed the model and files: the URI above no longer resolves."""
+    if not isinstance(deleted, dict):
+        return None
+    return (
+        f"model and files deleted from the store ({deleted.get('reason')}, {deleted.get('time')})"
+    )
 
 
 def _split_line(split: dict[str, Any] | None) -> str | None:

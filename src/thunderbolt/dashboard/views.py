@@ -385,11 +385,20 @@ def trial_view(
         "curves": learning_curves(trial),
         "mlflowRunUrl": _http_url(status.get("mlflowRunUrl")),
         "mlflowModelVersion": status.get("mlflowModelVersion") or "",
-        "modelUri": status.get("modelUri") or "",
+        "modelUri": _model_text(status),
         "events": event_rows(events, now),
         "log": (log_tail or "")[-MAX_LOG_CHARS:],
         "validation": validation_view(status.get("validation")),
     }
+
+
+def _model_text(status: dict[str, Any]) -> str:
+    """The model's URI, or that spec.retention deleted it (no link to a removed file)."""
+    uri = status.get("modelUri") or ""
+    deleted = status.get("artifactsDeleted")
+    if uri and isinstance(deleted, dict):
+        return f"deleted ({deleted.get('reason') or 'Retention'}, {deleted.get('time') or '?'}); was {uri}"
+    return str(uri)
 
 
 def validation_view(summary: Any) -> dict[str, Any] | None:

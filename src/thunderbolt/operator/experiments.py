@@ -11,7 +11,15 @@ from kubernetes.client.exceptions import ApiException
 
 from thunderbolt.api.experiment import ExperimentSpec
 from thunderbolt.api.meta import now_utc
-from thunderbolt.operator import aggregate, completion, kube, metrics, trials, validation_digest
+from thunderbolt.operator import (
+    aggregate,
+    cleanup,
+    completion,
+    kube,
+    metrics,
+    trials,
+    validation_digest,
+)
 from thunderbolt.operator.builders import build_trial
 from thunderbolt.operator.locks import KeyedLocks
 from thunderbolt.operator.search import STUDIES, StudyCache, search_space_size
@@ -174,7 +182,26 @@ def reconcile(
         _write_status(experiment, validation_digest.with_summary(plan.status, experiment, existing))
         _announce_end(experiment, plan)
         metrics.set_trial_counts(namespace, name, plan.status["trials"])
+        _retain(experiment, plan, spec, existing, settings)
         return plan
+
+
+def _retain(
+    experiment: dict[str, Any],
+    plan: aggregate.Plan,
+    spec: ExperimentSpec,
+    existing: list[dict[str, Any]],
+    settings: OperatorSettings,
+) -> None:
+    """spec.retention, with the status just written (its best Trial is always kept); a
+    failure here never holds up the search: the next reconcile tries again."""
+    if spec.retention is None or spec.retention.keepBest is None:
+        return
+    try:
+        cleanup.retain({**experiment, "status": plan.status}, spec, existing, settings)
+    except ApiException as exc:
+        metrics.ERRORS.labels("cleanup").inc()
+        log.warning("retention of %s left for later: %s", experiment["metadata"]["name"], exc)
 
 
 def experiment_uid(trial: Any) -> str | None:
