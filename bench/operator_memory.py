@@ -71,7 +71,34 @@ def _owner(frames: Any) -> str:
     return "other"
 
 
-def one_size(n: int, sampler: str, parallel: int, traced: bool) -> dict[str, Any]:
+def _churn_bodies(trial: dict[str, Any]) -> list[bytes]:
+    """What one Trial's status syncs read (the Trial, its Job, its pods), as the API
+    server sends them: decoded and dropped by each sync in Kopf's worker threads."""
+    full = json.loads(json.dumps(trial))
+    full["status"] = {
+        "phase": "Running",
+        "intermediate": [{"step": s, "value": s / 500} for s in range(500)],
+        "conditions": [{"type": "Running", "status": "True", "message": "x" * 200}],
+    }
+    job = {
+        "metadata": {"name": trial["metadata"]["name"], "labels": trial["metadata"]["labels"],
+                     "managedFields": [{"fieldsV1": {f"f:{i}": {} for i in range(80)}}]},
+        "spec": {"template": {"spec": {"containers": [{"env": [
+            {"name": f"E{i}", "value": "v" * 40} for i in range(30)]}]}}},
+        "status": {"active": 1},
+    }  # fmt: skip
+    pods = {"items": [job | {"status": {"phase": "Running", "conditions": [{}] * 5}}]}
+    return [json.dumps(x).encode() for x in (full, job, pods)]
+
+
+def _sync_like(bodies: list[bytes]) -> int:
+    decoded = [json.loads(b) for b in bodies]  # as the kubernetes client does
+    return len(json.dumps({"status": decoded[0]["status"]}))  # the patch it builds
+
+
+def one_size(
+    n: int, sampler: str, parallel: int, traced: bool, churn: bool = False
+) -> dict[str, Any]:
     """Runs in a fresh interpreter: N Trials through cache, search and plan."""
     from thunderbolt.api.experiment import parse_spec
     from thunderbolt.api.meta import now_utc
@@ -153,6 +180,10 @@ def one_size(n: int, sampler: str, parallel: int, traced: bool) -> dict[str, Any
             created.append(trial)
         return created
 
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(16)  # Kopf's handler threads (execution.max_workers)
+
     gc.collect()
     if traced:
         tracemalloc.start(8 if n <= 1000 else 1)  # deep tracebacks cost minutes at 10 000
@@ -162,6 +193,9 @@ def one_size(n: int, sampler: str, parallel: int, traced: bool) -> dict[str, Any
     done = 0
     while running:
         for trial in running:
+            if churn:  # ~6 status syncs per Trial, each in some worker thread
+                bodies = _churn_bodies(trial)
+                list(pool.map(_sync_like, [bodies] * 6))
             finish(trial)
         done += len(running)
         running = reconcile()
@@ -188,10 +222,16 @@ def one_size(n: int, sampler: str, parallel: int, traced: bool) -> dict[str, Any
     return out
 
 
-def run_child(n: int, sampler: str, parallel: int, traced: bool) -> dict[str, Any]:
+def run_child(
+    n: int, sampler: str, parallel: int, traced: bool, churn: bool = False, arenas: str = ""
+) -> dict[str, Any]:
     env = dict(os.environ, PYTHONPATH=f"{REPO / 'src'}:{os.environ.get('PYTHONPATH', '')}")
+    env.pop("MALLOC_ARENA_MAX", None)
+    if arenas:
+        env["MALLOC_ARENA_MAX"] = arenas
     args = [sys.executable, __file__, "--child", str(n), "--sampler", sampler]
     args += ["--parallel", str(parallel)] + (["--traced"] if traced else [])
+    args += ["--churn"] if churn else []
     proc = subprocess.run(args, capture_output=True, text=True, env=env, check=True)
     return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
 
@@ -203,10 +243,12 @@ def main() -> int:
     parser.add_argument("--parallel", type=int, default=10)
     parser.add_argument("--child", type=int)
     parser.add_argument("--traced", action="store_true")
+    parser.add_argument("--churn", action="store_true")
     parser.add_argument("--json")
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(one_size(args.child, args.sampler, args.parallel, args.traced)))
+        out = one_size(args.child, args.sampler, args.parallel, args.traced, args.churn)
+        print(json.dumps(out))
         return 0
     sizes = [int(s) for s in args.sizes.split(",") if s]
     results = []
