@@ -103,7 +103,7 @@ def one_size(
     from thunderbolt.api.experiment import parse_spec
     from thunderbolt.api.meta import now_utc
     from thunderbolt.operator import aggregate, experiments, handlers, trials
-    from thunderbolt.operator.builders import build_trial
+    from thunderbolt.operator.builders import build_trial, trial_name
     from thunderbolt.operator.search import StudyCache
     from thunderbolt.operator.trialcache import TrialCache
     from thunderbolt.optuna_bridge import TrialRecord
@@ -215,6 +215,9 @@ def one_size(
     studies.forget(body["metadata"]["uid"])
     cache.forget("ns", "e")
     handlers._phases.clear()
+    for number in range(done):  # the Trials' DELETED events (garbage collection)
+        trials.forget("ns", trial_name("e", number))
+    out["locks_left"] = len(trials._lock)
     gc.collect()
     out["rss_after_delete_kb"] = rss_kb() - rss0
     if traced:

@@ -1,4 +1,5 @@
-"""Every API object the operator makes shares one ApiClient (one connection pool)."""
+"""Per-process plumbing that must not grow or multiply: one shared ApiClient (one
+connection pool), and no per-Trial lock left once the Trial is deleted."""
 
 from __future__ import annotations
 
@@ -24,3 +25,15 @@ def test_api_objects_share_one_client_and_its_pool():
     finally:
         client.ApiClient.set_default(saved_client)
         client.Configuration.set_default(saved_config)
+
+
+def test_a_deleted_trials_lock_is_dropped():
+    from thunderbolt.operator import trials
+
+    lock = trials._lock("ns/e-001")
+    assert trials._lock("ns/e-001") is lock and len(trials._lock) >= 1
+    size = len(trials._lock)
+    trials.forget("ns", "e-001")
+    assert len(trials._lock) == size - 1
+    assert trials._lock("ns/e-001") is not lock  # a new one if it ever comes back
+    trials.forget("ns", "e-001")
