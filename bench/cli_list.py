@@ -152,14 +152,14 @@ def cached_list(custom: Any, ns: str) -> tuple[int, int]:
 
 
 def table(api: client.ApiClient, ns: str) -> tuple[int, int]:
-    resp = api.call_api(
-        f"/apis/{GROUP}/{VERSION}/namespaces/{ns}/trials", "GET",
-        query_params=[("labelSelector", f"{EXPERIMENT_LABEL}={NAME}"), ("resourceVersion", "0"),
-                      ("includeObject", "None")],
+    query = [("labelSelector", f"{EXPERIMENT_LABEL}={NAME}"), ("resourceVersion", "0")]
+    request = api.param_serialize(
+        "GET", f"/apis/{GROUP}/{VERSION}/namespaces/{ns}/trials",
+        query_params=[*query, ("includeObject", "None")],
         header_params={"Accept": TABLE}, auth_settings=["BearerToken"],
-        _preload_content=False, _return_http_data_only=True,
     )  # fmt: skip
-    data = resp.data
+    resp = api.call_api(*request)
+    data = resp.read()
     return len(json.loads(data)["rows"]), len(data)
 
 
