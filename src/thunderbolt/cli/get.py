@@ -118,7 +118,10 @@ def run(args: argparse.Namespace) -> int:
     if args.name:
         objects = [kube.get(plural, args.name)]
     else:
-        objects = kube.list(plural, "" if args.all_namespaces else None, selector)
+        # Trials from the watch cache: a search can have 10 000 of them
+        objects = kube.list(
+            plural, "" if args.all_namespaces else None, selector, cached=plural == "trials"
+        )
     if not objects:
         where = "any namespace" if args.all_namespaces else f"namespace {kube.namespace}"
         print(f"No {plural} found in {where}.")

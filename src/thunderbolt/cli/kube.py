@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import json
 import os
 import pathlib
 import sys
@@ -102,11 +103,21 @@ class Kube:
         return client.CoreV1Api(self.api_client)
 
     def list(
-        self, plural: str, namespace: str | None = None, label_selector: str | None = None
+        self,
+        plural: str,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        cached: bool = False,
     ) -> list[dict[str, Any]]:
-        """Objects of one kind; ``namespace=""`` lists across all namespaces."""
+        """Objects of one kind; ``namespace=""`` lists across all namespaces.
+
+        ``cached``: served from the API server's watch cache (``resourceVersion=0``: no
+        etcd read, possibly a moment behind) and parsed straight from the bytes; what
+        the Trial views use, since a search can have 10 000 Trials (docs/operator.md)."""
         ns = self.namespace if namespace is None else namespace
-        kwargs = {"label_selector": label_selector} if label_selector else {}
+        kwargs: dict[str, Any] = {"label_selector": label_selector} if label_selector else {}
+        if cached:
+            kwargs |= {"resource_version": "0", "_preload_content": False}
         try:
             if ns == "":
                 result = self.custom.list_cluster_custom_object(GROUP, VERSION, plural, **kwargs)
@@ -116,6 +127,8 @@ class Kube:
                 )
         except api_errors() as exc:
             raise CliError(_explain(exc, f"list {plural}")) from exc
+        if cached:
+            result = json.loads(result.data)
         items: list[dict[str, Any]] = result.get("items", [])
         return items
 

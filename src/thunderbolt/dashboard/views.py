@@ -15,7 +15,7 @@ from typing import Any
 
 from thunderbolt.api.meta import EXPERIMENT_LABEL, parse_time
 from thunderbolt.cli import pipeline
-from thunderbolt.cli.compare import group_by
+from thunderbolt.cli.compare import goals_of, group_by, pareto_points
 from thunderbolt.cli.leaderboard import ranked, split_note, within_noise
 from thunderbolt.cli.tables import age, duration, number, param_value
 
@@ -250,6 +250,23 @@ def leaderboard(
     return {"params": names, "rows": rows, "notes": notes, "total": len(all_ranked)}
 
 
+def pareto(spec: dict[str, Any], trials: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Several objectives: every succeeded Trial's values and whether it is on the front
+    (``thunderbolt compare`` without ``--by``); None with one objective."""
+    goals = goals_of(spec)
+    if len(goals) < 2:
+        return None
+    points = pareto_points(trials, goals)
+    return {
+        "objectives": [{"metric": g.metric, "direction": g.direction} for g in goals],
+        "points": [
+            {"trial": p.trial, "number": p.number, "values": p.values, "front": p.front}
+            for p in points
+        ],
+        "frontSize": sum(p.front for p in points),
+    }
+
+
 def trial_table(trials: list[dict[str, Any]], now: dt.datetime) -> list[dict[str, Any]]:
     out = []
     for t in sorted(trials, key=lambda t: (t.get("spec") or {}).get("number", 0)):
@@ -305,6 +322,7 @@ def experiment_view(
         "points": points(trials),
         "comparisons": comparisons(trials, params, direction),
         "leaderboard": leaderboard(experiment, trials),
+        "pareto": pareto(spec, trials),
         "trials": trial_table(trials, now),
     }
 

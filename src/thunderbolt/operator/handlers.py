@@ -86,6 +86,7 @@ def trial_event(type: str, body: Any, **_: Any) -> None:
     phase = (body.get("status") or {}).get("phase") or "Pending"
     if type == "DELETED":
         _phases.pop(meta["uid"], None)
+        trials.forget(meta["namespace"], meta["name"])
     elif _phases.get(meta["uid"]) == phase:
         return
     else:

@@ -10,7 +10,7 @@ import threading
 
 
 class KeyedLocks:
-    """Locks made on first use and kept (a few bytes per object the operator has seen)."""
+    """Locks made on first use, kept until ``forget`` (the object was deleted)."""
 
     def __init__(self) -> None:
         self._locks: dict[str, threading.Lock] = {}
@@ -19,3 +19,12 @@ class KeyedLocks:
     def __call__(self, key: str) -> threading.Lock:
         with self._guard:
             return self._locks.setdefault(key, threading.Lock())
+
+    def forget(self, key: str) -> None:
+        """The object is gone; a sync still holding the lock finishes harmlessly."""
+        with self._guard:
+            self._locks.pop(key, None)
+
+    def __len__(self) -> int:
+        with self._guard:
+            return len(self._locks)

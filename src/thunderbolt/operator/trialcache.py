@@ -8,14 +8,17 @@ Trial the newer ``resourceVersion`` wins, so a late LIST cannot undo an event, a
 deletion seen while a LIST is in flight leaves a tombstone, so that LIST cannot
 resurrect it (tombstones go when the LIST is merged: nothing grows after deletions).
 
-Records are compact (the Trial's template and conditions are dropped; the intermediate
-curve is kept only for pruned Trials, its last points, which is all the sampler reads),
-so 10 000 Trials cost a few megabytes. The Trials stay the source of truth: the cache
-only decides what to read, and creates are idempotent (deterministic names, 409 = done).
+Records are compact (the Trial's template, conditions and parameter labels are dropped;
+the intermediate curve is kept only for pruned Trials, its last points, which is all the
+sampler reads) and their keys are interned (every record repeats ``phase``,
+``objective``, the metric names...): ``bench/operator_memory.py`` prints the bytes per
+Trial. The Trials stay the source of truth: the cache only decides what to read, and
+creates are idempotent (deterministic names, 409 = done).
 """
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -39,9 +42,10 @@ def _version(obj: Mapping[str, Any]) -> int:
 
 
 def _plain(value: Any) -> Any:
-    """Plain dicts and lists (Kopf hands out live views of the whole raw body)."""
+    """Plain dicts and lists (Kopf hands out live views of the whole raw body), with
+    the keys interned: each JSON-decoded body brings its own copies of them."""
     if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {sys.intern(str(k)): _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
     return value
@@ -57,9 +61,16 @@ def compact(trial: Mapping[str, Any]) -> dict[str, Any]:
         status.pop(key, None)
     if status.get("phase") == "Pruned" and curve:
         status["intermediate"] = list(curve[-PRUNED_POINTS:])
+    kept = {k: meta[k] for k in _META_KEYS if k in meta}
+    # Only what grouping and ownership read (parameter labels repeat spec.parameters).
+    labels = meta.get("labels") or {}
+    kept["labels"] = (
+        {EXPERIMENT_LABEL: labels[EXPERIMENT_LABEL]} if EXPERIMENT_LABEL in labels else {}
+    )
+    kept["ownerReferences"] = [{"uid": ref.get("uid")} for ref in meta.get("ownerReferences") or []]
     return _plain(
         {
-            "metadata": {k: meta[k] for k in _META_KEYS if k in meta},
+            "metadata": kept,
             "spec": {k: spec[k] for k in ("experiment", "number", "parameters") if k in spec},
             "status": status,
         }

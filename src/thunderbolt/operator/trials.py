@@ -32,6 +32,11 @@ _lock = KeyedLocks()  # one status sync per Trial at a time
 STATUS_CONFLICT_RETRIES = 5
 
 
+def forget(namespace: str, name: str) -> None:
+    """The Trial was deleted: drop its status-sync lock (nothing per Trial outlives it)."""
+    _lock.forget(f"{namespace}/{name}")
+
+
 def is_finished(trial: dict[str, Any]) -> bool:
     return (trial.get("status") or {}).get("phase") in FINISHED_PHASES
 

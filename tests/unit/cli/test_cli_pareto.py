@@ -61,3 +61,49 @@ def test_pipeline_header_names_every_objective_and_the_front():
         header
         == "  objectives: maximize val_accuracy, minimize latency_p50_ms (3 on the Pareto front)"
     )
+
+
+def _goals():
+    from thunderbolt.cli.compare import goals_of
+
+    return goals_of(multi_experiment()["spec"])
+
+
+def test_compare_lists_the_front_first_with_every_objective():
+    from thunderbolt.cli.compare import pareto_points, pareto_table
+
+    trials = [scored(0, 0.90, 1.0), scored(1, 0.95, 3.0), scored(2, 0.88, 2.0), trial(3, "Failed")]
+    points = pareto_points(trials, _goals())
+    assert [(p.trial, p.front) for p in points] == [
+        ("iris-sn-001", True),
+        ("iris-sn-000", True),
+        ("iris-sn-002", False),  # 0.88 and 2 ms: trial 0 is better on both
+    ]
+    lines = pareto_table(points, _goals()).splitlines()
+    assert lines[0].split() == [
+        "TRIAL",
+        "FRONT",
+        "VAL_ACCURACY",
+        "(max)",
+        "LATENCY_P50_MS",
+        "(min)",
+    ]
+    assert lines[1].split() == ["iris-sn-001", "*", "0.95", "3"]
+    assert lines[3].split() == ["iris-sn-002", "0.88", "2"]
+    assert "Pareto front: 2 of 3 trial(s)" in lines[4]
+
+
+def test_compare_pareto_plot_is_a_png_and_axes_are_checked(tmp_path):
+    import pytest
+
+    from thunderbolt.cli.compare import axes_of, pareto_plot, pareto_points
+    from thunderbolt.cli.kube import CliError
+
+    points = pareto_points([scored(i, 0.8 + i / 100, 1 + (i * 7) % 5) for i in range(8)], _goals())
+    out = tmp_path / "front.png"
+    pareto_plot(points, _goals(), axes_of(_goals(), "latency_p50_ms,val_accuracy"), "t", out)
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 5000
+    assert axes_of(_goals(), None) == (0, 1)
+    for bad in ("val_accuracy", "val_accuracy,val_accuracy", "val_accuracy,nope"):
+        with pytest.raises(CliError, match="two different objectives"):
+            axes_of(_goals(), bad)

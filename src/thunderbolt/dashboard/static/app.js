@@ -160,6 +160,24 @@ function chart(opts) {
   return el("figure", {}, g, el("figcaption", {}, opts.caption || opts.label));
 }
 
+/* Several objectives: the first two as a scatter, the front highlighted and joined, and
+   the front as a table (the numbers of `thunderbolt compare` without --by). */
+function paretoFront(v) {
+  const p = v.pareto, [a, b] = p.objectives, better = { maximize: "higher is better", minimize: "lower is better" };
+  if (!p.points.length) return el("p", {}, "No succeeded trials with every objective yet.");
+  const pt = (q) => ({ x: q.values[0], y: q.values[1], trial: q.trial, cls: q.front ? "front" : "", r: q.front ? 5 : 3.5,
+    label: `${q.trial}${q.front ? " (front)" : ""}: ${a.metric}=${fmt(q.values[0])}, ${b.metric}=${fmt(q.values[1])}` });
+  const front = p.points.filter((q) => q.front);
+  const label = `${b.metric} against ${a.metric}: ${front.length} of ${p.points.length} trials on the Pareto front`;
+  return [
+    chart({ label, xLabel: `${a.metric} (${better[a.direction]})`, yLabel: `${b.metric} (${better[b.direction]})`, height: 300,
+      points: p.points.filter((q) => !q.front).map(pt).concat(front.map(pt)),
+      lines: [{ name: "front", cls: "front", points: front.slice().sort((q, r) => q.values[0] - r.values[0]).map((q) => ({ x: q.values[0], y: q.values[1] })) }] }),
+    table(`The Pareto front (${front.length}): no other trial is better on every objective`, ["Trial", ...p.objectives.map((o) => `${o.metric} (${o.direction.slice(0, 3)})`)],
+      front.map((q) => ({ attrs: { "data-trial": q.trial }, cells: [el("a", { href: objPath("trials", v.namespace, q.trial) }, q.trial), ...q.values.map(fmt)] })), { cls: "grid pareto" }),
+  ];
+}
+
 function colorFor(t) { // t in [0,1]: 0 bad (grey-blue) .. 1 good (orange)
   const h = 220 - 190 * t, s = 60 + 20 * t, l = 55 - 10 * t;
   return `hsl(${h.toFixed(0)} ${s.toFixed(0)}% ${l.toFixed(0)}%)`;
@@ -337,6 +355,7 @@ PAGES.experiment = {
           points: c.groups.flatMap((g) => g.objectives.map((o, i) => ({ x: g.value, y: o, trial: g.trials[i], label: `${g.trials[i]}: ${fmt(o)}` }))),
         }) : null));
     }
+    if (v.pareto) out.push(section("Pareto front", paretoFront(v)));
     const lb = v.leaderboard;
     out.push(section("Leaderboard", lb.rows.length ? [
       table(`Succeeded trials, best first (${lb.total})`, ["Rank", "Trial", v.metric, ...(lb.rows.some((r) => r.std !== null) ? ["±Std"] : []), ...lb.params, "Duration"],

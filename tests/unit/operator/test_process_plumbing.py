@@ -1,0 +1,39 @@
+"""Per-process plumbing that must not grow or multiply: one shared ApiClient (one
+connection pool), and no per-Trial lock left once the Trial is deleted."""
+
+from __future__ import annotations
+
+from kubernetes import client
+
+from thunderbolt.kubeclient import share_default_client
+
+
+def test_api_objects_share_one_client_and_its_pool():
+    saved_config, saved_client = client.Configuration.get_default_copy(), client.ApiClient._default
+    try:
+        config = client.Configuration(host="https://127.0.0.1:6443")
+        client.Configuration.set_default(config)
+        before = client.CustomObjectsApi().api_client
+        assert client.CoreV1Api().api_client is not before  # the library's default
+        share_default_client(pool_size=24)
+        shared = client.CustomObjectsApi().api_client
+        assert client.CoreV1Api().api_client is shared
+        assert client.BatchV1Api().api_client is shared
+        assert shared.rest_client is client.CoreV1Api().api_client.rest_client
+        assert shared.configuration.connection_pool_maxsize == 24
+        assert shared.configuration.host == "https://127.0.0.1:6443"
+    finally:
+        client.ApiClient.set_default(saved_client)
+        client.Configuration.set_default(saved_config)
+
+
+def test_a_deleted_trials_lock_is_dropped():
+    from thunderbolt.operator import trials
+
+    lock = trials._lock("ns/e-001")
+    assert trials._lock("ns/e-001") is lock and len(trials._lock) >= 1
+    size = len(trials._lock)
+    trials.forget("ns", "e-001")
+    assert len(trials._lock) == size - 1
+    assert trials._lock("ns/e-001") is not lock  # a new one if it ever comes back
+    trials.forget("ns", "e-001")
