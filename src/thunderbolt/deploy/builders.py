@@ -21,8 +21,8 @@ from thunderbolt.api.meta import (
     restricted_container_security,
     restricted_pod_security,
 )
-from thunderbolt.api.modeldeployment import ModelDeploymentSpec, Revision
-from thunderbolt.api.serving import COMMAND, ServedModel, ServeFlags
+from thunderbolt.api.modeldeployment import ModelDeploymentSpec, Revision, Shadow
+from thunderbolt.api.serving import COMMAND, MirrorConfig, ServedModel, ServeFlags
 from thunderbolt.cpu_threads import ThreadPlan, cpu_quantity, plan_threads
 
 PLURAL = "modeldeployments"
@@ -71,6 +71,35 @@ def revision_name(owner: Owner, number: int) -> str:
 
 def preview_name(owner: Owner) -> str:
     return f"{owner.name}-preview"
+
+
+def shadow_name(owner: Owner) -> str:
+    """The Service a Shadow deployment's pods mirror to: it selects the candidate."""
+    return f"{owner.name}-shadow"
+
+
+# The shadow Service's revision while no shadow runs: it selects no pod.
+NO_REVISION = "none"
+
+
+def shadow_selector(owner: Owner, number: int | None) -> dict[str, str]:
+    return {LABEL_MD: owner.name, LABEL_REVISION: NO_REVISION if number is None else str(number)}
+
+
+def mirror_config(owner: Owner, spec: ModelDeploymentSpec) -> MirrorConfig | None:
+    """Where a Shadow deployment's server pods mirror answered requests (None otherwise).
+    Every revision's pods get it, so a promoted candidate mirrors to the next one."""
+    if spec.strategy.type != "Shadow":
+        return None
+    shadow = spec.strategy.shadow or Shadow()
+    return MirrorConfig(
+        url=f"http://{shadow_name(owner)}.{owner.namespace}.svc:{spec.serving.port}",
+        percent=shadow.percent,
+        timeout_ms=shadow.timeoutMs,
+        max_in_flight=shadow.maxInFlight,
+        max_body_bytes=shadow.maxBodyBytes,
+        tolerance=shadow.tolerance,
+    )
 
 
 def endpoint(service: str, namespace: str, port: int, model: str) -> str:
@@ -143,6 +172,9 @@ def _env(
     tracking = tracking_uri_for(revision, spec, defaults)
     if tracking:
         env.append({"name": "MLFLOW_TRACKING_URI", "value": tracking})
+    mirror = mirror_config(owner, spec)
+    if mirror is not None:
+        env.extend(mirror.env())
     return env
 
 
