@@ -40,13 +40,9 @@ from thunderbolt.deploy.accept import accept_desired, apply_decisions, gate_pass
 from thunderbolt.deploy.analysis import Verdict
 from thunderbolt.deploy.canary import route_weights, split_replicas, step_decision
 from thunderbolt.deploy.sla import SlaVerdict
-from thunderbolt.deploy.step import Desired, Step, Unresolved
+from thunderbolt.deploy.step import PROGRESS_DEADLINE_S, Desired, Step, Unresolved
 
 __all__ = ["Desired", "Observed", "Plan", "Unresolved", "plan"]
-
-# A revision not ready this long after it was created makes the deployment Degraded (it keeps
-# trying, and the old revision keeps serving).
-PROGRESS_DEADLINE_S = 600.0
 
 
 @dataclasses.dataclass(frozen=True)

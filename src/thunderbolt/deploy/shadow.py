@@ -42,7 +42,7 @@ from thunderbolt.api.serving import METRIC_MIRROR_ROWS, METRIC_MIRRORS
 from thunderbolt.deploy import analysis
 from thunderbolt.deploy import revisions as rv
 from thunderbolt.deploy.promparse import Snapshot
-from thunderbolt.deploy.step import Step
+from thunderbolt.deploy.step import PROGRESS_DEADLINE_S, Step
 
 SHADOW_FAILED = rv.SHADOW_FAILED
 
@@ -196,6 +196,11 @@ def roll(
         s.shadow = sh
         s.progress = ("WaitingForReadiness", f"shadow revision {item.number}: "
                       f"waiting for {sh.replicas} ready pod(s)")  # fmt: skip
+        created = parse_time(item.deployedAt)
+        age = (s.now - created).total_seconds() if created is not None else 0.0
+        if age > PROGRESS_DEADLINE_S:
+            s.degraded = ("ProgressDeadlineExceeded", f"shadow revision {item.number} not ready "
+                          f"after {age:.0f}s; revision {s.stable.number} keeps serving")  # fmt: skip
         return
     if sh.startedAt is None:
         sh = sh.model_copy(update={"startedAt": s.now_s})

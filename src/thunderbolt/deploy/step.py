@@ -17,6 +17,10 @@ from thunderbolt.api.modeldeployment import (
 from thunderbolt.deploy import revisions as rv
 from thunderbolt.deploy.sources import ResolvedModel
 
+# A revision not ready this long after it was created makes the deployment Degraded (it keeps
+# trying, and the old revision keeps serving).
+PROGRESS_DEADLINE_S = 600.0
+
 
 @dataclasses.dataclass(frozen=True)
 class Unresolved:

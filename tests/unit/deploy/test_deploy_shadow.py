@@ -90,11 +90,13 @@ class Sim:
         self.observed: dict[int, Observed] = {}
         self.now = T0
         self.events: list[tuple[str, str, str]] = []
+        self.broken: set[int] = set()
 
     def tick(self, desired, shadow=None, seconds=1.0):
         self.now += dt.timedelta(seconds=seconds)
-        for n, o in list(self.observed.items()):
-            self.observed[n] = Observed(o.replicas, o.replicas, o.replicas)
+        for n, o in list(self.observed.items()):  # pods started last tick are ready now
+            ready = 0 if n in self.broken else o.replicas
+            self.observed[n] = Observed(o.replicas, ready, o.replicas)
         p = plan(self.spec, self.status, desired, dict(self.observed), self.now, generation=1,
                  shadow=shadow)  # fmt: skip
         self.status = p.status
@@ -203,3 +205,16 @@ def test_shadow_settings_are_bounded():
         MirrorConfig.from_env(
             {"THUNDERBOLT_MIRROR_URL": "http://x", "THUNDERBOLT_MIRROR_PERCENT": "101"}
         )
+
+
+def test_a_candidate_that_never_gets_ready_degrades_after_the_deadline():
+    sim = Sim(replicas=2, strategy=SHADOW)
+    sim.tick(model(1))
+    sim.tick(model(1))
+    sim.broken.add(2)
+    sim.tick(model(2))  # its pod never turns ready
+    p = sim.tick(model(2), seconds=300)
+    assert p.status.phase == "Progressing" and p.status.reason == "WaitingForReadiness"
+    p = sim.tick(model(2), seconds=400)
+    assert p.status.reason == "ProgressDeadlineExceeded" and p.status.phase == "Degraded"
+    assert p.status.shadow.startedAt is None and p.selector_revision == 1
