@@ -5,7 +5,7 @@ and one that agrees with stable is promoted through the normal path."""
 from __future__ import annotations
 
 from tests.integration.deploy.helpers import current, history, infer, upload
-from tests.unit.serving.onnx_models import failing_model, linear_model
+from tests.unit.serving.onnx_models import failing_model, linear_model, slow_model
 
 SHADOW = {
     "type": "Shadow",
@@ -59,3 +59,30 @@ def test_shadow_refuses_a_faulty_candidate_then_promotes_an_agreeing_one(deploym
     wanted = {"ShadowStarted", "ShadowPassed", "RolledBack", "Promoted"}
     deployments.wait("sh", lambda s: wanted <= deployments.event_reasons("sh"), timeout=30)
     assert {infer(ip, 8080, "iris") for _ in range(10)} == {200}
+
+
+def test_shadow_refuses_a_slow_candidate_on_p99_while_clients_keep_getting_answers(
+    deployments, host_s3
+):
+    good, slow = upload(host_s3, linear_model()), upload(host_s3, slow_model(iterations=300))
+    strategy = {**SHADOW, "shadow": {**SHADOW["shadow"], "timeoutMs": 200},
+                "analysis": {**SHADOW["analysis"], "maxLatencyP99Ms": 40, "minRequests": 5}}  # fmt: skip
+    deployments.create("shs", {
+        "model": {"uri": good[0], "checksum": good[1]}, "modelName": "iris",
+        "resources": {"cpu": "100m", "memory": "256Mi"}, "strategy": strategy,
+    })  # fmt: skip
+    deployments.wait("shs", lambda s: s.get("phase") == "Available")
+    ip = deployments.cluster_ip("shs")
+    deployments.patch("shs", {"model": {"uri": slow[0], "checksum": slow[1]}})
+    answers: list[int] = []
+
+    def traffic() -> None:
+        answers.extend(infer(ip, 8080, "iris") for _ in range(5))
+
+    status = deployments.wait(
+        "shs", lambda s: (2, "RolledBack") in history(s), timeout=240, every=traffic
+    )
+    assert answers and set(answers) == {200}, f"clients saw {sorted(set(answers))}"
+    reason = status["history"][-1]["reason"]
+    assert reason.startswith("ShadowFailed: LatencyTooHigh") and "p99 latency" in reason, reason
+    assert current(status) == 1 and status["reason"] == "ShadowFailed"
