@@ -302,11 +302,21 @@ class Controller:
     def apply(self, owner: b.Owner, spec: ModelDeploymentSpec, p: Plan,
               children: dict[int, Any], gateway: str | None) -> None:  # fmt: skip
         ns, port = owner.namespace, spec.serving.port
+        services = self.kube.services(ns, owner.name)
+        shadow = b.shadow_name(owner)
+        mirror_host = None
+        if spec.strategy.type == "Shadow":  # first: the pods mirror to its ClusterIP
+            target = b.shadow_selector(owner, p.shadow_revision)
+            self.kube.ensure_service(b.service(owner, shadow, target, port), services.get(shadow))
+            if shadow not in services:
+                services = self.kube.services(ns, owner.name)
+            mirror_host = (services.get(shadow) or {}).get("ip") or None
+        elif shadow in services:
+            self.kube.delete_service(ns, shadow)
         for number, (revision, replicas) in sorted(p.deployments.items()):
-            body = b.deployment(owner, spec, revision, replicas, self.defaults)
+            body = b.deployment(owner, spec, revision, replicas, self.defaults, mirror_host)
             existing = children.get(number)
             self.kube.ensure_deployment(body, existing[1] if existing else None)
-        services = self.kube.services(ns, owner.name)
         selector = None
         if p.select_all:
             selector = b.all_revisions_selector(owner)
@@ -322,13 +332,6 @@ class Controller:
             self.kube.ensure_service(body, services.get(preview))
         elif preview in services:
             self.kube.delete_service(ns, preview)
-        shadow = b.shadow_name(owner)
-        if spec.strategy.type == "Shadow":
-            selector = b.shadow_selector(owner, p.shadow_revision)
-            body = b.service(owner, shadow, selector, port)
-            self.kube.ensure_service(body, services.get(shadow))
-        elif shadow in services:
-            self.kube.delete_service(ns, shadow)
         if gateway is not None:
             self._route(owner, p, services, gateway, port)
         for number in p.delete:

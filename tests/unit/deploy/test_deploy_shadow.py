@@ -189,6 +189,10 @@ def test_pods_mirror_to_the_shadow_service_only_under_the_shadow_strategy():
     config = MirrorConfig.from_env(env)
     assert config == MirrorConfig("http://iris-shadow.ns.svc:8080", percent=50)
     assert b.shadow_selector(owner, None)[b.LABEL_REVISION] == "none"
+    dep = b.deployment(owner, spec, model(1).revision(1, None), 1, b.ServingDefaults("img"),
+                       mirror_host="10.96.0.7")  # fmt: skip
+    env = {e["name"]: e["value"] for e in dep["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert MirrorConfig.from_env(env).url == "http://10.96.0.7:8080"
     rolling = parse_spec({**spec.model_dump(exclude_none=True), "strategy": {"type": "Rolling"}})
     assert b.mirror_config(owner, rolling) is None
 
