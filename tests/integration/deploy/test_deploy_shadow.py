@@ -38,10 +38,9 @@ def test_shadow_refuses_a_faulty_candidate_then_promotes_an_agreeing_one(deploym
         "sh", lambda s: (2, "RolledBack") in history(s), timeout=240, every=traffic
     )
     assert answers and set(answers) == {200}, f"clients saw {sorted(set(answers))}"
-    assert status["history"][-1]["reason"].startswith("ShadowFailed: ErrorRateTooHigh")
+    assert status["history"][-1]["reason"].startswith("ShadowFailed: error rate 100.0%")
     assert status["phase"] == "Degraded" and status["reason"] == "ShadowFailed"
     assert current(status) == 1 and "shadow" not in status
-    assert "error rate 100.0%" in status["history"][-1]["reason"]
     deployments.wait("sh", lambda s: deployments.revision_deployments("sh") == {1})
     assert deployments.selector("sh-shadow")["thunderbolt.io/revision"] == "none"
 
@@ -84,5 +83,5 @@ def test_shadow_refuses_a_slow_candidate_on_p99_while_clients_keep_getting_answe
     )
     assert answers and set(answers) == {200}, f"clients saw {sorted(set(answers))}"
     reason = status["history"][-1]["reason"]
-    assert reason.startswith("ShadowFailed: LatencyTooHigh") and "p99 latency" in reason, reason
+    assert reason.startswith("ShadowFailed: p99 latency"), reason
     assert current(status) == 1 and status["reason"] == "ShadowFailed"
