@@ -1,4 +1,4 @@
-"""ModelDeployment: serve an ONNX model with rolling, blue-green or canary rollouts."""
+"""ModelDeployment: serve an ONNX model with rolling, blue-green, canary or shadow rollouts."""
 
 from __future__ import annotations
 
@@ -137,9 +137,58 @@ class Analysis(ApiModel):
     intervalSeconds: int = Field(default=10, ge=1, le=3600)
 
 
+class Shadow(ApiModel):
+    """The candidate gets a mirrored copy of live requests; clients only see stable's answers.
+
+    Error rate and p99 latency are judged with ``strategy.analysis`` (its defaults when
+    left out), on the mirrored requests only; see docs/modeldeployment.md#shadow.
+    """
+
+    percent: int = Field(
+        default=100, ge=1, le=100, description="Share of stable's answered requests mirrored."
+    )
+    durationSeconds: int = Field(
+        default=60,
+        ge=0,
+        le=7 * 86400,
+        description="Shortest observation: a pass waits for this long after the candidate "
+        "is ready (a failure ends the shadow at once).",
+    )
+    minAgreement: float = Field(
+        default=0.95,
+        ge=0,
+        le=1,
+        description="Share of compared rows on which the candidate must agree with stable.",
+    )
+    tolerance: float = Field(
+        default=0.01,
+        ge=0,
+        le=1,
+        description="Regression outputs agree within this relative difference (or 1e-6).",
+    )
+    timeoutMs: int = Field(
+        default=1000, ge=10, le=60000, description="A mirrored request is abandoned after this."
+    )
+    maxInFlight: int = Field(
+        default=16,
+        ge=1,
+        le=1024,
+        description="Mirrored requests in flight per stable server process; more are dropped.",
+    )
+    maxBodyBytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        le=16 * 1024 * 1024,
+        description="Larger request bodies are not mirrored (counted as dropped).",
+    )
+
+
 class Strategy(ApiModel):
-    type: Literal["Rolling", "BlueGreen", "Canary"] = "Rolling"
+    type: Literal["Rolling", "BlueGreen", "Canary", "Shadow"] = "Rolling"
     canary: Canary | None = None
+    shadow: Shadow | None = Field(
+        default=None, description="Shadow settings (type Shadow; defaults when left out)."
+    )
     analysis: Analysis | None = None
 
     @model_validator(mode="after")
@@ -405,11 +454,33 @@ class CanaryStatus(ApiModel):
     stepStartedAt: str | None = None
 
 
+class ShadowStatus(ApiModel):
+    """A running shadow and what its analysis measured so far."""
+
+    revision: int
+    replicas: int = Field(default=1, ge=0)
+    startedAt: str | None = Field(
+        default=None, description="When the candidate's pods were ready (the window's start)."
+    )
+    passedAt: str | None = Field(
+        default=None, description="Set once the analysis passed: the candidate scales up."
+    )
+    requests: int | None = Field(default=None, description="Mirrored requests it answered.")
+    errorRate: float | None = None
+    latencyP99Ms: float | None = None
+    comparedRows: int | None = None
+    agreement: float | None = None
+    mirrorTimeouts: int | None = None
+    mirrorDropped: int | None = None
+    message: str | None = Field(default=None, max_length=1024)
+
+
 class ModelDeploymentStatus(ApiModel):
     phase: Phase = "Pending"
     observedGeneration: int | None = None
     currentRevision: Revision | None = None
     canary: CanaryStatus | None = None
+    shadow: ShadowStatus | None = None
     history: list[HistoryEntry] = Field(default_factory=list, max_length=100)
     endpoint: str | None = None
     previewEndpoint: str | None = None

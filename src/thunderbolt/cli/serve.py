@@ -195,6 +195,11 @@ def run(args: argparse.Namespace) -> int:
     if args.max_delay_ms < 0:
         logging.getLogger("thunderbolt.serve").error("--max-delay-ms must not be negative")
         return 2
+    try:
+        mirror = sv.MirrorConfig.from_env(os.environ)
+    except ValueError as exc:
+        logging.getLogger("thunderbolt.serve").error("%s", exc)
+        return 2
     cpus = container_cpus()
     plan = plan_threads(cpus, args.intra_op_threads, args.inter_op_threads, args.workers)
     logging.getLogger("thunderbolt.serve").info(
@@ -229,6 +234,7 @@ def run(args: argparse.Namespace) -> int:
         inter_op_threads=plan.inter_op,
         spinning=args.spinning,
         s3_endpoint_url=args.s3_endpoint_url,
+        mirror=mirror,
     )
     if plan.workers > 1:
         from thunderbolt.serving.workers import run_workers

@@ -186,10 +186,9 @@ def accept_desired(s: Step, desired: Desired, status: Status) -> None:
             s.degraded = ("GateFailed", f"revision {held.number} failed its quality gate: "
                           f"{held.gate.message if held.gate else held.reason}")  # fmt: skip
         else:
-            s.degraded = (
-                rv.ANALYSIS_FAILED,
-                f"revision {held.number} was rolled back: {held.reason}",
-            )
+            failed = (held.reason or "").split(":", 1)[0]
+            why = rv.SHADOW_FAILED if failed == rv.SHADOW_FAILED else rv.ANALYSIS_FAILED
+            s.degraded = (why, f"revision {held.number} was rolled back: {held.reason}")
         return
     rollback = desired.source.startswith(rv.ROLLBACK_PREFIX)
     stop = None if rollback else blocked(s, desired)

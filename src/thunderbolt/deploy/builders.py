@@ -21,8 +21,8 @@ from thunderbolt.api.meta import (
     restricted_container_security,
     restricted_pod_security,
 )
-from thunderbolt.api.modeldeployment import ModelDeploymentSpec, Revision
-from thunderbolt.api.serving import COMMAND, ServedModel, ServeFlags
+from thunderbolt.api.modeldeployment import ModelDeploymentSpec, Revision, Shadow
+from thunderbolt.api.serving import COMMAND, MirrorConfig, ServedModel, ServeFlags
 from thunderbolt.cpu_threads import ThreadPlan, cpu_quantity, plan_threads
 
 PLURAL = "modeldeployments"
@@ -73,6 +73,39 @@ def preview_name(owner: Owner) -> str:
     return f"{owner.name}-preview"
 
 
+def shadow_name(owner: Owner) -> str:
+    """The Service a Shadow deployment's pods mirror to: it selects the candidate."""
+    return f"{owner.name}-shadow"
+
+
+# The shadow Service's revision while no shadow runs: it selects no pod.
+NO_REVISION = "none"
+
+
+def shadow_selector(owner: Owner, number: int | None) -> dict[str, str]:
+    return {LABEL_MD: owner.name, LABEL_REVISION: NO_REVISION if number is None else str(number)}
+
+
+def mirror_config(
+    owner: Owner, spec: ModelDeploymentSpec, host: str | None = None
+) -> MirrorConfig | None:
+    """Where a Shadow deployment's server pods mirror answered requests (None otherwise).
+    Every revision's pods get it, so a promoted candidate mirrors to the next one. ``host``:
+    the shadow Service's ClusterIP (fixed for the Service's life: no DNS lookup per request,
+    and no cluster DNS needed); without it, the Service's DNS name."""
+    if spec.strategy.type != "Shadow":
+        return None
+    shadow = spec.strategy.shadow or Shadow()
+    return MirrorConfig(
+        url=f"http://{host or f'{shadow_name(owner)}.{owner.namespace}.svc'}:{spec.serving.port}",
+        percent=shadow.percent,
+        timeout_ms=shadow.timeoutMs,
+        max_in_flight=shadow.maxInFlight,
+        max_body_bytes=shadow.maxBodyBytes,
+        tolerance=shadow.tolerance,
+    )
+
+
 def endpoint(service: str, namespace: str, port: int, model: str) -> str:
     return f"http://{service}.{namespace}.svc:{port}/v2/models/{model}"
 
@@ -119,7 +152,11 @@ def tracking_uri_for(
 
 
 def _env(
-    owner: Owner, spec: ModelDeploymentSpec, revision: Revision, defaults: ServingDefaults
+    owner: Owner,
+    spec: ModelDeploymentSpec,
+    revision: Revision,
+    defaults: ServingDefaults,
+    mirror_host: str | None = None,
 ) -> list[dict[str, str]]:
     served = ServedModel(
         uri=revision.modelUri or "",
@@ -143,6 +180,9 @@ def _env(
     tracking = tracking_uri_for(revision, spec, defaults)
     if tracking:
         env.append({"name": "MLFLOW_TRACKING_URI", "value": tracking})
+    mirror = mirror_config(owner, spec, mirror_host)
+    if mirror is not None:
+        env.extend(mirror.env())
     return env
 
 
@@ -190,7 +230,11 @@ TMP_SIZE = "2Gi"  # a downloaded model and onnxruntime's scratch files
 
 
 def pod_template(
-    owner: Owner, spec: ModelDeploymentSpec, revision: Revision, defaults: ServingDefaults
+    owner: Owner,
+    spec: ModelDeploymentSpec,
+    revision: Revision,
+    defaults: ServingDefaults,
+    mirror_host: str | None = None,
 ) -> dict[str, Any]:
     port = spec.serving.port
     # The server's only writable place (its root is read-only): bounded like every emptyDir.
@@ -208,7 +252,7 @@ def pod_template(
         "imagePullPolicy": spec.imagePullPolicy,
         "command": [COMMAND],
         "args": _args(spec),
-        "env": _env(owner, spec, revision, defaults),
+        "env": _env(owner, spec, revision, defaults, mirror_host),
         "ports": [
             {"name": name, "containerPort": number, "protocol": "TCP"}
             for name, number in named_ports(port, spec.serving.grpcPort)
@@ -259,8 +303,9 @@ def deployment(
     revision: Revision,
     replicas: int,
     defaults: ServingDefaults,
+    mirror_host: str | None = None,
 ) -> dict[str, Any]:
-    template = pod_template(owner, spec, revision, defaults)
+    template = pod_template(owner, spec, revision, defaults, mirror_host)
     labels = {**base_labels(owner), LABEL_REVISION: str(revision.number)}
     meta = _metadata(owner, revision_name(owner, revision.number), labels)
     meta["annotations"] = {ANNOTATION_TEMPLATE_HASH: template_hash(template, replicas)}

@@ -26,6 +26,7 @@ from thunderbolt.api.refusals import is_unfixable, refusal_message
 from thunderbolt.deploy import approval, guards, metrics, promotion
 from thunderbolt.deploy import builders as b
 from thunderbolt.deploy import revisions as rv
+from thunderbolt.deploy import shadow as shadows
 from thunderbolt.deploy import sla as slas
 from thunderbolt.deploy.analysis import Verdict, judge, parse
 from thunderbolt.deploy.kube import Kube, scrape
@@ -71,7 +72,7 @@ def at_rest(body: dict[str, Any]) -> bool:
     waiting_first = status.get("phase") == "Pending" and status.get("reason") == "PendingApproval"
     if status.get("phase") not in ("Available", "Degraded") and not waiting_first:
         return False
-    if status.get("canary"):
+    if status.get("canary") or status.get("shadow"):
         return False
     if status.get("observedGeneration") != generation:
         return False
@@ -91,6 +92,7 @@ class ObjectState:
     resolved: Desired | None = None
     resolved_at: float = 0.0
     verdict: tuple[int, Verdict, float] | None = None
+    shadow: tuple[shadows.ShadowVerdict, float] | None = None
     sla: slas.Watch = dataclasses.field(default_factory=slas.Watch)
     last_promotion_note: str | None = None
     seen: float = 0.0
@@ -183,6 +185,45 @@ class Controller:
         state.verdict = (canary.revision, verdict, now)
         return verdict
 
+    def shadow_verdict(self, obj: dict[str, Any], spec: ModelDeploymentSpec,
+                       status: ModelDeploymentStatus, state: ObjectState,
+                       ) -> shadows.ShadowVerdict | None:  # fmt: skip
+        """A running shadow's analysis from the candidate's and stable's pods (every
+        ``analysis.intervalSeconds``); None before it starts or when no pod answered."""
+        running, stable = status.shadow, status.currentRevision
+        if running is None or running.startedAt is None or stable is None:
+            state.shadow = None
+            return None
+        limits = shadows.limits(spec)
+        now, last = time.monotonic(), state.shadow
+        if (
+            last
+            and last[0].figures.revision == running.revision
+            and now - last[1] < limits.intervalSeconds
+        ):
+            return last[0]
+        meta = obj["metadata"]
+        texts: dict[int, list[str]] = {}
+        for number in (running.revision, stable.number):
+            texts[number] = []
+            for ip in self.kube.ready_pod_ips(meta["namespace"], meta["name"], number):
+                try:
+                    texts[number].append(scrape(ip, spec.serving.port))
+                except OSError as exc:  # judged next time
+                    log.info("shadow: pod %s: /metrics: %s", ip, exc)
+        if not texts[running.revision]:
+            return last[0] if last and last[0].figures.revision == running.revision else None
+        model = spec.modelName or meta["name"]
+        try:
+            figures = shadows.measure(texts[running.revision], texts[stable.number], model,
+                                      running.revision)  # fmt: skip
+        except ValueError as exc:
+            log.info("shadow: unreadable /metrics: %s", exc)
+            return None
+        verdict = shadows.judge(figures, limits, shadows.settings(spec))
+        state.shadow = (verdict, now)
+        return verdict
+
     def due(self, body: dict[str, Any]) -> bool:
         """Whether the timer should run a full tick now (see ``at_rest``)."""
         meta, spec = body.get("metadata") or {}, body.get("spec") or {}
@@ -240,6 +281,7 @@ class Controller:
         observed = {n: o for n, (o, _) in children.items()}
         desired = self.desired(obj, spec, status, state)
         verdict = self.verdict(obj, spec, status, state)
+        shadow = self.shadow_verdict(obj, spec, status, state)
         gateway = self.kube.gateway_version() if spec.strategy.type == "Canary" else None
         decisions, bad = approval.decisions(meta)
         gate_results = guards.gate_results(self.kube, owner, spec, status)
@@ -248,6 +290,7 @@ class Controller:
             spec, status, desired, observed, now or dt.datetime.now(dt.UTC),
             generation=meta.get("generation"), verdict=verdict, gateway_api=gateway is not None,
             decisions=decisions, bad_decisions=bad, gate_results=gate_results, sla=sla,
+            shadow=shadow,
         )  # fmt: skip
         model = b.model_name(owner, spec)
         result.status.endpoint = b.endpoint(name, namespace, spec.serving.port, model)
@@ -276,11 +319,21 @@ class Controller:
     def apply(self, owner: b.Owner, spec: ModelDeploymentSpec, p: Plan,
               children: dict[int, Any], gateway: str | None) -> None:  # fmt: skip
         ns, port = owner.namespace, spec.serving.port
+        services = self.kube.services(ns, owner.name)
+        shadow = b.shadow_name(owner)
+        mirror_host = None
+        if spec.strategy.type == "Shadow":  # first: the pods mirror to its ClusterIP
+            target = b.shadow_selector(owner, p.shadow_revision)
+            self.kube.ensure_service(b.service(owner, shadow, target, port), services.get(shadow))
+            if shadow not in services:
+                services = self.kube.services(ns, owner.name)
+            mirror_host = (services.get(shadow) or {}).get("ip") or None
+        elif shadow in services:
+            self.kube.delete_service(ns, shadow)
         for number, (revision, replicas) in sorted(p.deployments.items()):
-            body = b.deployment(owner, spec, revision, replicas, self.defaults)
+            body = b.deployment(owner, spec, revision, replicas, self.defaults, mirror_host)
             existing = children.get(number)
             self.kube.ensure_deployment(body, existing[1] if existing else None)
-        services = self.kube.services(ns, owner.name)
         selector = None
         if p.select_all:
             selector = b.all_revisions_selector(owner)

@@ -27,6 +27,7 @@ ROLLBACK_PREFIX = "rollback/"
 # The reason of a canary rolled back by analysis starts with this; such a model is not
 # retried while the spec keeps naming it (it would fail the same way).
 ANALYSIS_FAILED = "AnalysisFailed"
+SHADOW_FAILED = "ShadowFailed"  # a shadow's analysis (``thunderbolt.deploy.shadow``)
 
 
 class RevisionNotFound(Exception):
@@ -136,7 +137,8 @@ def held_back(status: ModelDeploymentStatus, model: ResolvedModel) -> HistoryEnt
         return None
     last = status.history[-1]
     failed = last.outcome == "GateFailed" or (
-        last.outcome == "RolledBack" and (last.reason or "").startswith(ANALYSIS_FAILED)
+        last.outcome == "RolledBack"
+        and (last.reason or "").startswith((ANALYSIS_FAILED, SHADOW_FAILED))
     )
     if failed and identity_of(last) == model.identity():
         return last

@@ -12,6 +12,8 @@ strategies lives here, so every transition is unit-tested without a cluster:
 - ``Canary``: both revisions behind one Service selecting all pods; ``canary.split_replicas``
   turns each step's weight into pod counts; each step waits for readiness, its pause and a
   passing analysis; a failing analysis deletes the canary while the stable stays untouched.
+- ``Shadow``: the candidate runs beside stable and only gets mirrored requests (the
+  ``<name>-shadow`` Service selects it); see ``thunderbolt.deploy.shadow``.
 The first revision, and rollbacks (``spec.rollbackTo``), switch after readiness whatever the
 strategy: there is nothing to compare the first with, and a rollback target served before.
 """
@@ -33,17 +35,14 @@ from thunderbolt.api.modeldeployment import (
     Revision,
 )
 from thunderbolt.deploy import revisions as rv
+from thunderbolt.deploy import shadow as shadows
 from thunderbolt.deploy.accept import accept_desired, apply_decisions, gate_passed, sla_step
 from thunderbolt.deploy.analysis import Verdict
 from thunderbolt.deploy.canary import route_weights, split_replicas, step_decision
 from thunderbolt.deploy.sla import SlaVerdict
-from thunderbolt.deploy.step import Desired, Step, Unresolved
+from thunderbolt.deploy.step import PROGRESS_DEADLINE_S, Desired, Step, Unresolved
 
 __all__ = ["Desired", "Observed", "Plan", "Unresolved", "plan"]
-
-# A revision not ready this long after it was created makes the deployment Degraded (it keeps
-# trying, and the old revision keeps serving).
-PROGRESS_DEADLINE_S = 600.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,6 +76,7 @@ class Plan:
     status: ModelDeploymentStatus
     gate_revision: int | None  # the revision whose quality gate (a Job) must run now
     events: list[tuple[str, str, str]]  # (type, reason, message)
+    shadow_revision: int | None = None  # what the <name>-shadow Service selects (Shadow)
 
 
 def _age(since: str | None, now: dt.datetime) -> float | None:
@@ -161,12 +161,13 @@ def plan(
     bad_decisions: list[str] | None = None,
     gate_results: dict[int, GateResult] | None = None,
     sla: SlaVerdict | None = None,
+    shadow: shadows.ShadowVerdict | None = None,
 ) -> Plan:
     s = Step(spec, status, now)
     apply_decisions(s, decisions or {}, bad_decisions or [])
     accept_desired(s, desired, status)
     sla_step(s, sla)
-    want = _wanted_replicas(s, observed, verdict, gate_results or {})
+    want = _wanted_replicas(s, observed, verdict, gate_results or {}, shadow)
     pending = s.pending()
     keep = set(want)
     revisions = {h.number: rv.as_revision(h) for h in s.history}
@@ -202,23 +203,32 @@ def plan(
         status=new_status,
         events=s.events,
         gate_revision=s.gate_revision,
+        shadow_revision=s.shadow.revision if s.shadow is not None else None,
     )
 
 
 def _wanted_replicas(
     s: Step, observed: dict[int, Observed], verdict: Verdict | None,
-    gate_results: dict[int, GateResult],
+    gate_results: dict[int, GateResult], shadow: shadows.ShadowVerdict | None = None,
 ) -> dict[int, int]:  # fmt: skip
-    """Replicas per revision: the stable one, plus the pending one (canary or full)."""
+    """Replicas per revision: the stable one, plus the pending one (canary, shadow or full)."""
     replicas = s.spec.replicas
     want: dict[int, int] = {}
     if s.stable is not None:
         want[s.stable.number] = replicas
     item = s.pending()
+    if s.shadow is not None and (item is None or s.shadow.revision != item.number):
+        s.shadow = None  # its revision was superseded, refused or rolled back
     if item is None:
         return want
     if not gate_passed(s, item, gate_results.get(item.number)):
+        s.shadow = None
         return want  # no pod, no traffic until the gate passed
+    if s.spec.strategy.type == "Shadow" and s.stable is not None and not rv.is_rollback(item):
+        obs = observed.get(item.number)
+        shadows.roll(s, item, lambda n: obs is not None and obs.ready_for(n), shadow, want)
+        return want
+    s.shadow = None
     if s.canary is not None and s.canary.revision == item.number and s.stable is not None:
         _roll_canary(s, item, observed, verdict, want)
         return want
@@ -279,6 +289,7 @@ def _status(s: Step, old: ModelDeploymentStatus, history: list[HistoryEntry],
         observedGeneration=generation,
         currentRevision=s.stable,
         canary=s.canary,
+        shadow=s.shadow,
         history=history,
         endpoint=old.endpoint,
         previewEndpoint=old.previewEndpoint,

@@ -12,9 +12,14 @@ from thunderbolt.api.modeldeployment import (
     ModelDeploymentSpec,
     ModelDeploymentStatus,
     Revision,
+    ShadowStatus,
 )
 from thunderbolt.deploy import revisions as rv
 from thunderbolt.deploy.sources import ResolvedModel
+
+# A revision not ready this long after it was created makes the deployment Degraded (it keeps
+# trying, and the old revision keeps serving).
+PROGRESS_DEADLINE_S = 600.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,6 +46,7 @@ class Step:
         self.history: list[HistoryEntry] = list(status.history)
         self.stable: Revision | None = status.currentRevision
         self.canary: CanaryStatus | None = status.canary
+        self.shadow: ShadowStatus | None = status.shadow
         self.events: list[tuple[str, str, str]] = []
         self.degraded: tuple[str, str] | None = None
         self.progress: tuple[str, str] | None = None
@@ -88,4 +94,5 @@ class Step:
                 rv.set_outcome(self.history, old.number, "Superseded", note, self.now_s)
         self.stable = rv.as_revision(item)
         self.canary = None
+        self.shadow = None
         self.event("Promoted", f"revision {item.number} is serving ({how})")

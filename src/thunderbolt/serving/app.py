@@ -33,6 +33,7 @@ from thunderbolt.serving.memory import (
     tensor_cost,
 )
 from thunderbolt.serving.metrics import ServingMetrics
+from thunderbolt.serving.mirror import Mirror
 from thunderbolt.serving.model import ModelRunError, OnnxModel
 from thunderbolt.serving.protocol import (
     EncodedResponse,
@@ -77,6 +78,7 @@ class ServingState:
     # With several workers on one port: whether every one of them has loaded the model, so
     # the pod turns ready only when no connection can land on a worker still loading.
     peers_ready: Callable[[], bool] = lambda: True
+    mirror: Mirror | None = None  # a Shadow strategy: answered requests go to the candidate too
     _by_code: dict[int, Any] = dataclasses.field(default_factory=dict, repr=False)
     _duration: Any = dataclasses.field(default=None, repr=False)
 
@@ -326,6 +328,8 @@ async def _infer(request: web.Request, state: ServingState, lease: Lease) -> web
             out = output_bytes((s.shape for s in model.outputs), parsed.rows)
             lease.resize(len(body) + tensor_cost(parsed.inputs.values(), out), "this request")
         results = await state.batcher.infer(parsed)
+        if state.mirror is not None:  # after stable's answer exists: the client never waits
+            state.mirror.offer(body, request.headers, results)
     except InferError as exc:
         return _error(exc.status, exc.message)
     except BudgetExceeded as exc:

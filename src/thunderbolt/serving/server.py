@@ -19,6 +19,7 @@ import time
 
 from aiohttp import web
 
+from thunderbolt.api.serving import MirrorConfig
 from thunderbolt.artifacts import ArtifactError, sha256_digest, verify_checksum
 from thunderbolt.serving.app import ServingState, build_app
 from thunderbolt.serving.batching import Batcher, BatchingConfig
@@ -29,6 +30,7 @@ from thunderbolt.serving.memory import (
     rss_bytes,
 )
 from thunderbolt.serving.metrics import ServingMetrics
+from thunderbolt.serving.mirror import build as build_mirror
 from thunderbolt.serving.model import ModelLoadError, OnnxModel
 from thunderbolt.serving.slowclients import GuardedAppRunner
 from thunderbolt.serving.source import fetch_model, redact
@@ -65,6 +67,7 @@ class ServeOptions:
     spinning: bool = False
     s3_endpoint_url: str | None = None
     termination_log: str = "/dev/termination-log"
+    mirror: MirrorConfig | None = None  # Shadow strategy: where answered requests are mirrored
 
 
 def load_model(opts: ServeOptions, metrics: ServingMetrics) -> OnnxModel:
@@ -145,6 +148,9 @@ async def serve(opts: ServeOptions) -> int:
     max_body = plan_memory(limit, 0, opts.workers, opts.max_body_bytes).max_body
     state = ServingState(opts.model_name, opts.model_version, metrics, max_body)
     state.body_timeout_s = opts.body_timeout_s
+    state.mirror = build_mirror(opts.mirror, opts.model_name, metrics.registry)
+    if opts.mirror is not None:
+        log.info("mirroring %d%% of answered requests to %s", opts.mirror.percent, opts.mirror.url)
     metrics.ready.labels(opts.model_name).set(0)
     runner = GuardedAppRunner(
         build_app(state),
@@ -240,5 +246,7 @@ async def serve(opts: ServeOptions) -> int:
     await grpc_stopped
     await runner.cleanup()
     await batcher.close()
+    if state.mirror is not None:
+        await state.mirror.close()
     log.info("stopped")
     return 0

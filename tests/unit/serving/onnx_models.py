@@ -31,8 +31,9 @@ def linear_weights(n_features: int = 4, k: int = 3) -> tuple[np.ndarray, np.ndar
     return weight, bias
 
 
-def linear_model(n_features: int = 4, k: int = 3) -> bytes:
-    """``output = input @ W + b``: the trainer's contract (``input`` -> ``output``)."""
+def linear_model(n_features: int = 4, k: int = 3, tag: str = "") -> bytes:
+    """``output = input @ W + b``: the trainer's contract (``input`` -> ``output``); a
+    ``tag`` (metadata) gives other bytes with the same answers."""
     weight, bias = linear_weights(n_features, k)
     graph = helper.make_graph(
         [
@@ -45,7 +46,7 @@ def linear_model(n_features: int = 4, k: int = 3) -> bytes:
         initializer=[numpy_helper.from_array(weight, "W"), numpy_helper.from_array(bias, "b")],
     )
     names = ",".join(f"f{i}" for i in range(n_features))
-    return _model(graph, {"feature_names": names})
+    return _model(graph, {"feature_names": names, **({"tag": tag} if tag else {})})
 
 
 def multi_dtype_model() -> bytes:
