@@ -116,7 +116,22 @@ class ShadowVerdict:
 
 
 def judge(figures: Figures, limits: Analysis, shadow: Shadow) -> ShadowVerdict:
-    """Error rate and p99 as a canary's, then agreement with stable."""
+    """Mirrors stable gave up on, then error rate and p99 as a canary's, then agreement.
+
+    A candidate that accepts requests but never answers records no latency of its own,
+    so stable's mirror timeouts are its only trace: they count as failed requests.
+    """
+    attempts = figures.candidate.requests + figures.timeouts
+    if figures.timeouts and attempts >= max(1, limits.minRequests):
+        share = figures.timeouts / attempts
+        if share > limits.maxErrorRate:
+            return ShadowVerdict(
+                False,
+                "MirrorTimeouts",
+                f"{share:.1%} of {attempts:.0f} mirrored requests timed out, "
+                f"exceeds {limits.maxErrorRate:.1%}",
+                figures,
+            )
     base = analysis.judge(figures.candidate, limits)
     if base.passed is not True:
         return ShadowVerdict(base.passed, base.reason, f"{base.message} (mirrored)", figures)

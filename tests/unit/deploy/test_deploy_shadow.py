@@ -69,6 +69,10 @@ def test_measure_adds_pods_and_keeps_to_the_candidate_revision():
         (candidate_text(30), stable_text(0, 0), None, "NoComparedRows"),
         (candidate_text(30), stable_text(20, 10), False, "AgreementTooLow"),
         (candidate_text(30), stable_text(29, 1), True, "AnalysisPassed"),
+        # accepts mirrors, never answers: no latency of its own, only stable's timeouts
+        (candidate_text(0), stable_text(0, 0, timeouts=25), False, "MirrorTimeouts"),
+        (candidate_text(5), stable_text(5, 0, timeouts=10), None, "NotEnoughRequests"),
+        (candidate_text(100), stable_text(100, 0, timeouts=1), True, "AnalysisPassed"),
     ],
 )
 def test_judge(candidate, stable, passed, reason):
