@@ -123,12 +123,12 @@ def judge(figures: Figures, limits: Analysis, shadow: Shadow) -> ShadowVerdict:
     """
     attempts = figures.candidate.requests + figures.timeouts
     if figures.timeouts and attempts >= max(1, limits.minRequests):
-        share = figures.timeouts / attempts
-        if share > limits.maxErrorRate:
+        timed_out = figures.timeouts / attempts
+        if timed_out > limits.maxErrorRate:
             return ShadowVerdict(
                 False,
                 "MirrorTimeouts",
-                f"{share:.1%} of {attempts:.0f} mirrored requests timed out, "
+                f"{timed_out:.1%} of {attempts:.0f} mirrored requests timed out, "
                 f"exceeds {limits.maxErrorRate:.1%}",
                 figures,
             )
