@@ -4,6 +4,8 @@ and one that agrees with stable is promoted through the normal path."""
 
 from __future__ import annotations
 
+import re
+
 from tests.integration.deploy.helpers import current, history, infer, upload
 from tests.unit.serving.onnx_models import failing_model, linear_model, slow_model
 
@@ -83,5 +85,7 @@ def test_shadow_refuses_a_slow_candidate_on_p99_while_clients_keep_getting_answe
     )
     assert answers and set(answers) == {200}, f"clients saw {sorted(set(answers))}"
     reason = status["history"][-1]["reason"]
-    assert reason.startswith("ShadowFailed: p99 latency"), reason
+    # its own p99 once it has answered minRequests; before its first answer (about 1.4 s at
+    # 100m CPU) stable's 200 ms timeouts may already refuse it
+    assert re.match(r"ShadowFailed: (p99 latency|\d+ mirrored requests timed out)", reason), reason
     assert current(status) == 1 and status["reason"] == "ShadowFailed"

@@ -71,7 +71,10 @@ def test_measure_adds_pods_and_keeps_to_the_candidate_revision():
         (candidate_text(30), stable_text(29, 1), True, "AnalysisPassed"),
         # accepts mirrors, never answers: no latency of its own, only stable's timeouts
         (candidate_text(0), stable_text(0, 0, timeouts=25), False, "MirrorTimeouts"),
-        (candidate_text(5), stable_text(5, 0, timeouts=10), None, "NotEnoughRequests"),
+        (candidate_text(0), stable_text(0, 0, timeouts=10), None, "NotEnoughRequests"),
+        # slow but answering: judged on its own figures, not on stable's impatience
+        (candidate_text(2), stable_text(2, 0, timeouts=50), None, "NotEnoughRequests"),
+        (candidate_text(30, seconds=0.5), stable_text(30, 0, timeouts=50), False, "LatencyTooHigh"),
         (candidate_text(100), stable_text(100, 0, timeouts=1), True, "AnalysisPassed"),
     ],
 )
