@@ -240,7 +240,7 @@ BAD_MANIFESTS: list[tuple[str, dict[str, Any], Callable[[dict[str, Any]], None],
         _set("spec.strategy.canary.steps.0.weight", 150),
         "spec.strategy.canary.steps[0].weight",
     ),
-    ("md-unknown-strategy", DEPLOYMENT, _set("spec.strategy.type", "Shadow"), "spec.strategy.type"),
+    ("md-unknown-strategy", DEPLOYMENT, _set("spec.strategy.type", "Mirror"), "spec.strategy.type"),
     (
         "md-history-limit-zero",
         DEPLOYMENT,
