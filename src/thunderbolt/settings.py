@@ -128,11 +128,22 @@ def _port(value: str | None, default: int) -> int:
     return port
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port(host: str = "") -> int:
-    """A port the kernel says is free now (racy, but fine for local runs and tests)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+    """A port the kernel says is free now (racy, but fine for local runs and tests).
+
+    Never the same port twice in one process: the kernel often hands the port just
+    closed out again, so two calls in a row (an HTTP and a gRPC port) could collide.
+    """
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind((host, 0))
+            port = int(sock.getsockname()[1])
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 def from_env(env: Mapping[str, str] | None = None) -> OperatorSettings:

@@ -5,18 +5,13 @@ from __future__ import annotations
 import os
 import pathlib
 import signal
-import socket
 import subprocess
 import sys
 import time
 
 import requests
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from thunderbolt.settings import free_port  # noqa: F401  (re-exported for the tests)
 
 
 class ServerProcess:
