@@ -8,16 +8,19 @@ process and as the real ``thunderbolt`` commands:
 
 * ``full LIST``: what ``leaderboard``/``compare`` did before: every Trial of the
   namespace from etcd, decoded by the kubernetes client;
-* ``label LIST, watch cache``: what they do now: ``thunderbolt.io/experiment=NAME``,
+* ``label LIST, watch cache``: what they did next (and still do with ``whole=True``,
+  e.g. ``validate``, or on a cluster whose CRD predates the columns):
+  ``thunderbolt.io/experiment=NAME``,
   ``resourceVersion=0`` (the API server answers from its watch cache) and the bytes
   parsed straight into dicts;
-* ``Table``: the API server's Table of the same Trials (printer columns only, no
-  objects), the floor for anything the server still has to walk per Trial;
+* ``Table, compact Trials``: what they do now: the API server's Table of the same
+  Trials (printer columns only, no objects; ``api/trial_columns.py`` makes the columns
+  the views read) rebuilt into compact Trials by ``cli/trial_reads.selected_trials``;
 * ``thunderbolt leaderboard/get trials/compare`` as subprocesses (Python start-up
   included), with ratios to the first size.
 
-Nothing here runs the operator (no pods, no Jobs). Needs `make cluster`; run under the
-cluster lock:
+Nothing here runs the operator (no pods, no Jobs). Applies the repository's CRDs first.
+Needs `make cluster`; run under the cluster lock:
 
     flock /work/cluster.lock env PYTHONPATH=src .venv/bin/python bench/cli_list.py \\
         [--sizes 2000,10000] [--keep]
@@ -42,15 +45,18 @@ sys.path.insert(0, str(REPO))
 
 from kubernetes import client, config  # noqa: E402
 
+from tests.fixtures.crds import install_crds  # noqa: E402
 from thunderbolt.api.experiment import parse_spec  # noqa: E402
 from thunderbolt.api.meta import EXPERIMENT_LABEL  # noqa: E402
+from thunderbolt.api.trial_columns import has_all_columns  # noqa: E402
+from thunderbolt.cli.kube import Kube  # noqa: E402
+from thunderbolt.cli.trial_reads import selected_trials  # noqa: E402
 from thunderbolt.operator.builders import build_trial  # noqa: E402
 
 GROUP, VERSION = "thunderbolt.io", "v1alpha1"
 KUBECONFIG = REPO / ".cluster/kubeconfig"
 CONTEXT = "thunderbolt-local"
 NAME = "big"
-TABLE = "application/json;as=Table;g=meta.k8s.io;v=v1"
 
 
 def experiment_body(n: int) -> dict[str, Any]:
@@ -151,16 +157,21 @@ def cached_list(custom: Any, ns: str) -> tuple[int, int]:
     return len(json.loads(data)["items"]), len(data)
 
 
-def table(api: client.ApiClient, ns: str) -> tuple[int, int]:
-    query = [("labelSelector", f"{EXPERIMENT_LABEL}={NAME}"), ("resourceVersion", "0")]
-    request = api.param_serialize(
-        "GET", f"/apis/{GROUP}/{VERSION}/namespaces/{ns}/trials",
-        query_params=[*query, ("includeObject", "None")],
-        header_params={"Accept": TABLE}, auth_settings=["BearerToken"],
+def compact(api: client.ApiClient, ns: str) -> tuple[int, int]:
+    """The CLI's read: the Table, rebuilt into compact Trials (count, Table bytes)."""
+    kube = Kube(api, ns)
+    table = kube.table("trials", f"{EXPERIMENT_LABEL}={NAME}")
+    assert has_all_columns(table), "the Trial CRD lacks the views' columns"
+    trials = selected_trials(kube, f"{EXPERIMENT_LABEL}={NAME}")
+    assert all(t["status"].get("split") for t in trials)
+    return len(trials), len(json.dumps(table))
+
+
+def kubectl(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(REPO / ".cluster/bin/kubectl"), f"--kubeconfig={KUBECONFIG}", *args],
+        capture_output=True, text=True, timeout=120,
     )  # fmt: skip
-    resp = api.call_api(*request)
-    data = resp.read()
-    return len(json.loads(data)["rows"]), len(data)
 
 
 def cli(ns: str, *args: str) -> float:
@@ -186,6 +197,7 @@ def main() -> int:
     args = parser.parse_args()
     sizes = sorted(int(s) for s in args.sizes.split(",") if s)
     api = config.new_client_from_config(config_file=str(KUBECONFIG), context=CONTEXT)
+    install_crds(kubectl)
     custom, core = client.CustomObjectsApi(api), client.CoreV1Api(api)
     ns = f"bench-cli-{uuid.uuid4().hex[:6]}"
     core.create_namespace({"metadata": {"name": ns}})
@@ -204,7 +216,7 @@ def main() -> int:
             assert count == n, count
             row["cached_s"], (count, row["cached_bytes"]) = timed(lambda: cached_list(custom, ns))
             assert count == n, count
-            row["table_s"], (count, row["table_bytes"]) = timed(lambda: table(api, ns))
+            row["table_s"], (count, row["table_bytes"]) = timed(lambda: compact(api, ns))
             assert count == n, count
             row["leaderboard_s"] = cli(ns, "leaderboard", NAME, "--top", "10")
             row["get_s"] = cli(ns, "get", "trials", "--experiment", NAME)
@@ -213,7 +225,7 @@ def main() -> int:
             results.append(row)
             print(
                 f"N={n}: full LIST {row['full_s']:.2f} s; label LIST from the watch cache"
-                f" {row['cached_s']:.2f} s ({row['cached_bytes'] / 2**20:.1f} MiB); Table"
+                f" {row['cached_s']:.2f} s ({row['cached_bytes'] / 2**20:.1f} MiB); Table, compact"
                 f" {row['table_s']:.2f} s ({row['table_bytes'] / 2**20:.1f} MiB);"
                 f" thunderbolt leaderboard {row['leaderboard_s']:.2f} s, get trials"
                 f" {row['get_s']:.2f} s, compare {row['compare_s']:.2f} s (get experiments,"

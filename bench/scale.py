@@ -35,7 +35,10 @@ operator's histogram, bucket deltas), API-server requests and response bytes per
 Trial (kube-apiserver's /metrics deltas; the bench's own requests subtracted; the Job
 controller's and scheduler's included, shown per verb/resource), successor latency (report
 answered -> the successor's Job ADDED in a Jobs watch), ``thunderbolt get/leaderboard/
-compare`` times, and ratios vs the first size. Needs `make cluster` (no images: no pod runs).
+compare`` times, and ratios vs the first size; with the API server's audit log on
+(``make cluster-down; THUNDERBOLT_API_AUDIT=1 make cluster``), the LISTs per finished
+Trial by client (user agent and query), which the metrics cannot attribute. Needs
+`make cluster` (no images: no pod runs).
 
     .venv/bin/python bench/scale.py [--sizes 100,1000] [--huge] [--concurrent 1,10,100]
         [--each 10] [--sampler tpe] [--png docs/img/scale.png] [--json out.json]
@@ -56,6 +59,7 @@ import tempfile
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from collections import Counter, defaultdict
@@ -210,6 +214,38 @@ def apiserver_totals() -> tuple[Counter[Key], Counter[Key]]:
                 resource += "/" + labels["subresource"]
             table[(labels.get("verb", "?"), resource)] += value
     return requests, sizes
+
+
+AUDIT_LOG = REPO / ".cluster/logs/audit.log"
+
+
+def audit_offset() -> int:
+    """Where the API server's audit log ends now (0: no log; see THUNDERBOLT_API_AUDIT)."""
+    return AUDIT_LOG.stat().st_size if AUDIT_LOG.exists() else 0
+
+
+def audited_lists(offset: int, ns: str) -> Counter[str]:
+    """LISTs in ``ns`` (and cluster-wide ones) logged since ``offset``, by client: user
+    agent, resource and the query's keys, so each can be traced to the code asking."""
+    counts: Counter[str] = Counter()
+    if not AUDIT_LOG.exists():
+        return counts
+    with AUDIT_LOG.open("rb") as f:
+        f.seek(offset)
+        for line in f:
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            ref = event.get("objectRef") or {}
+            if event.get("verb") != "list" or ref.get("namespace") not in (None, ns):
+                continue
+            query = urllib.parse.urlsplit(event.get("requestURI", "")).query
+            keys = ",".join(sorted(k for k, _ in urllib.parse.parse_qsl(query)))
+            agent = str(event.get("userAgent", "?")).split(" ")[0]
+            scope = "namespace" if ref.get("namespace") else "cluster"
+            counts[f"{agent} {ref.get('resource')} ({scope}; {keys or 'no query'})"] += 1
+    return counts
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -503,6 +539,7 @@ def run(
         out["rss_start"] = proc_rss_mb(pid)
         cpu0, buckets0 = proc_cpu_s(pid), reconcile_buckets(op)
         req0, bytes0 = apiserver_totals()
+        audit0 = audit_offset()
         own_req0, own_bytes0 = Counter(stand_in.own_requests), Counter(stand_in.own_bytes)
         began = time.monotonic()
         created: dict[str, float] = {}
@@ -537,6 +574,8 @@ def run(
         sizes = Counter({k: v for k, v in (bytes1 - bytes0).items() if v > 0}) - own_bytes
         out["rss_end"] = proc_rss_mb(pid)
         finished = len(stand_in.finished)
+        lists = audited_lists(audit0, ns)
+        out["audited_lists"] = [(k, n / finished) for k, n in lists.most_common(12)]
         out.update(
             wall=wall,
             finished=finished,
@@ -674,6 +713,10 @@ def report(results: list[dict[str, Any]]) -> None:
         )
         print("    top requests/trial: " + ", ".join(f"{k} {v:.2f}" for k, v in r["top_requests"]))
         print("    top KiB/trial: " + ", ".join(f"{k} {v / 1024:.1f}" for k, v in r["top_bytes"]))
+        if r.get("audited_lists"):
+            print("    LISTs/trial by client (API audit log; the bench's own included):")
+            for key, per in r["audited_lists"]:
+                print(f"      {per:6.2f}  {key}")
         print(
             f"  successor latency (report answered -> next Job): p50"
             f" {r['successor_p50'] * 1000:.0f} ms, p95 {r['successor_p95'] * 1000:.0f} ms;"

@@ -96,8 +96,11 @@ def section(kind: Kind) -> str:
     ]
     if doc:
         lines += [doc, ""]
-    columns = ", ".join(c["name"] for c in version["additionalPrinterColumns"])
-    lines += [f"`kubectl get {kind.short_name}` columns: {columns}.", ""]
+    printer = version["additionalPrinterColumns"]
+    columns = ", ".join(c["name"] for c in printer if not c.get("priority"))
+    wide = ", ".join(c["name"] for c in printer if c.get("priority"))
+    also = f"; with `-o wide` also {wide}" if wide else ""
+    lines += [f"`kubectl get {kind.short_name}` columns: {columns}{also}.", ""]
     for part in ("spec", "status"):
         lines += [
             f"### {kind.kind} {part}",

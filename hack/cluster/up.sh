@@ -355,6 +355,25 @@ export CONTAINERD_NAMESPACE=k8s.io
 export THUNDERBOLT_HOST_IP="$GATEWAY"
 EOF
 
+# THUNDERBOLT_API_AUDIT=1: the API server writes an audit log (metadata only: who, what,
+# which URI) of every LIST and WATCH to $C/logs/audit.log, so a bench can attribute API
+# requests to their clients (bench/scale.py). Off by default; takes effect on a fresh
+# API server (`make cluster-down` first).
+AUDIT_FLAGS=()
+if [ "${THUNDERBOLT_API_AUDIT:-0}" = 1 ]; then
+  cat >"$C/audit-policy.yaml" <<EOF
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+- level: Metadata
+  verbs: [list, watch]
+- level: None
+EOF
+  AUDIT_FLAGS=(--audit-policy-file="$C/audit-policy.yaml" --audit-log-path="$C/logs/audit.log"
+    --audit-log-maxsize=200 --audit-log-maxbackup=1)
+fi
+
 P="$C/pki"
 start etcd "$C/etcd" "$ETCD" --name thunderbolt --data-dir "$C/etcd" \
   --listen-client-urls http://127.0.0.1:$ETCD_PORT --advertise-client-urls http://127.0.0.1:$ETCD_PORT \
@@ -375,7 +394,7 @@ start kube-apiserver kube-apiserver "$K8S_BIN/kube-apiserver" \
   --api-audiences=https://kubernetes.default.svc.cluster.local \
   --kubelet-client-certificate="$P/kubelet-client.crt" --kubelet-client-key="$P/kubelet-client.key" \
   --kubelet-preferred-address-types=InternalIP,Hostname \
-  --allow-privileged=true --profiling=false --v=1
+  --allow-privileged=true --profiling=false --v=1 "${AUDIT_FLAGS[@]}"
 wait_for kube-apiserver 90 kube-apiserver api_ready
 
 K="$C/kubeconfigs"

@@ -44,6 +44,14 @@ def load_config(kubeconfig: str | None = None, context: str | None = None) -> No
     share_default_client()
 
 
+def user_agent(component: str) -> str:
+    """What the API server's audit log shows as the client: one name per component, so
+    requests can be traced to the operator, the report endpoint or the CLI."""
+    from thunderbolt import __version__
+
+    return f"thunderbolt-{component}/{__version__}"
+
+
 def share_default_client(pool_size: int = 32) -> None:
     """One ApiClient, so one pool of kept-alive connections, for every ``XxxApi()`` made
     without a client. Without it the library builds a new ApiClient per call: a new
@@ -54,7 +62,9 @@ def share_default_client(pool_size: int = 32) -> None:
 
     configuration = client.Configuration.get_default_copy()
     configuration.connection_pool_maxsize = pool_size
-    client.ApiClient.set_default(client.ApiClient(configuration))
+    shared = client.ApiClient(configuration)
+    shared.user_agent = user_agent("operator")
+    client.ApiClient.set_default(shared)
 
 
 def unless(exc: ApiException, *codes: int) -> None:

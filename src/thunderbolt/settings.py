@@ -20,6 +20,7 @@ THUNDERBOLT_METRICS_PORT        Prometheus /metrics port (8080; 0 = pick a free 
 THUNDERBOLT_HEALTH_PORT         kopf liveness /healthz port (8082; 0 = pick a free one)
 THUNDERBOLT_SERVING_IMAGE       inference-server image (thunderbolt-trainer:0.1.0)
 THUNDERBOLT_RESYNC_SECONDS      how often every Experiment is reconciled without an event (15)
+THUNDERBOLT_RECONCILE_WORKERS   threads reconciling Experiments from the event queue (4)
 THUNDERBOLT_RECORDS_CHECK_SECONDS  how often Trials are compared with their MLflow runs, per
                                 tracked Experiment (300; 0 = never): the RecordsConsistent condition
 THUNDERBOLT_WEBHOOK_SECRET_FILE  file holding the MLflow webhook secret; set = the registry
@@ -58,6 +59,9 @@ DEFAULT_REPORT_PORT = 8081
 DEFAULT_HEALTH_PORT = 8082
 DEFAULT_WEBHOOK_PORT = 8083
 DEFAULT_RECORDS_CHECK_SECONDS = 300.0
+# Reconciles run off a queue of Experiment keys (operator/workqueue.py); a few threads
+# keep one slow API call from holding the rest, more only add contention on 2 cores.
+DEFAULT_RECONCILE_WORKERS = 4
 # Seconds the report endpoint waits to batch status writes (see ``reports.writer``).
 DEFAULT_REPORT_WRITE_DELAY = 0.2
 # Below the operator pod's 256 MiB /tmp, so one verification can never fill it.
@@ -82,6 +86,7 @@ class OperatorSettings:
     kube_context: str | None = None
     peering: bool = False
     resync_seconds: float = 15.0
+    reconcile_workers: int = DEFAULT_RECONCILE_WORKERS
     report_write_delay: float = DEFAULT_REPORT_WRITE_DELAY
     model_source_hosts: tuple[str, ...] = ()
     allow_file_sources: bool = False
@@ -117,6 +122,13 @@ def _split(value: str | None) -> tuple[str, ...]:
 
 def _flag(value: str | None) -> bool:
     return (value or "").strip().lower() in {"1", "true", "yes"}
+
+
+def _workers(value: str | None) -> int:
+    workers = int(value) if value else DEFAULT_RECONCILE_WORKERS
+    if not 1 <= workers <= 64:
+        raise ValueError(f"THUNDERBOLT_RECONCILE_WORKERS must be 1-64, not {workers}")
+    return workers
 
 
 def _port(value: str | None, default: int) -> int:
@@ -169,6 +181,7 @@ def from_env(env: Mapping[str, str] | None = None) -> OperatorSettings:
         kubeconfig=opt("KUBECONFIG"),
         kube_context=opt("THUNDERBOLT_KUBE_CONTEXT"),
         resync_seconds=float(env.get("THUNDERBOLT_RESYNC_SECONDS") or 15.0),
+        reconcile_workers=_workers(env.get("THUNDERBOLT_RECONCILE_WORKERS")),
         report_write_delay=float(
             env.get("THUNDERBOLT_REPORT_WRITE_DELAY") or DEFAULT_REPORT_WRITE_DELAY
         ),

@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
+from thunderbolt.api import trial_columns
 from thunderbolt.api.experiment import ExperimentSpec, ExperimentStatus
 from thunderbolt.api.meta import GROUP, VERSION
 from thunderbolt.api.modeldeployment import ModelDeploymentSpec, ModelDeploymentStatus
@@ -80,17 +81,7 @@ KINDS: list[Kind] = [
         "tbtrial",
         TrialSpec,
         TrialStatus,
-        [
-            {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
-            {"name": "Objective", "type": "number", "jsonPath": ".status.objective"},
-            {
-                "name": "Spectral-Norm",
-                "type": "string",
-                "jsonPath": ".spec.parameters.spectral_norm",
-            },
-            {"name": "Reason", "type": "string", "jsonPath": ".status.reason", "priority": 1},
-            _age(),
-        ],
+        trial_columns.printer_columns(),
     ),
     Kind(
         "ModelDeployment",

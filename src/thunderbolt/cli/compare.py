@@ -21,8 +21,8 @@ from typing import Any
 from thunderbolt import objectives as objectives_
 from thunderbolt.api.experiment import Objective
 from thunderbolt.cli.kube import CliError, add_kube_args, connect, friendly
-from thunderbolt.cli.leaderboard import trials_of
 from thunderbolt.cli.tables import number, param_value, table
+from thunderbolt.cli.trial_reads import trials_of
 
 
 @dataclass

@@ -13,9 +13,10 @@ import time
 from typing import Any
 
 from thunderbolt.cli.kube import CliError, Kube, add_kube_args, connect, friendly, plural_of
-from thunderbolt.cli.leaderboard import leaderboard_table, split_text, trials_of
+from thunderbolt.cli.leaderboard import leaderboard_table, split_text
 from thunderbolt.cli.pipeline import pipeline_view, stages
 from thunderbolt.cli.tables import duration, number, params_text, table
+from thunderbolt.cli.trial_reads import trials_of
 from thunderbolt.cli.validate import summary_lines
 
 

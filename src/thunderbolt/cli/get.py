@@ -9,6 +9,7 @@ from typing import Any
 
 from thunderbolt.cli.kube import add_kube_args, connect, friendly, plural_of
 from thunderbolt.cli.tables import age, number, table
+from thunderbolt.cli.trial_reads import selected_trials
 
 
 def experiment_row(obj: dict[str, Any], now: dt.datetime) -> list[Any]:
@@ -117,8 +118,9 @@ def run(args: argparse.Namespace) -> int:
         selector = f"{selector},{owner}" if selector else owner
     if args.name:
         objects = [kube.get(plural, args.name)]
+    elif plural == "trials" and not args.all_namespaces:
+        objects = selected_trials(kube, selector)  # a search can have 10 000 of them
     else:
-        # Trials from the watch cache: a search can have 10 000 of them
         objects = kube.list(
             plural, "" if args.all_namespaces else None, selector, cached=plural == "trials"
         )

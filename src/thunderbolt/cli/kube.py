@@ -18,6 +18,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from thunderbolt.api.meta import GROUP, VERSION
+from thunderbolt.kubeclient import user_agent
+
+TABLE = "application/json;as=Table;g=meta.k8s.io;v=v1"
 
 IN_CLUSTER_NAMESPACE = pathlib.Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 PLURALS = {
@@ -132,6 +135,35 @@ class Kube:
         items: list[dict[str, Any]] = result.get("items", [])
         return items
 
+    def table(self, plural: str, label_selector: str) -> dict[str, Any]:
+        """The API server's Table of one kind in the namespace: printer-column cells
+        only, no objects (``includeObject=None``), from the watch cache."""
+        path = f"/apis/{GROUP}/{VERSION}/namespaces/{self.namespace}/{plural}"
+        query = [
+            ("labelSelector", label_selector),
+            ("resourceVersion", "0"),
+            ("includeObject", "None"),
+        ]
+        try:
+            request = self.api_client.param_serialize(
+                "GET",
+                path,
+                query_params=query,
+                header_params={"Accept": TABLE},
+                auth_settings=["BearerToken"],
+            )
+            response = self.api_client.call_api(*request)
+            data = response.read()
+        except api_errors() as exc:
+            raise CliError(_explain(exc, f"list {plural}")) from exc
+        if response.status >= 400:  # this call path does not raise on HTTP errors
+            from kubernetes.client.exceptions import ApiException
+
+            refused = ApiException(status=response.status, reason=response.reason)
+            raise CliError(_explain(refused, f"list {plural}"))
+        table: dict[str, Any] = json.loads(data)
+        return table
+
     def get(self, plural: str, name: str) -> dict[str, Any]:
         try:
             obj: dict[str, Any] = self.custom.get_namespaced_custom_object(
@@ -217,4 +249,5 @@ def connect(args: argparse.Namespace) -> Kube:
         api_client = client.ApiClient()
         if not namespace and IN_CLUSTER_NAMESPACE.is_file():
             namespace = IN_CLUSTER_NAMESPACE.read_text().strip()
+    api_client.user_agent = user_agent("cli")
     return Kube(api_client=api_client, namespace=namespace or "default")

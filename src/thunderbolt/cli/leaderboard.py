@@ -18,19 +18,9 @@ from typing import Any
 
 from thunderbolt import objectives
 from thunderbolt.api.experiment import Objective
-from thunderbolt.api.meta import EXPERIMENT_LABEL
-from thunderbolt.cli.kube import Kube, add_kube_args, connect, friendly
+from thunderbolt.cli.kube import add_kube_args, connect, friendly
 from thunderbolt.cli.tables import duration, number, param_value, table
-
-
-def trials_of(kube: Kube, experiment: str) -> list[dict[str, Any]]:
-    """The experiment's Trials: those with its label (the operator sets it on every
-    Trial), from the API server's watch cache, so 10 000 Trials stay quick to read; with
-    none labelled, any whose spec.experiment names it."""
-    labelled = kube.list("trials", label_selector=f"{EXPERIMENT_LABEL}={experiment}", cached=True)
-    if labelled:
-        return labelled
-    return [t for t in kube.list("trials") if (t.get("spec") or {}).get("experiment") == experiment]
+from thunderbolt.cli.trial_reads import trials_of
 
 
 def ranked(trials: list[dict[str, Any]], direction: str) -> list[dict[str, Any]]:

@@ -287,10 +287,10 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
 
 
 def show_experiment(args: argparse.Namespace, kube: Any) -> int:
-    from thunderbolt.cli.leaderboard import trials_of
+    from thunderbolt.cli.trial_reads import trials_of
 
     experiment = kube.get("experiments", args.experiment)
-    summary = experiment_summary(experiment, trials_of(kube, args.experiment))
+    summary = experiment_summary(experiment, trials_of(kube, args.experiment, whole=True))
     if args.output == "json":
         print(json.dumps(summary, indent=2))
         return 0

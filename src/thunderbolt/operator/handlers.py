@@ -2,8 +2,10 @@
 
 Event flow: an Experiment change reconciles it (creates Trials); a new Trial gets its
 Job; Job and pod events update the Trial's status; a Trial that finishes reconciles
-its Experiment again, which creates the successor. A periodic resync repeats the
-Experiment reconcile in case an event was missed. No handler adds a finalizer, so
+its Experiment again, which creates the successor. Those event-driven reconciles go
+through a queue of Experiment keys (``workqueue.py``: one reconcile per burst, Experiments
+served in turn). A periodic resync queues every unsettled Experiment in case an event
+was missed. No handler adds a finalizer, so
 deleting an Experiment never waits for the operator: owner references do the rest.
 """
 
@@ -20,6 +22,7 @@ from thunderbolt.api.meta import EXPERIMENT_LABEL, GROUP, TRIAL_LABEL, VERSION
 from thunderbolt.operator import consistency, experiments, kube, leadership, metrics, trials
 from thunderbolt.operator.search import STUDIES
 from thunderbolt.operator.trialcache import TRIALS
+from thunderbolt.operator.workqueue import KeyQueue
 from thunderbolt.settings import OperatorSettings, current, namespace_in_scope
 
 log = logging.getLogger(__name__)
@@ -66,13 +69,26 @@ def trial_created(name: str, namespace: Any, **_: Any) -> None:
         raise _retry_later("trial", exc) from exc
 
 
-def _reconcile_quietly(namespace: str, experiment: str) -> None:
-    """From event handlers (no retries): a failure waits for the periodic resync."""
+def _reconcile_quietly(key: tuple[str, str]) -> None:
+    """Off the queue (no retries): a failure waits for the periodic resync."""
+    namespace, experiment = key
     try:
         experiments.reconcile(namespace, experiment, current())
     except Exception:
         metrics.ERRORS.labels("experiment").inc()
         log.exception("reconcile of experiment %s/%s failed", namespace, experiment)
+
+
+# Events and the resync only add their Experiment's key: one reconcile per burst of
+# events, Experiments served in turn (workqueue.py). Started with the operator.
+RECONCILES: KeyQueue[tuple[str, str]] = KeyQueue(
+    _reconcile_quietly, workers=1, observe_wait=metrics.RECONCILE_QUEUE_WAIT.observe
+)
+metrics.RECONCILE_QUEUE.set_function(RECONCILES.depth)
+
+
+def _reconcile_soon(namespace: str, experiment: str) -> None:
+    RECONCILES.add((namespace, experiment))
 
 
 @kopf.on.event(GROUP, VERSION, "trials", when=namespace_in_scope)
@@ -97,7 +113,7 @@ def trial_event(type: str, body: Any, **_: Any) -> None:
         number = (body.get("spec") or {}).get("number")
         if search is not None and number in search.told:
             return  # already counted (e.g. the replay of a restart)
-    _reconcile_quietly(meta["namespace"], experiment)
+    _reconcile_soon(meta["namespace"], experiment)
 
 
 def _sync_trial(namespace: str, labels: Any) -> None:
@@ -114,7 +130,7 @@ def _sync_trial(namespace: str, labels: Any) -> None:
         return
     experiment = (labels or {}).get(EXPERIMENT_LABEL)
     if experiment:
-        _reconcile_quietly(namespace, experiment)  # the successor first, then Events
+        _reconcile_soon(namespace, experiment)  # queued: the successor comes from there
     trials.announce(finished)
 
 
@@ -141,7 +157,7 @@ def _resync_all(settings: OperatorSettings) -> None:
                 "observedGeneration"
             ) == meta.get("generation")
             if not settled:
-                _reconcile_quietly(meta["namespace"], meta["name"])
+                _reconcile_soon(meta["namespace"], meta["name"])
 
 
 def _standby(settings: OperatorSettings, kopf_settings: kopf.OperatorSettings) -> str | None:
@@ -174,6 +190,8 @@ async def _resync_loop(settings: OperatorSettings, kopf_settings: kopf.OperatorS
 
 @kopf.on.startup()
 async def start_resync(memo: Any, settings: kopf.OperatorSettings, **_: Any) -> None:
+    RECONCILES.resize(current().reconcile_workers)
+    RECONCILES.start()
     # Kopf pauses its own handlers on a standby replica; this loop asks leadership.
     memo.resync_task = asyncio.create_task(_resync_loop(current(), settings))
     # Trials vs MLflow, on the active replica only (the RecordsConsistent condition).
@@ -189,3 +207,4 @@ async def stop_resync(memo: Any, **_: Any) -> None:
         task = getattr(memo, name, None)
         if task is not None:
             task.cancel()
+    await asyncio.get_running_loop().run_in_executor(None, RECONCILES.stop)

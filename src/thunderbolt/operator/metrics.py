@@ -28,6 +28,15 @@ SUGGEST_SECONDS = Histogram(
     ["sampler"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
 )
+RECONCILE_QUEUE = Gauge(
+    "thunderbolt_reconcile_queue_depth",
+    "Experiments waiting for a reconcile (each at most once; operator/workqueue.py).",
+)
+RECONCILE_QUEUE_WAIT = Histogram(
+    "thunderbolt_reconcile_queue_wait_seconds",
+    "Time an Experiment waited in the queue before its reconcile started.",
+    buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
+)
 ERRORS = Counter(
     "thunderbolt_reconcile_errors_total",
     "Reconciles that failed (retried later).",

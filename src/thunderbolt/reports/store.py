@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol, TypeVar
 
 from thunderbolt.api.meta import EXPERIMENT_LABEL, GROUP, VERSION
-from thunderbolt.kubeclient import CONFLICT, NOT_FOUND, patch_custom_status
+from thunderbolt.kubeclient import CONFLICT, NOT_FOUND, patch_custom_status, user_agent
 
 TRIALS, EXPERIMENTS = "trials", "experiments"
 
@@ -151,7 +151,10 @@ class KubeStore:
         from kubernetes import client
 
         self._timeout = timeout
-        self._client = api_client or client.ApiClient()
+        if api_client is None:
+            api_client = client.ApiClient()
+            api_client.user_agent = user_agent("reports")
+        self._client = api_client
         self._custom = client.CustomObjectsApi(self._client)
         self._core = client.CoreV1Api(self._client)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tb-reports")
@@ -202,6 +205,8 @@ class KubeStore:
         return data
 
     async def list_trials(self, namespace: str, experiment: str) -> list[dict[str, Any]]:
+        # resourceVersion=0: from the API server's watch cache, not etcd; a pruning
+        # snapshot is seconds stale by design (``snapshot_ttl``) anyway.
         result = await self._call(
             self._custom.list_namespaced_custom_object,
             GROUP,
@@ -209,6 +214,7 @@ class KubeStore:
             namespace,
             TRIALS,
             label_selector=f"{EXPERIMENT_LABEL}={experiment}",
+            resource_version="0",
         )
         items: list[dict[str, Any]] = result.get("items") or []
         return items

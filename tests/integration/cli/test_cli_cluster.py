@@ -14,8 +14,11 @@ from tests.fixtures.crds import crds  # noqa: F401
 from thunderbolt.api.experiment import ExperimentSpec, ExperimentStatus, TrialCounts, TrialSummary
 from thunderbolt.api.meta import GROUP, VERSION
 from thunderbolt.api.modeldeployment import ModelDeploymentStatus
-from thunderbolt.api.trial import TrialSpec, TrialStatus
+from thunderbolt.api.trial import SplitIdentity, TrialSpec, TrialStatus
+from thunderbolt.api.trial_columns import TRIAL_COLUMNS
 from thunderbolt.cli import main
+from thunderbolt.cli.kube import Kube
+from thunderbolt.cli.trial_reads import trials_of
 
 REPO = pathlib.Path(__file__).resolve().parents[3]
 pytestmark = pytest.mark.usefixtures("crds")
@@ -87,7 +90,13 @@ def search(kube_api, namespace):
         }
         phase = "Pruned" if objective is None else "Succeeded"
         status = TrialStatus(
-            phase=phase, objective=objective, durationSeconds=20.0 + number, jobName=name
+            phase=phase,
+            objective=objective,
+            durationSeconds=20.0 + number,
+            jobName=name,
+            reason=None if objective is not None else "MedianStop",
+            metrics={} if objective is None else {"val_accuracy": objective, "epochs": 3.0},
+            split=None if objective is None else SplitIdentity(seed=7, validationHash="ab12cd34"),
         )
         create(
             kube_api, namespace, "trials", body, status.model_dump(mode="json", exclude_none=True)
@@ -137,6 +146,32 @@ def test_get_lists_experiments_and_trials_with_selector(cluster, namespace, caps
         "iris-sn-003",
         "iris-sn-004",
     ]
+
+
+def _at(obj: dict[str, Any], json_path: str) -> Any:
+    for key in json_path.lstrip(".").split("."):
+        obj = (obj or {}).get(key)
+    return obj
+
+
+def test_compact_trials_from_the_table_carry_what_the_views_read(kube_api, namespace, search):
+    kube = Kube(kube_api, namespace)
+    compact = {t["metadata"]["name"]: t for t in trials_of(kube, "iris-sn")}
+    whole = {t["metadata"]["name"]: t for t in trials_of(kube, "iris-sn", whole=True)}
+    assert set(compact) == set(whole) and len(whole) == 5
+    # only the columns travel: jobName is in every whole Trial and no compact one
+    assert all(t["status"]["jobName"] == n for n, t in whole.items())
+    assert not any("jobName" in t["status"] for t in compact.values())
+    for name, trial in whole.items():
+        for column in TRIAL_COLUMNS:
+            if column.rebuilds:
+                assert _at(compact[name], column.json_path) == _at(trial, column.json_path), (
+                    name,
+                    column.name,
+                )
+    assert compact["iris-sn-001"]["status"]["split"] == {"seed": 7, "validationHash": "ab12cd34"}
+    assert compact["iris-sn-001"]["spec"]["parameters"]["spectral_norm"] is True
+    assert compact["iris-sn-004"]["status"]["reason"] == "MedianStop"
 
 
 def test_describe_shows_the_pipeline(cluster, namespace, capsys, search):

@@ -82,3 +82,13 @@ def test_the_kopf_filter_reads_the_current_settings():
         assert not namespace_in_scope(namespace="kube-system", spec={}, body={})
     finally:
         set_current(from_env({}))
+
+
+def test_reconcile_workers_default_and_bounds():
+    import pytest
+
+    assert from_env({}).reconcile_workers == 4
+    assert from_env({"THUNDERBOLT_RECONCILE_WORKERS": "8"}).reconcile_workers == 8
+    for bad in ("0", "65"):
+        with pytest.raises(ValueError, match="RECONCILE_WORKERS must be 1-64"):
+            from_env({"THUNDERBOLT_RECONCILE_WORKERS": bad})

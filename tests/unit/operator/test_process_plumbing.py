@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from kubernetes import client
 
+from thunderbolt import __version__
 from thunderbolt.kubeclient import share_default_client
 
 
@@ -22,6 +23,9 @@ def test_api_objects_share_one_client_and_its_pool():
         assert shared.rest_client is client.CoreV1Api().api_client.rest_client
         assert shared.configuration.connection_pool_maxsize == 24
         assert shared.configuration.host == "https://127.0.0.1:6443"
+        # the API server's audit log tells the operator's requests from others'
+        assert shared.user_agent == f"thunderbolt-operator/{__version__}"
+        assert client.ApiClient().user_agent != shared.user_agent
     finally:
         client.ApiClient.set_default(saved_client)
         client.Configuration.set_default(saved_config)
