@@ -157,14 +157,17 @@ def cached_list(custom: Any, ns: str) -> tuple[int, int]:
     return len(json.loads(data)["items"]), len(data)
 
 
-def compact(api: client.ApiClient, ns: str) -> tuple[int, int]:
-    """The CLI's read: the Table, rebuilt into compact Trials (count, Table bytes)."""
-    kube = Kube(api, ns)
-    table = kube.table("trials", f"{EXPERIMENT_LABEL}={NAME}")
+def compact(api: client.ApiClient, ns: str) -> int:
+    """The CLI's read: the Table, rebuilt into compact Trials."""
+    trials = selected_trials(Kube(api, ns), f"{EXPERIMENT_LABEL}={NAME}")
+    assert not any("jobName" in t["status"] for t in trials), "whole Trials: CRD too old?"
+    return len(trials)
+
+
+def table_bytes(api: client.ApiClient, ns: str) -> int:
+    table = Kube(api, ns).table("trials", f"{EXPERIMENT_LABEL}={NAME}")
     assert has_all_columns(table), "the Trial CRD lacks the views' columns"
-    trials = selected_trials(kube, f"{EXPERIMENT_LABEL}={NAME}")
-    assert all(t["status"].get("split") for t in trials)
-    return len(trials), len(json.dumps(table))
+    return len(json.dumps(table))
 
 
 def kubectl(*args: str) -> subprocess.CompletedProcess[str]:
@@ -216,7 +219,8 @@ def main() -> int:
             assert count == n, count
             row["cached_s"], (count, row["cached_bytes"]) = timed(lambda: cached_list(custom, ns))
             assert count == n, count
-            row["table_s"], (count, row["table_bytes"]) = timed(lambda: compact(api, ns))
+            row["table_s"], count = timed(lambda: compact(api, ns))
+            row["table_bytes"] = table_bytes(api, ns)
             assert count == n, count
             row["leaderboard_s"] = cli(ns, "leaderboard", NAME, "--top", "10")
             row["get_s"] = cli(ns, "get", "trials", "--experiment", NAME)

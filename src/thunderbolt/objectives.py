@@ -9,6 +9,7 @@ from ``status.metrics`` (the built-in trainer reports its serving metrics there)
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -36,11 +37,18 @@ def metric_value(trial: Mapping[str, Any], metric: str, primary: str | None = No
 
 def values(trial: Mapping[str, Any], goals: Sequence[Objective]) -> list[float] | None:
     """The Trial's value for each objective, or None when any is missing or not finite."""
-    primary = goals[0].metric
-    out = [metric_value(trial, g.metric, primary) for g in goals]
-    if any(v is None for v in out):
-        return None
-    return [float(v) for v in out if v is not None]
+    return _status_values(trial.get("status") or {}, [g.metric for g in goals])
+
+
+def _status_values(status: Mapping[str, Any], metrics: Sequence[str]) -> list[float] | None:
+    out = []
+    for i, metric in enumerate(metrics):  # the first is the primary: status.objective
+        raw = status.get("objective") if i == 0 else (status.get("metrics") or {}).get(metric)
+        value = _finite(raw)
+        if value is None:
+            return None
+        out.append(value)
+    return out
 
 
 def dominates(a: Sequence[float], b: Sequence[float], goals: Sequence[Objective]) -> bool:
@@ -59,17 +67,26 @@ def _number(trial: Mapping[str, Any]) -> int:
 
 
 def scored(
-    trials: Sequence[Mapping[str, Any]], goals: Sequence[Objective]
+    trials: Sequence[Mapping[str, Any]], goals: Sequence[Objective], top: int | None = None
 ) -> list[tuple[Mapping[str, Any], list[float]]]:
-    """Succeeded Trials with every objective's value, best first on the first objective."""
-    out = [
-        (t, v)
-        for t in trials
-        if (t.get("status") or {}).get("phase") == "Succeeded"
-        and (v := values(t, goals)) is not None
-    ]
+    """Succeeded Trials with every objective's value, best first on the first objective;
+    only the ``top`` best if given (a heap, not a sort of 10 000 Trials per reconcile)."""
+    metrics = [g.metric for g in goals]
+    out = []
+    for t in trials:
+        status = t.get("status") or {}
+        if status.get("phase") == "Succeeded":
+            found = _status_values(status, metrics)
+            if found is not None:
+                out.append((t, found))
     sign = -1.0 if goals[0].direction == "maximize" else 1.0
-    out.sort(key=lambda tv: (sign * tv[1][0], _number(tv[0])))
+
+    def rank(tv: tuple[Mapping[str, Any], list[float]]) -> tuple[float, int]:
+        return (sign * tv[1][0], _number(tv[0]))
+
+    if top is not None:
+        return heapq.nsmallest(top, out, key=rank)
+    out.sort(key=rank)
     return out
 
 
@@ -113,7 +130,15 @@ def choose(
 ) -> Mapping[str, Any] | None:
     """The Experiment's best Trial by ``select`` (None: the best on the first objective);
     None when no succeeded Trial meets the constraints. Ties: the lower number."""
-    candidates = scored(trials, goals)
+    return choose_among(scored(trials, goals), goals, select)
+
+
+def choose_among(
+    candidates: Sequence[tuple[Mapping[str, Any], list[float]]],
+    goals: Sequence[Objective],
+    select: Select | None,
+) -> Mapping[str, Any] | None:
+    """``choose`` over what ``scored`` returned (a reconcile scores 10 000 Trials once)."""
     if select is None:
         return candidates[0][0] if candidates else None
     primary = goals[0].metric

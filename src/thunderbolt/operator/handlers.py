@@ -5,8 +5,10 @@ Job; Job and pod events update the Trial's status; a Trial that finishes reconci
 its Experiment again, which creates the successor. Those event-driven reconciles go
 through a queue of Experiment keys (``workqueue.py``: one reconcile per burst, Experiments
 served in turn). A periodic resync queues every unsettled Experiment in case an event
-was missed. No handler adds a finalizer, so
-deleting an Experiment never waits for the operator: owner references do the rest.
+was missed. No handler here adds a finalizer, so deleting an Experiment does not wait
+for the operator (owner references do the rest) — unless it has ``spec.promote`` (Kopf
+puts a finalizer on every object a timer runs for: deploy/handlers.py) or
+``retention.onDelete: Delete`` (retention_handlers.py).
 """
 
 from __future__ import annotations

@@ -213,3 +213,26 @@ def test_a_success_missing_an_objective_counts_as_failed():
     states = sorted(t.state.name for t in search.study.get_trials(deepcopy=False))
     assert states == ["COMPLETE", "FAIL"]
     assert [t.values for t in search.study.best_trials] == [[0.9, 1.5]]
+
+
+@pytest.mark.parametrize("direction", ["maximize", "minimize"])
+def test_the_top_few_are_the_head_of_the_full_ranking_ties_included(direction):
+    """plan() takes only the leaderboard's top with a heap; it must equal the sort's head
+    (ties broken by the lower number), with failures and missing values left out."""
+    import random
+
+    rng = random.Random(7)
+    goals = [Objective(metric="val_accuracy", direction=direction)]
+    trials = [
+        trial(n, rng.choice([0.5, 0.7, 0.9, None, float("nan")]) if n % 7 else 0.9, None,
+              phase="Failed" if n % 11 == 0 else "Succeeded")
+        for n in range(300)
+    ]  # fmt: skip
+    rng.shuffle(trials)
+    full = objectives.scored(trials, goals)
+    for top in (1, 5, 50):
+        head = objectives.scored(trials, goals, top)
+        assert [t["spec"]["number"] for t, _ in head] == [
+            t["spec"]["number"] for t, _ in full[:top]
+        ]
+    assert len(full) > 50 and all(v[0] == v[0] for _, v in full)  # no NaN ranked
