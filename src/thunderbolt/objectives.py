@@ -29,7 +29,10 @@ def _finite(value: Any) -> float | None:
 
 def metric_value(trial: Mapping[str, Any], metric: str, primary: str | None = None) -> float | None:
     """``metric``'s finite value on ``trial``; the primary metric is ``status.objective``."""
-    status = trial.get("status") or {}
+    return _status_metric(trial.get("status") or {}, metric, primary)
+
+
+def _status_metric(status: Mapping[str, Any], metric: str, primary: str | None) -> float | None:
     if metric == primary:
         return _finite(status.get("objective"))
     return _finite((status.get("metrics") or {}).get(metric))
@@ -42,9 +45,8 @@ def values(trial: Mapping[str, Any], goals: Sequence[Objective]) -> list[float] 
 
 def _status_values(status: Mapping[str, Any], metrics: Sequence[str]) -> list[float] | None:
     out = []
-    for i, metric in enumerate(metrics):  # the first is the primary: status.objective
-        raw = status.get("objective") if i == 0 else (status.get("metrics") or {}).get(metric)
-        value = _finite(raw)
+    for metric in metrics:  # the first is the primary
+        value = _status_metric(status, metric, metrics[0])
         if value is None:
             return None
         out.append(value)

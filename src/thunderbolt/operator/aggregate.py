@@ -141,9 +141,9 @@ def estimate_completion(
     finished, total, timed = 0, 0.0, 0
     latest: str | None = None
     for t in trials:
-        status = t.get("status") or {}
-        if (status.get("phase") or "Pending") not in FINISHED_PHASES:
+        if _phase(t) not in FINISHED_PHASES:
             continue
+        status = t.get("status") or {}
         finished += 1
         if status.get("durationSeconds"):
             total += float(status["durationSeconds"])

@@ -192,8 +192,7 @@ async def _resync_loop(settings: OperatorSettings, kopf_settings: kopf.OperatorS
 
 @kopf.on.startup()
 async def start_resync(memo: Any, settings: kopf.OperatorSettings, **_: Any) -> None:
-    RECONCILES.resize(current().reconcile_workers)
-    RECONCILES.start()
+    RECONCILES.start(current().reconcile_workers)
     # Kopf pauses its own handlers on a standby replica; this loop asks leadership.
     memo.resync_task = asyncio.create_task(_resync_loop(current(), settings))
     # Trials vs MLflow, on the active replica only (the RecordsConsistent condition).

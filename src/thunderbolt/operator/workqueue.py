@@ -40,12 +40,11 @@ class KeyQueue(Generic[K]):
     ) -> None:
         self._work = work
         self._observe_wait = observe_wait
-        self._since: dict[K, float] = {}  # when each waiting key was queued
+        self._since: dict[K, float] = {}  # the waiting keys, with when each was queued
         self._workers = workers
         self._name = name
         self._cond = threading.Condition()
         self._queue: deque[K] = deque()
-        self._waiting: set[K] = set()
         self._busy: set[K] = set()
         self._again: set[K] = set()
         self._threads: list[threading.Thread] = []
@@ -56,7 +55,7 @@ class KeyQueue(Generic[K]):
     def add(self, key: K) -> None:
         with self._cond:
             self.added += 1
-            if key in self._waiting or key in self._again:
+            if key in self._since or key in self._again:
                 self.coalesced += 1
             elif key in self._busy:
                 self._again.add(key)
@@ -64,16 +63,14 @@ class KeyQueue(Generic[K]):
                 self._enqueue(key)
                 self._cond.notify()
 
-    def resize(self, workers: int) -> None:
-        """The number of worker threads ``start`` runs (before starting)."""
-        self._workers = workers
-
     def depth(self) -> int:
         with self._cond:
             return len(self._queue)
 
-    def start(self) -> None:
+    def start(self, workers: int | None = None) -> None:
+        """Run the worker threads (``workers``: how many, if not the constructor's)."""
         with self._cond:
+            self._workers = workers or self._workers
             self._stopping = False
             while len(self._threads) < self._workers:
                 thread = threading.Thread(
@@ -87,7 +84,6 @@ class KeyQueue(Generic[K]):
         with self._cond:
             self._stopping = True
             self._queue.clear()
-            self._waiting.clear()
             self._since.clear()
             self._again.clear()
             self._cond.notify_all()
@@ -101,7 +97,6 @@ class KeyQueue(Generic[K]):
             return self._cond.wait_for(lambda: not self._queue and not self._busy, timeout)
 
     def _enqueue(self, key: K) -> None:  # holding the lock
-        self._waiting.add(key)
         self._since[key] = time.monotonic()
         self._queue.append(key)
 
@@ -111,7 +106,6 @@ class KeyQueue(Generic[K]):
             if self._stopping:
                 return None
             key = self._queue.popleft()
-            self._waiting.discard(key)
             self._busy.add(key)
             waited = time.monotonic() - self._since.pop(key)
         if self._observe_wait is not None:
