@@ -273,6 +273,10 @@ class StandIn:
         self.reported: dict[str, list[float]] = defaultdict(list)  # experiment -> times
         self.jobs: dict[str, list[float]] = defaultdict(list)  # experiment -> ADDED times
         self.jobs_seen: set[str] = set()
+        # per Trial: when the bench's kubelet wrote the pod Succeeded, when the Jobs watch
+        # saw the Job complete (the Job controller's part lies in between)
+        self.pod_done: dict[str, float] = {}
+        self.job_done: dict[str, float] = {}
         self.progress: dict[str, list[float]] = defaultdict(list)
         self.own_requests: Counter[Key] = Counter()
         self.own_bytes: Counter[Key] = Counter()
@@ -351,9 +355,15 @@ class StandIn:
         self.pool.submit(self._finish, trial, labels.get(EXPERIMENT_LABEL, ""), pod.metadata.name)
 
     def _job(self, event: str, job: Any) -> None:
+        now = time.monotonic()
+        if event == "MODIFIED":
+            conditions = (job.status and job.status.conditions) or []
+            if any(c.type == "Complete" and c.status == "True" for c in conditions):
+                with self.lock:
+                    self.job_done.setdefault(job.metadata.name, now)
+            return
         if event != "ADDED":
             return
-        now = time.monotonic()
         experiment = (job.metadata.labels or {}).get(EXPERIMENT_LABEL, "")
         with self.lock:
             if job.metadata.name in self.jobs_seen:
@@ -429,6 +439,8 @@ class StandIn:
                     pod, self.ns, {"status": status}, _preload_content=False
                 ),
             )
+            with self.lock:
+                self.pod_done.setdefault(trial, time.monotonic())
         except Exception as exc:
             self.errors[f"finish: {type(exc).__name__}: {str(exc)[:80]}"] += 1
 
@@ -460,6 +472,16 @@ class StandIn:
         except client.ApiException as exc:
             if exc.status != 404:
                 self.errors[f"delete job: {exc.status}"] += 1
+
+    def stages(self) -> dict[str, list[float]]:
+        """Per Trial, the time each party took between the pod finishing and the Trial's
+        Succeeded status: the Job controller (pod written -> Job complete, both seen
+        by this process) and the operator's status sync (Job complete -> Trial
+        Succeeded, both seen through watches)."""
+        with self.lock:
+            job = [self.job_done[t] - at for t, at in self.pod_done.items() if t in self.job_done]
+            sync = [self.finished[t] - at for t, at in self.job_done.items() if t in self.finished]
+        return {"job_controller": job, "status_sync": sync}
 
     def successor_latencies(self, parallel: int, after_finish: bool = False) -> list[float]:
         """The i-th report of an Experiment frees a slot; the (parallel+i)-th Job fills it.
@@ -595,6 +617,10 @@ def run(
         out.update(successor_p50=percentile(latencies, 50), successor_p95=percentile(latencies, 95))
         latencies = stand_in.successor_latencies(parallel, after_finish=True)
         out.update(finished_p50=percentile(latencies, 50), finished_p95=percentile(latencies, 95))
+        out["finished_max"] = max(latencies, default=float("nan"))
+        for stage, times in stand_in.stages().items():
+            out[f"{stage}_p50"], out[f"{stage}_p95"] = percentile(times, 50), percentile(times, 95)
+            out[f"{stage}_max"] = max(times, default=float("nan"))
         # The worst time any Experiment waited without progress (a Job created or a Trial
         # finished), from its creation to its last Trial finishing.
         worst = 0.0
@@ -723,7 +749,18 @@ def report(results: list[dict[str, Any]]) -> None:
             f" Trial Succeeded -> next Job: p50 {r['finished_p50'] * 1000:.0f} ms,"
             f" p95 {r['finished_p95'] * 1000:.0f} ms"
         )
+        print(
+            "  between them: pod Succeeded -> Job complete (Job controller) p50"
+            f" {r['job_controller_p50'] * 1000:.0f} ms, p95 {r['job_controller_p95'] * 1000:.0f} ms;"
+            f" Job complete -> Trial Succeeded (operator's status sync) p50"
+            f" {r['status_sync_p50'] * 1000:.0f} ms, p95 {r['status_sync_p95'] * 1000:.0f} ms"
+        )
         print(f"  worst wait without progress (any experiment): {r['worst_stall']:.1f} s")
+        print(
+            "  the operator's worst: Job complete -> Trial Succeeded"
+            f" {r['status_sync_max']:.1f} s, Trial Succeeded -> next Job {r['finished_max']:.1f} s;"
+            f" the Job controller's worst: {r['job_controller_max']:.1f} s"
+        )
         print(
             f"  CLI: get trials {r['cli_get']:.2f} s, leaderboard {r['cli_leaderboard']:.2f} s,"
             f" compare {r['cli_compare']:.2f} s"

@@ -1,13 +1,15 @@
 """Cost of a suggestion in the operator's search code vs a bare Optuna ask/tell loop.
 
-For studies with 10, 100 and 1000 finished trials, each step does what happens when a
+For studies with 10, 100 and 1000 (``--sizes``) finished trials, each step does what happens when a
 Trial finishes:
 
   * operator: ``Search.observe(all trial records)`` (the newly finished one is told,
     the rest are skipped) then ``Search.suggest(next number)`` (fresh seeded sampler,
     ``study.ask``), exactly as ``thunderbolt.operator.experiments.reconcile`` calls them;
   * bare Optuna: ``study.tell(previous, value)`` then ``study.ask(distributions)`` on a
-    study with the same sampler and the same finished trials.
+    study with Optuna's own sampler class (for TPE: ``optuna.samplers.TPESampler``, not
+    the operator's ``HistoryTPESampler``, which proposes the same but reads each
+    finished trial once), with the same settings and the same finished trials.
 
 Also printed: the one-off cost of rebuilding the study from the Trials after an
 operator restart. Pure CPU, no cluster; times are CPU time of this process
@@ -27,7 +29,7 @@ import warnings
 import optuna
 
 from thunderbolt.api.experiment import parse_spec
-from thunderbolt.operator.search import Search, make_sampler, seed_for
+from thunderbolt.operator.search import Search, make_sampler, sampler_defaults, seed_for
 from thunderbolt.optuna_bridge import TrialRecord
 
 warnings.filterwarnings("ignore")
@@ -96,10 +98,19 @@ def bench_operator(spec, records: list[TrialRecord], steps: int) -> tuple[float,
     return statistics.median(times), rebuild
 
 
+def optunas_own(spec) -> optuna.samplers.BaseSampler:
+    """The stock Optuna sampler with the settings the operator would give its own."""
+    if spec.algorithm.name != "tpe":
+        return make_sampler(spec, seed_for(spec, 0))
+    kwargs = sampler_defaults(spec) | dict(spec.algorithm.settings)
+    kwargs.pop("balanced_startup", None)
+    return optuna.samplers.TPESampler(seed=seed_for(spec, 0), **kwargs)
+
+
 def bench_bare(spec, records: list[TrialRecord], steps: int) -> float:
     search = Search(spec, "dists")
     dists = search.distributions
-    study = optuna.create_study(direction="maximize", sampler=make_sampler(spec, seed_for(spec, 0)))
+    study = optuna.create_study(direction="maximize", sampler=optunas_own(spec))
     for rec in records:
         study.add_trial(
             optuna.trial.create_trial(

@@ -3,8 +3,9 @@
 Event flow: an Experiment change reconciles it (creates Trials); a new Trial gets its
 Job; Job and pod events update the Trial's status; a Trial that finishes reconciles
 its Experiment again, which creates the successor. Those event-driven reconciles go
-through a queue of Experiment keys (``workqueue.py``: one reconcile per burst, Experiments
-served in turn). A periodic resync queues every unsettled Experiment in case an event
+through a queue of Experiment keys, and the status syncs through a queue of Trial keys
+(``workqueue.py``: one run per burst of events, keys served in turn); the event
+handlers that only queue run on Kopf's event loop, not in its threads. A periodic resync queues every unsettled Experiment in case an event
 was missed. No handler here adds a finalizer, so deleting an Experiment does not wait
 for the operator (owner references do the rest) — unless it has ``spec.promote`` (Kopf
 puts a finalizer on every object a timer runs for: deploy/handlers.py) or
@@ -29,6 +30,8 @@ from thunderbolt.settings import OperatorSettings, current, namespace_in_scope
 
 log = logging.getLogger(__name__)
 RETRY_DELAY = 5
+CHILDREN_WAIT = 30.0  # s a create handler waits for the reconcile making the children
+STATUS_SYNC_WORKERS = 8  # threads syncing Trial status from Jobs and pods
 # Trial uid -> last phase seen, so a Trial event reconciles its Experiment only on change.
 _phases: dict[str, str] = {}
 
@@ -58,7 +61,9 @@ def experiment_deleted(type: str, body: Any, **_: Any) -> None:
 
 @kopf.on.create(GROUP, VERSION, "trials", when=namespace_in_scope)
 @kopf.on.resume(GROUP, VERSION, "trials", when=namespace_in_scope)
-def trial_created(name: str, namespace: Any, **_: Any) -> None:
+def trial_created(name: str, namespace: Any, uid: Any, **_: Any) -> None:
+    if trials.CHILDREN.made(uid, wait=CHILDREN_WAIT):
+        return  # by this process, in the reconcile that created the Trial
     try:
         # Read the Trial again: under load the body Kopf hands over can be minutes old
         # (it waited for a worker), and a Trial that finished meanwhile, whose Job was
@@ -94,8 +99,12 @@ def _reconcile_soon(namespace: str, experiment: str) -> None:
 
 
 @kopf.on.event(GROUP, VERSION, "trials", when=namespace_in_scope)
-def trial_event(type: str, body: Any, **_: Any) -> None:
-    """A Trial that finished (or vanished) frees a slot: reconcile its Experiment."""
+async def trial_event(type: str, body: Any, **_: Any) -> None:
+    """A Trial that finished (or vanished) frees a slot: reconcile its Experiment.
+
+    Runs on the event loop (in-memory work only), not in the executor: under load the
+    executor's threads are busy with Job and pod syncs, and this event is the one the
+    successor waits for."""
     TRIALS.observe(type, body)  # first, so the reconcile below sees this event
     meta = body["metadata"]
     experiment = (meta.get("labels") or {}).get(EXPERIMENT_LABEL)
@@ -104,7 +113,7 @@ def trial_event(type: str, body: Any, **_: Any) -> None:
     phase = (body.get("status") or {}).get("phase") or "Pending"
     if type == "DELETED":
         _phases.pop(meta["uid"], None)
-        trials.forget(meta["namespace"], meta["name"])
+        trials.forget(meta["namespace"], meta["name"], meta["uid"])
     elif _phases.get(meta["uid"]) == phase:
         return
     else:
@@ -118,10 +127,9 @@ def trial_event(type: str, body: Any, **_: Any) -> None:
     _reconcile_soon(meta["namespace"], experiment)
 
 
-def _sync_trial(namespace: str, labels: Any) -> None:
-    name = (labels or {}).get(TRIAL_LABEL)
-    if not name:
-        return
+def _sync_quietly(key: tuple[str, str, str]) -> None:
+    """Off the status-sync queue (no retries: the Job's or pod's next event syncs again)."""
+    namespace, name, experiment = key
     try:
         finished = trials.sync(namespace, name)
     except ApiException:
@@ -130,22 +138,40 @@ def _sync_trial(namespace: str, labels: Any) -> None:
         return
     if finished is None:
         return
-    experiment = (labels or {}).get(EXPERIMENT_LABEL)
     if experiment:
         _reconcile_soon(namespace, experiment)  # queued: the successor comes from there
     trials.announce(finished)
 
 
+# Job and pod events only add their Trial's key: the events of one burst (Job created,
+# pod created, scheduled...) that arrive while the key waits make one sync (a read of
+# the Trial, its Job and pods), and the syncs leave Kopf's handler threads free.
+STATUS_SYNCS: KeyQueue[tuple[str, str, str]] = KeyQueue(
+    _sync_quietly,
+    workers=STATUS_SYNC_WORKERS,
+    name="status sync",
+    observe_wait=metrics.STATUS_SYNC_QUEUE_WAIT.observe,
+)
+metrics.STATUS_SYNC_QUEUE.set_function(STATUS_SYNCS.depth)
+
+
+def _sync_soon(namespace: str, labels: Any) -> None:
+    name = (labels or {}).get(TRIAL_LABEL)
+    if not name or TRIALS.finished(namespace, name):
+        return  # a finished Trial's status is final: no reads for its Job's last events
+    STATUS_SYNCS.add((namespace, name, (labels or {}).get(EXPERIMENT_LABEL) or ""))
+
+
 @kopf.on.event("batch", "v1", "jobs", labels={TRIAL_LABEL: kopf.PRESENT}, when=namespace_in_scope)
-def job_event(type: str, namespace: Any, labels: Any, **_: Any) -> None:
+async def job_event(type: str, namespace: Any, labels: Any, **_: Any) -> None:
     if type != "DELETED":
-        _sync_trial(namespace, labels)
+        _sync_soon(namespace, labels)
 
 
 @kopf.on.event("", "v1", "pods", labels={TRIAL_LABEL: kopf.PRESENT}, when=namespace_in_scope)
-def pod_event(type: str, namespace: Any, labels: Any, **_: Any) -> None:
+async def pod_event(type: str, namespace: Any, labels: Any, **_: Any) -> None:
     if type != "DELETED":
-        _sync_trial(namespace, labels)
+        _sync_soon(namespace, labels)
 
 
 def _resync_all(settings: OperatorSettings) -> None:
@@ -193,6 +219,7 @@ async def _resync_loop(settings: OperatorSettings, kopf_settings: kopf.OperatorS
 @kopf.on.startup()
 async def start_resync(memo: Any, settings: kopf.OperatorSettings, **_: Any) -> None:
     RECONCILES.start(current().reconcile_workers)
+    STATUS_SYNCS.start()
     # Kopf pauses its own handlers on a standby replica; this loop asks leadership.
     memo.resync_task = asyncio.create_task(_resync_loop(current(), settings))
     # Trials vs MLflow, on the active replica only (the RecordsConsistent condition).
@@ -208,4 +235,7 @@ async def stop_resync(memo: Any, **_: Any) -> None:
         task = getattr(memo, name, None)
         if task is not None:
             task.cancel()
-    await asyncio.get_running_loop().run_in_executor(None, RECONCILES.stop)
+    loop = asyncio.get_running_loop()
+    await asyncio.gather(
+        loop.run_in_executor(None, RECONCILES.stop), loop.run_in_executor(None, STATUS_SYNCS.stop)
+    )

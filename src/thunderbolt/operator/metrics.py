@@ -37,6 +37,15 @@ RECONCILE_QUEUE_WAIT = Histogram(
     "Time an Experiment waited in the queue before its reconcile started.",
     buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
 )
+STATUS_SYNC_QUEUE = Gauge(
+    "thunderbolt_status_sync_queue_depth",
+    "Trials waiting for a status sync from their Job and pods (each at most once).",
+)
+STATUS_SYNC_QUEUE_WAIT = Histogram(
+    "thunderbolt_status_sync_queue_wait_seconds",
+    "Time a Trial waited in the queue before its status sync started.",
+    buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
+)
 ERRORS = Counter(
     "thunderbolt_reconcile_errors_total",
     "Reconciles that failed (retried later).",

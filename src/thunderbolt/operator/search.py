@@ -36,6 +36,7 @@ from optuna.samplers import BaseSampler
 from optuna.trial import FrozenTrial, TrialState, create_trial
 
 from thunderbolt.api.experiment import ExperimentSpec, Parameter
+from thunderbolt.operator.tpe_history import HistoryTPESampler
 from thunderbolt.optuna_bridge import TrialRecord, make_pruner
 
 log = logging.getLogger(__name__)
@@ -90,7 +91,7 @@ def search_space_size(spec: ExperimentSpec) -> int | None:
 
 
 def _carry_search_space(old: BaseSampler, new: BaseSampler) -> None:
-    """Hand the incremental search-space cache to the next sampler.
+    """Hand the incremental caches to the next sampler.
 
     TPE and CMA-ES keep an ``IntersectionSearchSpace`` that is updated incrementally; a
     fresh sampler would recompute it over every trial (O(n) per suggestion, most of the
@@ -99,6 +100,8 @@ def _carry_search_space(old: BaseSampler, new: BaseSampler) -> None:
     cache = getattr(old, "_search_space", None)
     if type(old) is type(new) and isinstance(cache, optuna.search_space.IntersectionSearchSpace):
         setattr(new, "_search_space", cache)  # noqa: B010
+    if isinstance(new, HistoryTPESampler):
+        new.take_history(old)  # TPE's table of finished trials (tpe_history.py)
 
 
 class _GridSampler(optuna.samplers.GridSampler):
@@ -108,7 +111,7 @@ class _GridSampler(optuna.samplers.GridSampler):
         return None
 
 
-class _TPESampler(optuna.samplers.TPESampler):
+class _TPESampler(HistoryTPESampler):
     """TPE whose random startup trials spread every categorical parameter's choices evenly.
 
     With a handful of startup trials, plain random draws often give one choice a single
@@ -245,7 +248,7 @@ def make_sampler(spec: ExperimentSpec, seed: int | None, number: int | None = No
             if kwargs.pop("balanced_startup", True):
                 plan_seed = spec.algorithm.seed
                 return _TPESampler(seed=seed, number=number, plan_seed=plan_seed, **kwargs)
-            return optuna.samplers.TPESampler(seed=seed, **kwargs)
+            return HistoryTPESampler(seed=seed, **kwargs)
         if name == "random":
             return optuna.samplers.RandomSampler(seed=seed, **kwargs)
         if name == "grid":

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from thunderbolt.api.meta import EXPERIMENT_LABEL
+from thunderbolt.api.trial import FINISHED_PHASES
 
 # Last points of a pruned Trial's curve worth keeping (TPE reads the last one).
 PRUNED_POINTS = 8
@@ -99,6 +100,9 @@ class TrialCache:
         self._tombstones: dict[ExperimentKey, dict[str, int]] = {}
         self._primed: set[ExperimentKey] = set()
         self._priming: dict[ExperimentKey, int] = {}  # LISTs in flight
+        # (namespace, Trial name) -> (resourceVersion, finished?) of the newest Trial of
+        # that name seen: a name is reused only after deletion, so the newer wins.
+        self._by_name: dict[tuple[str, str], tuple[int, bool]] = {}
 
     def _put(self, key: ExperimentKey, trial: Mapping[str, Any]) -> None:
         uid = str((trial.get("metadata") or {}).get("uid") or "")
@@ -112,12 +116,31 @@ class TrialCache:
             return
         self._trials[key][uid] = compact(trial)
 
+    def _note_phase(self, event_type: str | None, trial: Mapping[str, Any]) -> None:
+        meta = trial.get("metadata") or {}
+        name = (str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+        version = _version(trial)
+        if event_type == "DELETED":
+            if self._by_name.get(name, (-1, False))[0] <= version:
+                self._by_name.pop(name, None)
+            return
+        if self._by_name.get(name, (-1, False))[0] <= version:
+            phase = (trial.get("status") or {}).get("phase")
+            self._by_name[name] = (version, phase in FINISHED_PHASES)
+
+    def finished(self, namespace: str, name: str) -> bool:
+        """Whether the Trial of that name is known to have finished (phases are final):
+        its Job and pod events then have nothing to bring to its status."""
+        with self._lock:
+            return self._by_name.get((namespace, name), (0, False))[1]
+
     def observe(self, event_type: str | None, trial: Mapping[str, Any]) -> None:
         """A watch event (or the operator's own create/read) about one Trial."""
         key = _key(trial)
         if key is None:
             return
         with self._lock:
+            self._note_phase(event_type, trial)
             if event_type == "DELETED":
                 uid = str((trial.get("metadata") or {}).get("uid") or "")
                 self._trials.get(key, {}).pop(uid, None)
@@ -164,9 +187,11 @@ class TrialCache:
         """The Experiment is gone: drop its Trials (its Trials' DELETED events follow)."""
         key = (namespace, experiment)
         with self._lock:
-            self._trials.pop(key, None)
+            gone = self._trials.pop(key, None) or {}
             self._tombstones.pop(key, None)
             self._primed.discard(key)
+            for trial in gone.values():
+                self._by_name.pop((namespace, str(trial["metadata"].get("name"))), None)
 
     def size(self) -> int:
         with self._lock:

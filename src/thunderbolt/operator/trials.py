@@ -6,6 +6,7 @@ means an earlier attempt made them.
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +24,7 @@ from thunderbolt.operator.builders import (
     trainer_config,
 )
 from thunderbolt.operator.locks import KeyedLocks
-from thunderbolt.operator.trialstatus import derive, never_started, status_patch
+from thunderbolt.operator.trialstatus import derive, job_created, never_started, status_patch
 from thunderbolt.operator.validation import SpecError, check_service_account, format_errors
 from thunderbolt.settings import OperatorSettings
 
@@ -32,9 +33,57 @@ _lock = KeyedLocks()  # one status sync per Trial at a time
 STATUS_CONFLICT_RETRIES = 5
 
 
-def forget(namespace: str, name: str) -> None:
-    """The Trial was deleted: drop its status-sync lock (nothing per Trial outlives it)."""
+class ChildrenLedger:
+    """Trials whose children this process made, or is making right now.
+
+    The reconcile that creates a Trial makes its children at once; the Trial's create
+    handler, fired by the watch meanwhile, asks here first and waits for that attempt
+    instead of repeating it (a read and three creates answered 409, per Trial)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._made: set[str] = set()
+        self._making: dict[str, threading.Event] = {}
+
+    def begin(self, uid: str) -> None:
+        with self._lock:
+            self._making.setdefault(uid, threading.Event())
+
+    def end(self, uid: str, made: bool) -> None:
+        with self._lock:
+            if made:
+                self._made.add(uid)
+            done = self._making.pop(uid, None)
+        if done is not None:
+            done.set()
+
+    def made(self, uid: str, wait: float = 0.0) -> bool:
+        """Whether this process made them; waits up to ``wait`` s for an attempt under way."""
+        with self._lock:
+            if uid in self._made:
+                return True
+            running = self._making.get(uid)
+        if running is None or not running.wait(wait):
+            return False
+        with self._lock:
+            return uid in self._made
+
+    def forget(self, uid: str) -> None:
+        with self._lock:
+            self._made.discard(uid)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._made) + len(self._making)
+
+
+CHILDREN = ChildrenLedger()
+
+
+def forget(namespace: str, name: str, uid: str) -> None:
+    """The Trial was deleted: drop what is kept per Trial (nothing outlives it)."""
     _lock.forget(f"{namespace}/{name}")
+    CHILDREN.forget(uid)
 
 
 def is_finished(trial: dict[str, Any]) -> bool:
@@ -65,8 +114,11 @@ def ensure_children(trial: dict[str, Any], settings: OperatorSettings) -> None:
     """
     if is_finished(trial):
         return
+    uid, made = str(trial["metadata"]["uid"]), False
+    CHILDREN.begin(uid)
     try:
         _create_children(trial, settings)
+        made = True
     except ValidationError as exc:
         _fail_for_good(trial, "InvalidSpec", format_errors(exc))
     except SpecError as exc:
@@ -75,6 +127,8 @@ def ensure_children(trial: dict[str, Any], settings: OperatorSettings) -> None:
         if not is_unfixable(exc):
             raise
         _fail_for_good(trial, "InvalidJobSpec", refusal_message(exc))
+    finally:
+        CHILDREN.end(uid, made)
 
 
 def _fail_for_good(trial: dict[str, Any], reason: str, message: str) -> None:
@@ -117,9 +171,8 @@ def _create_children(trial: dict[str, Any], settings: OperatorSettings) -> None:
         if existing is not None:
             kube.adopt_job(existing, owner_reference(trial))
     if not (trial.get("status") or {}).get("jobName"):
-        kube.patch_status(
-            "trials", meta["namespace"], meta["name"], {"phase": "Pending", "jobName": meta["name"]}
-        )
+        status = status_patch(trial.get("status") or {}, job_created(trial, meta["name"]))
+        kube.patch_status("trials", meta["namespace"], meta["name"], status)
 
 
 @dataclass(frozen=True)

@@ -506,6 +506,16 @@ def _add_times(status: dict[str, Any], trial: dict[str, Any], gpus: int, now: da
         status["gpuSeconds"] = gpus * duration
 
 
+def job_created(
+    trial: dict[str, Any], job_name: str, now: datetime | None = None
+) -> dict[str, Any]:
+    """Status of a Trial whose Job was just created: what ``derive`` says of a Job with
+    no pod yet, conditions included, so the sync on that Job's first event writes
+    nothing (one status write per Trial fewer)."""
+    outcome = Outcome({"phase": "Pending", "reason": None, "message": None, "jobName": job_name})
+    return _settle(trial, outcome, now or now_utc()).status
+
+
 def never_started(
     trial: dict[str, Any], reason: str, message: str, now: datetime | None = None
 ) -> dict[str, Any]:

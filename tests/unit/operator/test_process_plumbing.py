@@ -31,13 +31,39 @@ def test_api_objects_share_one_client_and_its_pool():
         client.Configuration.set_default(saved_config)
 
 
-def test_a_deleted_trials_lock_is_dropped():
+def test_a_deleted_trials_lock_and_children_mark_are_dropped():
     from thunderbolt.operator import trials
 
     lock = trials._lock("ns/e-001")
     assert trials._lock("ns/e-001") is lock and len(trials._lock) >= 1
     size = len(trials._lock)
-    trials.forget("ns", "e-001")
+    trials.CHILDREN.begin("uid-1")
+    trials.CHILDREN.end("uid-1", made=True)
+    assert trials.CHILDREN.made("uid-1")
+    trials.forget("ns", "e-001", "uid-1")
     assert len(trials._lock) == size - 1
+    assert not trials.CHILDREN.made("uid-1") and len(trials.CHILDREN) == 0
     assert trials._lock("ns/e-001") is not lock  # a new one if it ever comes back
-    trials.forget("ns", "e-001")
+    trials.forget("ns", "e-001", "uid-1")
+
+
+def test_a_create_handler_waits_for_the_children_being_made_and_learns_the_outcome():
+    import threading
+    import time
+
+    from thunderbolt.operator.trials import ChildrenLedger
+
+    ledger = ChildrenLedger()
+    assert not ledger.made("t1")  # never attempted here (a restart): the handler makes them
+    ledger.begin("t1")
+    threading.Timer(0.2, ledger.end, args=("t1", True)).start()
+    began = time.monotonic()
+    assert ledger.made("t1", wait=10)
+    assert time.monotonic() - began < 5  # woke when the attempt ended, not at the timeout
+    ledger.begin("t2")
+    threading.Timer(0.1, ledger.end, args=("t2", False)).start()
+    assert not ledger.made("t2", wait=10)  # the attempt failed: the handler does it
+    ledger.begin("t3")
+    assert not ledger.made("t3", wait=0.05)  # still under way after the wait: do it
+    ledger.end("t3", made=True)
+    assert ledger.made("t3") and len(ledger) == 2

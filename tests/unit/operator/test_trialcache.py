@@ -129,3 +129,30 @@ def test_concurrent_events_and_reads_do_not_break():
     for t in threads:
         t.join()
     assert not errors and len(cache.trials("ns", "e", UID, Lister())) == 2000
+
+
+def test_finished_by_name_follows_the_newest_trial_of_that_name():
+    cache = TrialCache()
+    assert not cache.finished("ns", "e-000")  # never seen: sync it
+    cache.observe("ADDED", trial(0, 10))
+    assert not cache.finished("ns", "e-000")
+    cache.observe("MODIFIED", trial(0, 12, "Succeeded", objective=0.5))
+    assert cache.finished("ns", "e-000")
+    cache.observe("MODIFIED", trial(0, 11, "Running"))  # late and older: ignored
+    assert cache.finished("ns", "e-000")
+    cache.observe("DELETED", trial(0, 13, "Succeeded"))
+    assert not cache.finished("ns", "e-000")
+    # The name comes back for a new Trial (created after the deletion, so a newer
+    # version); an old Trial's event processed late cannot mark the new one finished.
+    reborn = trial(0, 20)
+    reborn["metadata"]["uid"] = "t0-again"
+    cache.observe("ADDED", reborn)
+    cache.observe("MODIFIED", trial(0, 12, "Succeeded", objective=0.5))
+    assert not cache.finished("ns", "e-000")
+    cache.observe(
+        "MODIFIED",
+        trial(0, 21, "Pruned") | {"metadata": reborn["metadata"] | {"resourceVersion": "21"}},
+    )
+    assert cache.finished("ns", "e-000")
+    cache.forget("ns", "e")  # the Experiment is gone: nothing kept per name
+    assert not cache.finished("ns", "e-000") and not cache._by_name

@@ -1,7 +1,13 @@
 import json
 from datetime import UTC, datetime, timedelta
 
-from thunderbolt.operator.trialstatus import derive, never_started, parse_result, status_patch
+from thunderbolt.operator.trialstatus import (
+    derive,
+    job_created,
+    never_started,
+    parse_result,
+    status_patch,
+)
 
 NOW = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
 T0 = "2026-01-01T11:58:00Z"
@@ -251,3 +257,14 @@ def test_a_trial_that_can_never_run_is_final_at_once_with_its_reason():
         )
         == {}
     )
+
+
+def test_the_status_written_with_the_job_is_what_its_first_sync_derives():
+    created = job_created(trial(), "e-001", NOW)
+    assert created["phase"] == "Pending" and created["jobName"] == "e-001"
+    fresh_job = {"metadata": {"name": "e-001"}, "status": {}}  # no pod, not started yet
+    later = NOW + timedelta(seconds=3)
+    derived = derive(trial(status=created), fresh_job, [], later).status
+    assert status_patch(created, derived) == {}  # the Job's first event writes nothing
+    started = derive(trial(status=created), job(), [], later).status
+    assert status_patch(created, started) == {"startTime": T0}  # but news still lands
