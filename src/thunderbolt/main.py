@@ -22,25 +22,37 @@ ANNOTATION_PREFIX = "operator.thunderbolt.io"
 log = logging.getLogger("thunderbolt.operator")
 
 
-class QuietTimerSuccesses(logging.Filter):
-    """Drops Kopf's "Timer 'x' succeeded." lines below DEBUG.
+# Watch-event handlers: they run for every event of every Trial, Job and pod, so their
+# "succeeded" lines were most of the operator's log (tests/unit/operator/test_quiet_logs.py
+# checks that each is one).
+ROUTINE_EVENT_HANDLERS = ("trial_event", "job_event", "pod_event", "experiment_deleted")
 
-    The deployment timers tick every few seconds per ModelDeployment, so these lines
-    were most of the operator's log; failures and retries of timers still show.
+
+class QuietRoutineSuccesses(logging.Filter):
+    """Drops Kopf's "Timer 'x' succeeded." lines, and "Handler 'x' succeeded." for the
+    watch-event handlers, below DEBUG.
+
+    The deployment timers tick every few seconds per ModelDeployment and the event
+    handlers run several times per Trial; failures and retries still show, and so do the
+    create and update handlers' successes.
     """
+
+    _routine = tuple(f"Handler '{name}' succeeded." for name in ROUTINE_EVENT_HANDLERS)
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno > logging.INFO or logging.getLogger().isEnabledFor(logging.DEBUG):
             return True
         message = record.getMessage()
-        return not (message.startswith("Timer '") and message.endswith("' succeeded."))
+        if message.startswith("Timer '") and message.endswith("' succeeded."):
+            return False
+        return message not in self._routine
 
 
 def quiet_routine_logs() -> None:
     """Installs the filters on Kopf's per-object logger; idempotent."""
     objects = logging.getLogger("kopf.objects")
-    if not any(isinstance(f, QuietTimerSuccesses) for f in objects.filters):
-        objects.addFilter(QuietTimerSuccesses())
+    if not any(isinstance(f, QuietRoutineSuccesses) for f in objects.filters):
+        objects.addFilter(QuietRoutineSuccesses())
 
 
 def load_kube_config(settings: OperatorSettings) -> None:
