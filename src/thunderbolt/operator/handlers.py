@@ -5,11 +5,12 @@ Job; Job and pod events update the Trial's status; a Trial that finishes reconci
 its Experiment again, which creates the successor. Those event-driven reconciles go
 through a queue of Experiment keys, and the status syncs through a queue of Trial keys
 (``workqueue.py``: one run per burst of events, keys served in turn); the event
-handlers that only queue run on Kopf's event loop, not in its threads. A periodic resync queues every unsettled Experiment in case an event
-was missed. No handler here adds a finalizer, so deleting an Experiment does not wait
-for the operator (owner references do the rest) — unless it has ``spec.promote`` (Kopf
-puts a finalizer on every object a timer runs for: deploy/handlers.py) or
-``retention.onDelete: Delete`` (retention_handlers.py).
+handlers that only queue run on Kopf's event loop, not in its threads. A periodic
+resync queues every unsettled Experiment in case an event was missed. No handler here
+adds a finalizer, so deleting an Experiment does not wait for the operator (owner
+references do the rest) — unless it has ``spec.promote`` (Kopf puts a finalizer on
+every object a timer runs for: deploy/handlers.py) or ``retention.onDelete: Delete``
+(retention_handlers.py).
 """
 
 from __future__ import annotations
