@@ -139,6 +139,11 @@ def _sync_quietly(key: tuple[str, str, str]) -> None:
         return
     if finished is None:
         return
+    if finished.stored is not None:
+        # The cache learns the new phase now, not a watch round-trip later: the reconcile
+        # queued next tells the Trial and starts the successor, and the Trial's watch
+        # event then finds it told (one reconcile per finished Trial, not two).
+        TRIALS.observe("MODIFIED", finished.stored)
     if experiment:
         _reconcile_soon(namespace, experiment)  # queued: the successor comes from there
     trials.announce(finished)

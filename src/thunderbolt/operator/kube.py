@@ -78,9 +78,11 @@ def patch_status(
     name: str,
     patch: dict[str, Any],
     resource_version: str | None = None,
-) -> None:
-    """Merge-patch the status subresource, guarded by ``resource_version`` when given."""
-    patch_custom_status(custom(), plural, namespace, name, patch, resource_version)
+) -> dict[str, Any] | None:
+    """Merge-patch the status subresource, guarded by ``resource_version`` when given;
+    returns the object as stored."""
+    stored = patch_custom_status(custom(), plural, namespace, name, patch, resource_version)
+    return stored if isinstance(stored, dict) else None
 
 
 def create_custom(plural: str, obj: dict[str, Any]) -> dict[str, Any] | None:

@@ -181,6 +181,7 @@ class Finished:
 
     trial: dict[str, Any]
     status: dict[str, Any]
+    stored: dict[str, Any] | None = None  # the Trial as the finishing write stored it
 
 
 def sync(namespace: str, name: str) -> Finished | None:
@@ -199,7 +200,7 @@ def sync(namespace: str, name: str) -> Finished | None:
             if not patch:
                 return None
             try:
-                kube.patch_status(
+                stored = kube.patch_status(
                     "trials", namespace, name, patch, trial["metadata"]["resourceVersion"]
                 )
             except ApiException as exc:
@@ -208,7 +209,7 @@ def sync(namespace: str, name: str) -> Finished | None:
                 raise
             if outcome.stop_job:
                 kube.delete_job(namespace, name)
-            return Finished(trial, outcome.status) if outcome.finished else None
+            return Finished(trial, outcome.status, stored) if outcome.finished else None
         return None
 
 
