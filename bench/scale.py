@@ -605,6 +605,8 @@ def run(
             cpu_per_trial=cpu / finished,
             reconcile_p50=bucket_percentile(buckets0, buckets1, 50),
             reconcile_p95=bucket_percentile(buckets0, buckets1, 95),
+            reconciles_per_trial=(buckets1.get(math.inf, 0.0) - buckets0.get(math.inf, 0.0))
+            / finished,
             requests_per_trial=sum(requests.values()) / finished,
             bytes_per_trial=sum(sizes.values()) / finished,
             top_requests=[(f"{v} {r}", n / finished) for (v, r), n in requests.most_common(10)],
@@ -728,7 +730,8 @@ def report(results: list[dict[str, Any]]) -> None:
         )
         print(
             f"  experiment reconcile: p50 {r['reconcile_p50'] * 1000:.0f} ms,"
-            f" p95 {r['reconcile_p95'] * 1000:.0f} ms"
+            f" p95 {r['reconcile_p95'] * 1000:.0f} ms,"
+            f" {r.get('reconciles_per_trial', math.nan):.2f} per finished trial"
         )
         print(
             f"  API server per finished trial: {r['requests_per_trial']:.1f} requests"
