@@ -1,11 +1,11 @@
 """Cost of a suggestion in the operator's search code vs a bare Optuna ask/tell loop.
 
-For studies with 10, 100 and 1000 (``--sizes``) finished trials, each step does what happens when a
-Trial finishes:
+For studies with 10, 100 and 1000 (``--sizes``) finished trials, each step does what
+happens when a Trial finishes:
 
-  * operator: ``Search.observe(all trial records)`` (the newly finished one is told,
-    the rest are skipped) then ``Search.suggest(next number)`` (fresh seeded sampler,
-    ``study.ask``), exactly as ``thunderbolt.operator.experiments.reconcile`` calls them;
+  * operator: ``Search.observe(the records not told yet)`` (the newly finished one), then
+    ``Search.suggest(next number)`` (fresh seeded sampler, ``study.ask``), as
+    ``thunderbolt.operator.experiments.reconcile`` calls them;
   * bare Optuna: ``study.tell(previous, value)`` then ``study.ask(distributions)`` on a
     study with Optuna's own sampler class (for TPE: ``optuna.samplers.TPESampler``, not
     the operator's ``HistoryTPESampler``, which proposes the same but reads each
@@ -92,7 +92,7 @@ def bench_operator(spec, records: list[TrialRecord], steps: int) -> tuple[float,
         records.append(TrialRecord(number, params, "Succeeded", objective(params)))
         number += 1
         t0 = time.process_time()
-        search.observe(records)
+        search.observe(r for r in records if r.number not in search.told)  # as reconcile does
         params = search.suggest(number)
         times.append(time.process_time() - t0)
     return statistics.median(times), rebuild
