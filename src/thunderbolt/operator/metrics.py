@@ -28,23 +28,25 @@ SUGGEST_SECONDS = Histogram(
     ["sampler"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
 )
-RECONCILE_QUEUE = Gauge(
-    "thunderbolt_reconcile_queue_depth",
-    "Experiments waiting for a reconcile (each at most once; operator/workqueue.py).",
-)
-RECONCILE_QUEUE_WAIT = Histogram(
-    "thunderbolt_reconcile_queue_wait_seconds",
-    "Time an Experiment waited in the queue before its reconcile started.",
-    buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
-)
-STATUS_SYNC_QUEUE = Gauge(
-    "thunderbolt_status_sync_queue_depth",
-    "Trials waiting for a status sync from their Job and pods (each at most once).",
-)
-STATUS_SYNC_QUEUE_WAIT = Histogram(
-    "thunderbolt_status_sync_queue_wait_seconds",
-    "Time a Trial waited in the queue before its status sync started.",
-    buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
+QUEUE_WAIT_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+
+def _queue_metrics(name: str, items: str, work: str) -> tuple[Gauge, Histogram]:
+    """Depth gauge and wait histogram of one key queue (operator/workqueue.py)."""
+    depth = Gauge(
+        f"thunderbolt_{name}_queue_depth", f"{items} waiting for a {work} (each at most once)."
+    )
+    wait = Histogram(
+        f"thunderbolt_{name}_queue_wait_seconds",
+        f"Time one of the {items} waited in the queue before its {work} started.",
+        buckets=QUEUE_WAIT_BUCKETS,
+    )
+    return depth, wait
+
+
+RECONCILE_QUEUE, RECONCILE_QUEUE_WAIT = _queue_metrics("reconcile", "Experiments", "reconcile")
+STATUS_SYNC_QUEUE, STATUS_SYNC_QUEUE_WAIT = _queue_metrics(
+    "status_sync", "Trials", "status sync from their Job and pods"
 )
 ERRORS = Counter(
     "thunderbolt_reconcile_errors_total",
