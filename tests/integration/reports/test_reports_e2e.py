@@ -67,16 +67,24 @@ def test_median_pruner_prunes_clearly_worse_trials_end_to_end(
     by_number = {t["spec"]["number"]: t for t in trials}
     phases = {n: (t.get("status") or {}).get("phase") for n, t in sorted(by_number.items())}
     assert status.get("phase") == "Succeeded", (status, phases, op.log_text()[-3000:])
-    assert phases == {0: "Succeeded", 1: "Succeeded", 2: "Succeeded", 3: "Pruned",
-                      4: "Succeeded", 5: "Pruned"}, phases  # fmt: skip
-    assert status["trials"]["pruned"] == 2 and status["trials"]["succeeded"] == 4
+    # The clearly worse Trials are pruned and the best good one wins. A good Trial is
+    # pruned only when it reports after better ones finished (the median rule then
+    # applies to it too): one Trial of a pair sometimes starts ~45 s late on the
+    # 2-core CI machine (seen before and after the operator's status-sync queue), and
+    # when that was Trial 0 the exact map below failed although the pruner was right.
+    assert phases[3] == "Pruned" and phases[5] == "Pruned", phases
+    assert phases[4] == "Succeeded", phases
+    good = [phases[n] for n in (0, 1, 2)]
+    assert good.count("Succeeded") >= 2 and set(good) <= {"Succeeded", "Pruned"}, phases
+    assert status["trials"]["pruned"] == list(phases.values()).count("Pruned")
+    assert status["trials"]["succeeded"] == list(phases.values()).count("Succeeded")
     assert status["bestTrial"]["number"] == 4  # the best of the good ones
     for number in (3, 5):
         pruned = by_number[number]["status"]
         steps = [p["step"] for p in pruned["intermediate"]]
         assert steps == list(range(1, len(steps) + 1)) and len(steps) < 6, steps
         assert pruned.get("reason") == "Pruned"
-    for number in (0, 4):
+    for number in (n for n in (0, 4) if phases[n] == "Succeeded"):
         assert [p["step"] for p in by_number[number]["status"]["intermediate"]] == list(range(1, 7))
     events = client.CoreV1Api(kube_api).list_namespaced_event(namespace).items
     reasons = {(e.involved_object.name, e.reason) for e in events}
