@@ -40,10 +40,11 @@ def _status_metric(status: Mapping[str, Any], metric: str, primary: str | None) 
 
 def values(trial: Mapping[str, Any], goals: Sequence[Objective]) -> list[float] | None:
     """The Trial's value for each objective, or None when any is missing or not finite."""
-    return _status_values(trial.get("status") or {}, [g.metric for g in goals])
+    return status_values(trial.get("status") or {}, [g.metric for g in goals])
 
 
-def _status_values(status: Mapping[str, Any], metrics: Sequence[str]) -> list[float] | None:
+def status_values(status: Mapping[str, Any], metrics: Sequence[str]) -> list[float] | None:
+    """``values`` from a Trial's status and the objectives' metric names."""
     out = []
     for metric in metrics:  # the first is the primary
         value = _status_metric(status, metric, metrics[0])
@@ -64,13 +65,16 @@ def dominates(a: Sequence[float], b: Sequence[float], goals: Sequence[Objective]
     return better
 
 
+Scored = list[tuple[Mapping[str, Any], list[float]]]
+
+
 def _number(trial: Mapping[str, Any]) -> int:
     return int((trial.get("spec") or {}).get("number", 0))
 
 
 def scored(
     trials: Sequence[Mapping[str, Any]], goals: Sequence[Objective], top: int | None = None
-) -> list[tuple[Mapping[str, Any], list[float]]]:
+) -> Scored:
     """Succeeded Trials with every objective's value, best first on the first objective;
     only the ``top`` best if given (a heap, not a sort of 10 000 Trials per reconcile)."""
     metrics = [g.metric for g in goals]
@@ -78,7 +82,7 @@ def scored(
     for t in trials:
         status = t.get("status") or {}
         if status.get("phase") == "Succeeded":
-            found = _status_values(status, metrics)
+            found = status_values(status, metrics)
             if found is not None:
                 out.append((t, found))
     sign = -1.0 if goals[0].direction == "maximize" else 1.0
@@ -93,11 +97,12 @@ def scored(
 
 
 def pareto_front(
-    trials: Sequence[Mapping[str, Any]], goals: Sequence[Objective]
-) -> list[tuple[Mapping[str, Any], list[float]]]:
+    trials: Sequence[Mapping[str, Any]], goals: Sequence[Objective], ranked: Scored | None = None
+) -> Scored:
     """The non-dominated succeeded Trials (with their values), best first on the first
-    objective. Trials with equal values are all kept. O(n^2) in the scored Trials."""
-    candidates = scored(trials, goals)
+    objective. Trials with equal values are all kept. O(n^2) in the scored Trials;
+    ``ranked``: ``scored(trials, goals)``, if at hand."""
+    candidates = scored(trials, goals) if ranked is None else ranked
     return [
         (t, v)
         for t, v in candidates

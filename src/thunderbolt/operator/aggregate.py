@@ -3,22 +3,25 @@
 Level-based: the decision depends only on the spec and the Trials as listed, never on
 what the operator remembers, so a restarted operator (or a raised ``maxTrials``)
 reaches the same answer. Trial numbers run 0..maxTrials-1 and the next number is the
-largest existing one plus one, so no number is ever used twice.
+largest existing one plus one, so no number is ever used twice. A ``FinishedTally``
+kept across reconciles only saves walking the finished Trials again: the plan is the
+one a tally folded from scratch gives (``tests/unit/operator/test_tally.py``).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 from thunderbolt import objectives
 from thunderbolt.api.experiment import PARETO_FRONT_SIZE, ExperimentSpec
 from thunderbolt.api.meta import format_time, parse_time
-from thunderbolt.api.trial import FINISHED_PHASES
+from thunderbolt.objectives import Scored
 from thunderbolt.operator.conditions import condition, merge_conditions
+from thunderbolt.operator.tally import FinishedTally, goals_key
 
 LEADERBOARD_SIZE = 5
 TERMINAL_PHASES = frozenset({"Succeeded", "Failed"})
@@ -38,15 +41,15 @@ class Plan:
         return self.phase in TERMINAL_PHASES
 
 
-def _number(trial: dict[str, Any]) -> int:
+def _number(trial: Mapping[str, Any]) -> int:
     return int((trial.get("spec") or {}).get("number", 0))
 
 
-def _phase(trial: dict[str, Any]) -> str:
+def _phase(trial: Mapping[str, Any]) -> str:
     return str((trial.get("status") or {}).get("phase") or "Pending")
 
 
-def _objective(trial: dict[str, Any]) -> float | None:
+def _objective(trial: Mapping[str, Any]) -> float | None:
     value = (trial.get("status") or {}).get("objective")
     if value is None:
         return None
@@ -54,22 +57,55 @@ def _objective(trial: dict[str, Any]) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def counts(trials: list[dict[str, Any]]) -> dict[str, int]:
-    out = {
-        "total": len(trials),
-        "pending": 0,
-        "running": 0,
-        "succeeded": 0,
-        "failed": 0,
-        "pruned": 0,
-    }
-    for trial in trials:
-        key = _phase(trial).lower()
-        out[key] = out.get(key, 0) + 1
-    return out
+@dataclass(frozen=True)
+class Tallied:
+    """The Trials as ``plan`` reads them: the finished ones folded in a tally, the
+    others (at most ``parallelTrials`` or so) as they are."""
+
+    spec: ExperimentSpec
+    tally: FinishedTally
+    active: list[Mapping[str, Any]]
+
+    @classmethod
+    def of(
+        cls,
+        spec: ExperimentSpec,
+        trials: Sequence[Mapping[str, Any]],
+        tally: FinishedTally | None = None,
+    ) -> Tallied:
+        """``tally`` (kept by the caller across reconciles) brought up to date with
+        ``trials``; a fresh one when there is none or the spec's objectives changed."""
+        if tally is None or tally.key != goals_key(spec):
+            tally = FinishedTally(spec)
+        return cls(spec, tally, tally.sync(trials))
+
+    def counts(self) -> dict[str, int]:
+        out = {
+            "total": self.tally.finished + len(self.active),
+            "pending": 0,
+            "running": 0,
+            "succeeded": 0,
+            "failed": 0,
+            "pruned": 0,
+        }
+        for phase, n in self.tally.phases.items():
+            out[phase] = out.get(phase, 0) + n
+        for trial in self.active:
+            key = _phase(trial).lower()
+            out[key] = out.get(key, 0) + 1
+        return out
+
+    def next_number(self) -> int:
+        """The largest number in use plus one: no number is ever used twice."""
+        return max(self.tally.largest_number, *(_number(t) for t in self.active), -1) + 1
+
+    def ranked(self, top: int | None = None) -> Scored:
+        """Succeeded Trials with every objective, best first on the first objective
+        (ties: lower number first); only the ``top`` best if given."""
+        return self.tally.scored(top)
 
 
-def summary(trial: dict[str, Any], spec: ExperimentSpec | None = None) -> dict[str, Any]:
+def summary(trial: Mapping[str, Any], spec: ExperimentSpec | None = None) -> dict[str, Any]:
     """A Trial as the Experiment's status lists it; with several objectives, ``values``."""
     status = trial.get("status") or {}
     out: dict[str, Any] = {
@@ -89,39 +125,22 @@ def summary(trial: dict[str, Any], spec: ExperimentSpec | None = None) -> dict[s
     return {k: v for k, v in out.items() if v is not None}
 
 
-Scored = list[tuple[Mapping[str, Any], list[float]]]
-
-
-def ranking(
-    spec: ExperimentSpec, trials: list[dict[str, Any]], scored: Scored | None = None
-) -> list[dict[str, Any]]:
-    """Succeeded trials with every objective, best first on the first objective (ties:
-    lower number first). ``scored``: ``objectives.scored`` of the same Trials, if at hand
-    (possibly only the top few)."""
-    if scored is None:
-        scored = objectives.scored(trials, spec.goals)
-    return [cast(dict[str, Any], t) for t, _ in scored]
-
-
-def best_trial(
-    spec: ExperimentSpec, trials: list[dict[str, Any]], scored: Scored | None = None
-) -> dict[str, Any] | None:
+def best_trial(view: Tallied) -> Mapping[str, Any] | None:
     """The Trial ``promote.select`` picks, else the best on the first objective."""
-    select = spec.promote.select if spec.promote else None
-    if scored is None:
-        scored = objectives.scored(trials, spec.goals)
-    chosen = objectives.choose_among(scored, spec.goals, select)
-    return dict(chosen) if chosen is not None else None
+    select = view.spec.promote.select if view.spec.promote else None
+    # every candidate only when select must weigh them all
+    return objectives.choose_among(view.ranked(None if select else 1), view.spec.goals, select)
 
 
-def pareto_status(spec: ExperimentSpec, trials: list[dict[str, Any]]) -> dict[str, Any]:
+def pareto_status(view: Tallied) -> dict[str, Any]:
     """``paretoFront`` (bounded) and ``paretoFrontSize``; None (cleared, should the spec
     have changed) for one objective."""
+    spec = view.spec
     if not spec.multi_objective:
         return {"paretoFront": None, "paretoFrontSize": None}
-    front = objectives.pareto_front(trials, spec.goals)
+    front = objectives.pareto_front([], spec.goals, view.ranked())
     return {
-        "paretoFront": [summary(dict(t), spec) for t, _ in front[:PARETO_FRONT_SIZE]],
+        "paretoFront": [summary(t, spec) for t, _ in front[:PARETO_FRONT_SIZE]],
         "paretoFrontSize": len(front),
     }
 
@@ -133,49 +152,32 @@ def goal_reached(spec: ExperimentSpec, best: float | None) -> bool:
     return best >= goal if spec.primary.direction == "maximize" else best <= goal
 
 
-def estimate_completion(
-    spec: ExperimentSpec, trials: list[dict[str, Any]], limit: int, now: datetime
-) -> str | None:
-    """Mean finished-trial duration times the waves still to run. One pass, parsing one
-    time: it runs on every reconcile, over up to 10 000 Trials."""
-    finished, total, timed = 0, 0.0, 0
-    latest: str | None = None
-    for t in trials:
-        if _phase(t) not in FINISHED_PHASES:
-            continue
-        status = t.get("status") or {}
-        finished += 1
-        if status.get("durationSeconds"):
-            total += float(status["durationSeconds"])
-            timed += 1
-        end = status.get("completionTime")
-        # the operator writes these with format_time (fixed-width UTC): text order is
-        # time order
-        if end and (latest is None or end > latest):
-            latest = end
-    if not timed:
+def estimate_completion(view: Tallied, limit: int, now: datetime) -> str | None:
+    """Mean finished-trial duration times the waves still to run."""
+    tally = view.tally
+    if not tally.timed:
         return None
-    waves = math.ceil(max(0, limit - finished) / spec.parallelTrials)
+    waves = math.ceil(max(0, limit - tally.finished) / view.spec.parallelTrials)
     # Counted from the latest completion, not from now, so the estimate (and the
     # status) only changes when a trial finishes.
-    base = parse_time(latest) or now
-    eta = base + timedelta(seconds=waves * total / timed)
+    base = parse_time(tally.latest_completion) or now
+    eta = base + timedelta(seconds=waves * tally.duration / tally.timed)
     return format_time(max(eta, now))
 
 
 def decide(
     spec: ExperimentSpec,
-    trials: list[dict[str, Any]],
+    trials: Sequence[Mapping[str, Any]],
     grid_size: int | None = None,
-    ranked: list[dict[str, Any]] | None = None,
-    tally: dict[str, int] | None = None,
+    view: Tallied | None = None,
 ) -> tuple[str, str | None, str | None, list[int]]:
     """(phase, reason, message, numbers to create) for the Trials as they are
-    (``ranked``, ``tally``: ``ranking``/``counts`` of them when the caller has them)."""
-    c = counts(trials) if tally is None else tally
+    (``view``: them, tallied, when the caller has it; ``trials`` is then not read)."""
+    view = Tallied.of(spec, trials) if view is None else view
+    c = view.counts()
     finished = c["succeeded"] + c["failed"] + c["pruned"]
-    ranked = ranking(spec, trials) if ranked is None else ranked
-    best = _objective(ranked[0]) if ranked else None
+    ranked = view.ranked(1)
+    best = _objective(ranked[0][0]) if ranked else None
     limit = spec.maxTrials if grid_size is None else min(spec.maxTrials, grid_size)
     if c["failed"] > spec.maxFailedTrials:
         return (
@@ -188,7 +190,7 @@ def decide(
         return (
             "Succeeded",
             "GoalReached",
-            f"trial {ranked[0]['metadata']['name']} reached {spec.primary.metric}={best}"
+            f"trial {ranked[0][0]['metadata']['name']} reached {spec.primary.metric}={best}"
             f" (goal {spec.primary.goal})",
             [],
         )
@@ -205,7 +207,7 @@ def decide(
     active = c["pending"] + c["running"]
     slots = max(0, spec.parallelTrials - active)
     room = max(0, limit - c["total"])
-    start = max((_number(t) for t in trials), default=-1) + 1
+    start = view.next_number()
     create = list(range(start, start + min(slots, room)))
     return (
         "Running",
@@ -230,18 +232,18 @@ def _conditions(
 def plan(
     experiment: dict[str, Any],
     spec: ExperimentSpec,
-    trials: list[dict[str, Any]],
+    trials: Sequence[Mapping[str, Any]],
     now: datetime,
     grid_size: int | None = None,
+    tally: FinishedTally | None = None,
 ) -> Plan:
-    """What to create now and the status to write (computed as if those were created)."""
-    # Scored once (it walks every Trial); only the leaderboard's top unless promote.select
-    # must weigh every candidate.
-    select = spec.promote.select if spec.promote else None
-    scored = objectives.scored(trials, spec.goals, None if select else LEADERBOARD_SIZE)
-    ranked, c = ranking(spec, trials, scored), counts(trials)
-    phase, reason, message, create = decide(spec, trials, grid_size, ranked, dict(c))
-    best = best_trial(spec, trials, scored)
+    """What to create now and the status to write (computed as if those were created).
+    ``tally``: the Experiment's, kept across reconciles (brought up to date here), so
+    that the finished Trials are not walked again; without it, one from scratch."""
+    view = Tallied.of(spec, trials, tally)
+    c = view.counts()
+    phase, reason, message, create = decide(spec, trials, grid_size, view)
+    best = best_trial(view)
     old = experiment.get("status") or {}
     generation = (experiment.get("metadata") or {}).get("generation")
     at = format_time(now)
@@ -260,13 +262,11 @@ def plan(
         "progress": f"{finished}/{spec.maxTrials}",
         "trials": c,
         "bestTrial": summary(best, spec) if best else None,
-        "leaderboard": [summary(t, spec) for t in ranked[:LEADERBOARD_SIZE]],
-        **pareto_status(spec, trials),
+        "leaderboard": [summary(t, spec) for t, _ in view.ranked(LEADERBOARD_SIZE)],
+        **pareto_status(view),
         "startTime": old.get("startTime") or at,
         "completionTime": completion,
-        "estimatedCompletionTime": None
-        if terminal
-        else estimate_completion(spec, trials, limit, now),
+        "estimatedCompletionTime": None if terminal else estimate_completion(view, limit, now),
         "reason": reason,
         "message": message,
         "conditions": merge_conditions(

@@ -23,6 +23,7 @@ from thunderbolt.operator import (
 from thunderbolt.operator.builders import build_trial
 from thunderbolt.operator.locks import KeyedLocks
 from thunderbolt.operator.search import STUDIES, StudyCache, search_space_size
+from thunderbolt.operator.tally import TALLIES, Tallies
 from thunderbolt.operator.trialcache import TRIALS, TrialCache
 from thunderbolt.operator.trialstatus import stopped_with_experiment
 from thunderbolt.operator.validation import SpecError, validate_experiment
@@ -135,6 +136,7 @@ def reconcile(
     settings: OperatorSettings,
     studies: StudyCache = STUDIES,
     cache: TrialCache = TRIALS,
+    tallies: Tallies = TALLIES,
 ) -> aggregate.Plan | None:
     """One pass over one Experiment; None when it is gone or its spec is invalid."""
     with _lock(f"{namespace}/{name}"), metrics.RECONCILE_SECONDS.labels("experiment").time():
@@ -165,21 +167,24 @@ def reconcile(
         elif told:
             log.info("%s/%s: told trials %s", namespace, name, told)
         grid = search_space_size(spec)
-        plan = aggregate.plan(experiment, spec, existing, now, grid)
+        tally = tallies.get(uid, spec)
+        plan = aggregate.plan(experiment, spec, existing, now, grid, tally)
         if plan.create:
             created = _create_trials(experiment, spec, plan, studies, settings)
             if created < len(plan.create):  # a Trial the cache did not know: LIST again
                 existing = cache.trials(
                     namespace, name, uid, lambda: kube.list_trials(namespace, name), refresh=True
                 )
-                plan = aggregate.plan(experiment, spec, existing, now, grid)
+                plan = aggregate.plan(experiment, spec, existing, now, grid, tally)
                 plan = aggregate.Plan(plan.phase, plan.reason, plan.message, [], plan.status)
         stopping = completion.to_stop(spec, plan.terminal, existing)
         if stopping:
             stopped = _stop_trials(namespace, stopping, completion.stop_message(plan.reason))
             existing = [completion.as_stopped(t) if _name(t) in stopped else t for t in existing]
-            plan = aggregate.plan(experiment, spec, existing, now, grid)
-        _write_status(experiment, validation_digest.with_summary(plan.status, experiment, existing))
+            plan = aggregate.plan(experiment, spec, existing, now, grid, tally)
+        _write_status(
+            experiment, validation_digest.with_summary(plan.status, experiment, tally.validation)
+        )
         _announce_end(experiment, plan)
         metrics.set_trial_counts(namespace, name, plan.status["trials"])
         _retain(experiment, plan, spec, existing, settings)

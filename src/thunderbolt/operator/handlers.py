@@ -25,6 +25,7 @@ from kubernetes.client.exceptions import ApiException
 from thunderbolt.api.meta import EXPERIMENT_LABEL, GROUP, TRIAL_LABEL, VERSION
 from thunderbolt.operator import consistency, experiments, kube, leadership, metrics, trials
 from thunderbolt.operator.search import STUDIES
+from thunderbolt.operator.tally import TALLIES
 from thunderbolt.operator.trialcache import TRIALS
 from thunderbolt.operator.workqueue import KeyQueue
 from thunderbolt.settings import OperatorSettings, current, namespace_in_scope
@@ -56,6 +57,7 @@ def experiment_changed(name: str, namespace: Any, **_: Any) -> None:
 def experiment_deleted(type: str, body: Any, **_: Any) -> None:
     if type == "DELETED":
         STUDIES.forget(body["metadata"]["uid"])
+        TALLIES.forget(body["metadata"]["uid"])
         TRIALS.forget(body["metadata"]["namespace"], body["metadata"]["name"])
         metrics.forget_experiment(body["metadata"]["namespace"], body["metadata"]["name"])
 

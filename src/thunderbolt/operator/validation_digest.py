@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from thunderbolt.operator import kube
-from thunderbolt.validation.across_trials import FINISHED, summarize
+from thunderbolt.validation.across_trials import FINISHED, ValidationTally, summarize
 
 log = logging.getLogger(__name__)
 MESSAGE_LIMIT = 300
@@ -100,8 +100,15 @@ def experiment_summary(
 
 
 def with_summary(
-    status: dict[str, Any], experiment: Mapping[str, Any], trials: list[dict[str, Any]]
+    status: dict[str, Any],
+    experiment: Mapping[str, Any],
+    trials: list[dict[str, Any]] | ValidationTally,
 ) -> dict[str, Any]:
-    """``status`` plus the validation summary (the caller writes only what changed)."""
-    summary = experiment_summary(experiment.get("spec") or {}, trials)
-    return status if summary is None else {**status, "validation": summary}
+    """``status`` plus the validation summary (the caller writes only what changed);
+    ``trials``: the Experiment's Trials, or the tally a reconcile keeps of them."""
+    spec = experiment.get("spec") or {}
+    if isinstance(trials, ValidationTally):
+        found = trials.summary(spec.get("parameters") or []) if trials.finished else None
+    else:
+        found = experiment_summary(spec, trials)
+    return status if found is None else {**status, "validation": found}

@@ -147,9 +147,18 @@ def search_range_findings(parameters: Sequence[Mapping[str, Any]],
     ``high``, ``log``); ``trials``: (parameters, objective) of finished trials.
     """
     finished = [(p, v) for p, v in trials if v is not None and math.isfinite(v)]
-    if len(finished) < max(top, 5):
-        return []
     ranked = sorted(finished, key=lambda pv: -pv[1] if maximize else pv[1])[:top]
+    return ranked_range_findings(parameters, ranked, len(finished), top=top, edge=edge)
+
+
+def ranked_range_findings(parameters: Sequence[Mapping[str, Any]],
+                          ranked: Sequence[tuple[Mapping[str, Any], float]], finished: int, *,
+                          top: int = 5, edge: float = 0.1) -> list[Finding]:  # fmt: skip
+    """``search_range_findings`` from the ``top`` best (best first) of ``finished``
+    scored trials: what an operator keeping the best few as trials finish has at hand."""
+    if finished < max(top, 5):
+        return []
+    ranked = ranked[:top]
     out: list[Finding] = []
     for spec in parameters:
         if spec.get("type") not in ("float", "int") or spec.get("low") is None:
@@ -186,7 +195,7 @@ def search_range_findings(parameters: Sequence[Mapping[str, Any]],
                 details={"action": "widen_search_range", "parameter": name, "side": side,
                          "suggest": {name: {side: float(f'{new:.3g}')}}},
             ))  # fmt: skip
-        elif max(pos) - min(pos) <= 0.2 and len(finished) >= 3 * top:
+        elif max(pos) - min(pos) <= 0.2 and finished >= 3 * top:
             lo = scale(low) + min(pos) * span
             hi = scale(low) + max(pos) * span
             lo_v, hi_v = (math.exp(lo), math.exp(hi)) if log else (lo, hi)
