@@ -7,7 +7,7 @@ paths, exactly as the handlers call them, without a cluster:
 * each Trial's watch events go to ``TrialCache.observe`` (ADDED with the full Trial as
   ``builders.build_trial`` makes it; MODIFIED Running; MODIFIED Succeeded with a
   500-point curve, conditions and metrics, as the report endpoint and status sync write
-  them) and to the Trial-event handler's phase memory;
+  them), which also keeps the phase the Trial-event handler compares with;
 * every ``--parallel`` finished Trials, one reconcile's in-memory part: the cache read,
   ``Search.observe`` of the untold Trials (Optuna ``tell``), ``aggregate.plan``, and
   ``Search.suggest`` for the successors (Optuna ``ask``), plus the per-Trial status-sync
@@ -102,7 +102,7 @@ def one_size(
     """Runs in a fresh interpreter: N Trials through cache, search and plan."""
     from thunderbolt.api.experiment import parse_spec
     from thunderbolt.api.meta import now_utc
-    from thunderbolt.operator import aggregate, experiments, handlers, trials
+    from thunderbolt.operator import aggregate, experiments, trials
     from thunderbolt.operator.builders import build_trial, trial_name
     from thunderbolt.operator.search import StudyCache
     from thunderbolt.operator.trialcache import TrialCache
@@ -139,8 +139,6 @@ def one_size(
         version[0] += 1
         trial["metadata"]["resourceVersion"] = str(version[0])
         cache.observe(kind, json.loads(json.dumps(trial)))  # decoded, as from the watch
-        phase = (trial.get("status") or {}).get("phase") or "Pending"
-        handlers._phases[trial["metadata"]["uid"]] = phase
 
     def finish(trial: dict[str, Any]) -> None:
         x = float(trial["spec"]["parameters"]["x"])
@@ -214,7 +212,6 @@ def one_size(
     # The Experiment is deleted: what experiment_deleted and the Trials' DELETED do.
     studies.forget(body["metadata"]["uid"])
     cache.forget("ns", "e")
-    handlers._phases.clear()
     for number in range(done):  # the Trials' DELETED events (garbage collection)
         trials.forget("ns", trial_name("e", number))
     out["locks_left"] = len(trials._lock)

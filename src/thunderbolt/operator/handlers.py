@@ -34,8 +34,6 @@ log = logging.getLogger(__name__)
 RETRY_DELAY = 5
 CHILDREN_WAIT = 30.0  # s a create handler waits for the reconcile making the children
 STATUS_SYNC_WORKERS = 8  # threads syncing Trial status from Jobs and pods
-# Trial uid -> last phase seen, so a Trial event reconciles its Experiment only on change.
-_phases: dict[str, str] = {}
 
 
 def _retry_later(kind: str, exc: Exception) -> kopf.TemporaryError:
@@ -108,21 +106,18 @@ async def trial_event(type: str, body: Any, **_: Any) -> None:
     Runs on the event loop (in-memory work only), not in the executor: under load the
     executor's threads are busy with Job and pod syncs, and this event is the one the
     successor waits for."""
-    TRIALS.observe(type, body)  # first, so the reconcile below sees this event
+    # first, so the reconcile below sees this event; a replay of a known phase is no news
+    news = TRIALS.observe(type, body)
     meta = body["metadata"]
     experiment = (meta.get("labels") or {}).get(EXPERIMENT_LABEL)
     if not experiment:
         return
     phase = (body.get("status") or {}).get("phase") or "Pending"
     if type == "DELETED":
-        _phases.pop(meta["uid"], None)
         trials.forget(meta["namespace"], meta["name"], meta["uid"])
-    elif _phases.get(meta["uid"]) == phase:
+    elif not news or phase not in trials.FINISHED_PHASES:
         return
     else:
-        _phases[meta["uid"]] = phase
-        if phase not in trials.FINISHED_PHASES:
-            return
         search = STUDIES.peek(experiments.experiment_uid(body) or "")
         number = (body.get("spec") or {}).get("number")
         if search is not None and number in search.told:

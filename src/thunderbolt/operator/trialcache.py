@@ -86,6 +86,13 @@ def _key(trial: Mapping[str, Any]) -> ExperimentKey | None:
     return str(meta["namespace"]), str(experiment)
 
 
+def _phase(record: Mapping[str, Any] | None) -> str | None:
+    """The phase a cached record shows (None: no record)."""
+    if record is None:
+        return None
+    return str((record.get("status") or {}).get("phase") or "Pending")
+
+
 def _owned_by(trial: Mapping[str, Any], uid: str) -> bool:
     refs = (trial.get("metadata") or {}).get("ownerReferences") or []
     return any(ref.get("uid") == uid for ref in refs)
@@ -134,20 +141,24 @@ class TrialCache:
         with self._lock:
             return self._by_name.get((namespace, name), (0, False))[1]
 
-    def observe(self, event_type: str | None, trial: Mapping[str, Any]) -> None:
-        """A watch event (or the operator's own create/read) about one Trial."""
+    def observe(self, event_type: str | None, trial: Mapping[str, Any]) -> bool:
+        """A watch event (or the operator's own create/read) about one Trial; whether it
+        changed the Trial's phase as the cache knows it (a deletion always does), so a
+        Trial event reconciles its Experiment only on news."""
         key = _key(trial)
         if key is None:
-            return
+            return False
+        uid = str((trial.get("metadata") or {}).get("uid") or "")
         with self._lock:
             self._note_phase(event_type, trial)
+            before = _phase(self._trials.get(key, {}).get(uid))
             if event_type == "DELETED":
-                uid = str((trial.get("metadata") or {}).get("uid") or "")
                 self._trials.get(key, {}).pop(uid, None)
                 if self._priming.get(key):
                     self._tombstones.setdefault(key, {})[uid] = _version(trial) or 2**62
-            else:
-                self._put(key, trial)
+                return True
+            self._put(key, trial)
+            return _phase(self._trials.get(key, {}).get(uid)) != before
 
     def trials(
         self,

@@ -156,3 +156,19 @@ def test_finished_by_name_follows_the_newest_trial_of_that_name():
     assert cache.finished("ns", "e-000")
     cache.forget("ns", "e")  # the Experiment is gone: nothing kept per name
     assert not cache.finished("ns", "e-000") and not cache._by_name
+
+
+def test_observe_says_whether_the_phase_is_news():
+    """The Trial-event handler reconciles only on news: a replayed or late event, or the
+    watch echo of a status the sync already fed in, is not."""
+    cache = TrialCache()
+    assert cache.observe("ADDED", trial(0, 10, "Pending"))  # a new Trial
+    assert not cache.observe("MODIFIED", trial(0, 11, "Pending"))  # same phase
+    assert cache.observe("MODIFIED", trial(0, 12, "Running"))
+    assert cache.observe("MODIFIED", trial(0, 14, "Succeeded"))  # fed by the status sync
+    assert not cache.observe("MODIFIED", trial(0, 14, "Succeeded"))  # its watch echo
+    assert not cache.observe("MODIFIED", trial(0, 13, "Running"))  # older: ignored
+    assert cache.finished("ns", "e-000")
+    assert cache.observe("DELETED", trial(0, 15, "Succeeded"))
+    assert cache.observe(None, trial(0, 16, "Succeeded"))  # a replay after a restart
+    assert not cache.observe("ADDED", {"metadata": {"name": "x"}})  # no Experiment label
