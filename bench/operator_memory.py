@@ -9,7 +9,8 @@ paths, exactly as the handlers call them, without a cluster:
   500-point curve, conditions and metrics, as the report endpoint and status sync write
   them), which also keeps the phase the Trial-event handler compares with;
 * every ``--parallel`` finished Trials, one reconcile's in-memory part: the cache read,
-  ``Search.observe`` of the untold Trials (Optuna ``tell``), ``aggregate.plan``, and
+  ``Search.observe`` of the untold Trials (Optuna ``tell``), ``aggregate.plan`` with the
+  Experiment's kept ``FinishedTally``, and
   ``Search.suggest`` for the successors (Optuna ``ask``), plus the per-Trial status-sync
   lock ``trials.sync`` takes.
 
@@ -54,6 +55,8 @@ _OWNERS = (
     ("thunderbolt/operator/locks", "locks, phases"),
     ("thunderbolt/operator/handlers", "locks, phases"),
     ("thunderbolt/operator/search", "search (ours)"),
+    ("thunderbolt/operator/tally", "finished tally"),
+    ("thunderbolt/validation/across_trials", "finished tally"),
     ("<frozen importlib", "imports (once)"),
     ("json/decoder", "trial cache (strings)"),
     ("/copy.py", "optuna study"),
@@ -105,6 +108,7 @@ def one_size(
     from thunderbolt.operator import aggregate, experiments, trials
     from thunderbolt.operator.builders import build_trial, trial_name
     from thunderbolt.operator.search import StudyCache
+    from thunderbolt.operator.tally import FinishedTally
     from thunderbolt.operator.trialcache import TrialCache
     from thunderbolt.optuna_bridge import TrialRecord
 
@@ -131,7 +135,7 @@ def one_size(
         },
     }
     spec = parse_spec(body["spec"])
-    cache, studies = TrialCache(), StudyCache()
+    cache, studies, tally = TrialCache(), StudyCache(), FinishedTally(spec)
     name = experiments.study_name(body)
     version = [0]
 
@@ -169,7 +173,7 @@ def one_size(
             for t in existing
             if int(t["spec"]["number"]) not in search.told
         )
-        plan = aggregate.plan(body, spec, existing, now_utc())
+        plan = aggregate.plan(body, spec, existing, now_utc(), None, tally)
         created = []
         for number in plan.create:
             trial = build_trial(body, spec, number, search.suggest(number))
@@ -212,8 +216,9 @@ def one_size(
     # The Experiment is deleted: what experiment_deleted and the Trials' DELETED do.
     studies.forget(body["metadata"]["uid"])
     cache.forget("ns", "e")
+    del tally
     for number in range(done):  # the Trials' DELETED events (garbage collection)
-        trials.forget("ns", trial_name("e", number))
+        trials.forget("ns", trial_name("e", number), f"{number:08d}-0000-0000-0000-000000000000")
     out["locks_left"] = len(trials._lock)
     gc.collect()
     out["rss_after_delete_kb"] = rss_kb() - rss0

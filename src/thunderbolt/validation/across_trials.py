@@ -60,7 +60,7 @@ class _Part(NamedTuple):
     """One Trial's share of a ``ValidationTally`` (what ``remove`` takes back)."""
 
     verdict: str
-    kinds: frozenset[str]
+    kinds: tuple[str, ...]  # each kind once (an empty tuple costs nothing)
     actions: tuple[tuple[str, tuple[int, int, int]], ...]
     scored: tuple[float, int, int] | None
 
@@ -95,7 +95,7 @@ class ValidationTally:
         number = _number(trial)
         validation = status.get("validation") or {}
         verdict = _VERDICT_FIELD.get(str(validation.get("verdict")), "unchecked")
-        kinds = frozenset(str(f.get("kind")) for f in validation.get("findings") or [])
+        kinds = tuple(sorted({str(f.get("kind")) for f in validation.get("findings") or []}))
         actions = []
         for pos, rec in enumerate(validation.get("recommendations") or []):
             action, at = str(rec.get("action")), (number, pos, next(self._seq))
