@@ -216,7 +216,7 @@ def one_size(
     # The Experiment is deleted: what experiment_deleted and the Trials' DELETED do.
     studies.forget(body["metadata"]["uid"])
     cache.forget("ns", "e")
-    del tally
+    tally.sync([])  # as TALLIES.forget leaves it: nothing folded
     for number in range(done):  # the Trials' DELETED events (garbage collection)
         trials.forget("ns", trial_name("e", number), f"{number:08d}-0000-0000-0000-000000000000")
     out["locks_left"] = len(trials._lock)

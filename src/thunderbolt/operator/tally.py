@@ -9,9 +9,9 @@ so the tally after any sequence of changes equals one folded from scratch:
 ``aggregate.plan`` without a tally folds one from scratch, and the unit tests compare
 the two.
 
-``sync`` still walks the Trials once, but only to compare each finished one with what
-was folded (one identity check: the Trial cache hands out the same record until the
-Trial changes).
+``sync`` still walks the Trials once, but only to see whether each one is a record it
+folded already (one identity check: the Trial cache hands out the same record object
+until the Trial changes, and never changes a record in place).
 """
 
 from __future__ import annotations
@@ -56,6 +56,8 @@ class FinishedTally:
         self._metrics = [g.metric for g in spec.goals]
         self._sign = -1.0 if spec.goals[0].direction == "maximize" else 1.0
         self._folded: dict[Hashable, Mapping[str, Any]] = {}
+        # id() of each folded record: it holds a reference, so no other object has its id
+        self._ids: set[int] = set()
         self.phases: Counter[str] = Counter()  # lower-case phase -> Trials
         self.timed = 0
         self._duration_us = 0  # an integer sum: exact, so the same in any order
@@ -79,13 +81,15 @@ class FinishedTally:
         active: list[Mapping[str, Any]] = []
         seen = 0
         for trial in trials:
+            if id(trial) in self._ids:  # this very record is folded: nothing to read
+                seen += 1
+                continue
             if (trial.get("status") or {}).get("phase") not in FINISHED_PHASES:
                 active.append(trial)
                 continue
             key = _key(trial)
-            if self._folded.get(key) is not trial:
-                self._remove(key)
-                self._add(key, trial)
+            self._remove(key)
+            self._add(key, trial)
             seen += 1
         if seen != len(self._folded):  # a finished Trial went (deleted, or a new Experiment)
             current = {
@@ -98,6 +102,7 @@ class FinishedTally:
     def _add(self, key: Hashable, trial: Mapping[str, Any]) -> None:
         status = trial.get("status") or {}
         self._folded[key] = trial
+        self._ids.add(id(trial))
         self.phases[str(status["phase"]).lower()] += 1
         bisect.insort(self._numbers, _number(trial))
         if status.get("durationSeconds"):
@@ -118,6 +123,7 @@ class FinishedTally:
         trial = self._folded.pop(key, None)
         if trial is None:
             return
+        self._ids.discard(id(trial))
         status = trial.get("status") or {}
         self.phases[str(status["phase"]).lower()] -= 1
         del self._numbers[bisect.bisect_left(self._numbers, _number(trial))]

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import sys
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -93,6 +94,39 @@ def _phase(record: Mapping[str, Any] | None) -> str | None:
     return str((record.get("status") or {}).get("phase") or "Pending")
 
 
+def _number(record: Mapping[str, Any]) -> int:
+    return int((record.get("spec") or {}).get("number", 0))
+
+
+def _owners_of(record: Mapping[str, Any]) -> tuple[str, ...]:
+    return tuple(
+        str(ref.get("uid")) for ref in (record.get("metadata") or {}).get("ownerReferences") or []
+    )
+
+
+class _Ordered:
+    """One Experiment's records sorted by number, kept in order as records come: a
+    changed Trial keeps its place, a new one has the largest number so far and goes at
+    the end; anything else (a deletion, a number out of order) sorts again."""
+
+    def __init__(self, records: Iterable[dict[str, Any]]) -> None:
+        self.items = sorted(records, key=_number)  # stable: ties keep the cache's order
+        self.index = {str(r["metadata"]["uid"]): i for i, r in enumerate(self.items)}
+
+    def put(self, uid: str, old: Mapping[str, Any] | None, new: dict[str, Any]) -> bool:
+        """Whether ``new`` (replacing ``old``) found its place; False: sort again."""
+        if old is not None:
+            if _number(old) != _number(new):
+                return False
+            self.items[self.index[uid]] = new
+            return True
+        if self.items and _number(new) < _number(self.items[-1]):
+            return False
+        self.index[uid] = len(self.items)
+        self.items.append(new)
+        return True
+
+
 def _owned_by(trial: Mapping[str, Any], uid: str) -> bool:
     refs = (trial.get("metadata") or {}).get("ownerReferences") or []
     return any(ref.get("uid") == uid for ref in refs)
@@ -110,6 +144,10 @@ class TrialCache:
         # (namespace, Trial name) -> (resourceVersion, finished?) of the newest Trial of
         # that name seen: a name is reused only after deletion, so the newer wins.
         self._by_name: dict[tuple[str, str], tuple[int, bool]] = {}
+        # Per Experiment: its records by number (so a read need not sort 10 000), and
+        # how many records each owner set has (so it need not filter when all are one's).
+        self._ordered: dict[ExperimentKey, _Ordered] = {}
+        self._owners: dict[ExperimentKey, Counter[tuple[str, ...]]] = {}
 
     def _put(self, key: ExperimentKey, trial: Mapping[str, Any]) -> None:
         uid = str((trial.get("metadata") or {}).get("uid") or "")
@@ -121,7 +159,20 @@ class TrialCache:
         known = self._trials.setdefault(key, {}).get(uid)
         if known is not None and _version(known) > version:
             return
-        self._trials[key][uid] = compact(trial)
+        record = self._trials[key][uid] = compact(trial)
+        owners = self._owners.setdefault(key, Counter())
+        if known is not None:
+            owners[_owners_of(known)] -= 1
+        owners[_owners_of(record)] += 1
+        ordered = self._ordered.get(key)
+        if ordered is not None and not ordered.put(uid, known, record):
+            del self._ordered[key]  # out of order: sorted again at the next read
+
+    def _drop(self, key: ExperimentKey, uid: str) -> None:
+        known = self._trials.get(key, {}).pop(uid, None)
+        if known is not None:
+            self._owners[key][_owners_of(known)] -= 1
+            self._ordered.pop(key, None)
 
     def _note_phase(self, event_type: str | None, trial: Mapping[str, Any]) -> None:
         meta = trial.get("metadata") or {}
@@ -153,7 +204,7 @@ class TrialCache:
             self._note_phase(event_type, trial)
             before = _phase(self._trials.get(key, {}).get(uid))
             if event_type == "DELETED":
-                self._trials.get(key, {}).pop(uid, None)
+                self._drop(key, uid)
                 if self._priming.get(key):
                     self._tombstones.setdefault(key, {})[uid] = _version(trial) or 2**62
                 return True
@@ -190,15 +241,21 @@ class TrialCache:
                         del self._priming[key]
                         self._tombstones.pop(key, None)
         with self._lock:
-            found = [t for t in self._trials.get(key, {}).values() if _owned_by(t, uid)]
-        found.sort(key=lambda t: int((t.get("spec") or {}).get("number", 0)))
-        return found
+            records = self._trials.get(key, {})
+            ordered = self._ordered.get(key)
+            if ordered is None:
+                ordered = self._ordered[key] = _Ordered(records.values())
+            if self._owners.get(key, Counter())[(uid,)] == len(records):
+                return list(ordered.items)  # all are this Experiment's: a copy, no filter
+            return [t for t in ordered.items if _owned_by(t, uid)]
 
     def forget(self, namespace: str, experiment: str) -> None:
         """The Experiment is gone: drop its Trials (its Trials' DELETED events follow)."""
         key = (namespace, experiment)
         with self._lock:
             gone = self._trials.pop(key, None) or {}
+            self._ordered.pop(key, None)
+            self._owners.pop(key, None)
             self._tombstones.pop(key, None)
             self._primed.discard(key)
             for trial in gone.values():

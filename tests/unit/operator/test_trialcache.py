@@ -172,3 +172,35 @@ def test_observe_says_whether_the_phase_is_news():
     assert cache.observe("DELETED", trial(0, 15, "Succeeded"))
     assert cache.observe(None, trial(0, 16, "Succeeded"))  # a replay after a restart
     assert not cache.observe("ADDED", {"metadata": {"name": "x"}})  # no Experiment label
+
+
+def test_reads_keep_number_order_through_any_events():
+    """The kept order (appends, in-place changes, re-sorts) gives what filtering and
+    sorting every record gives, with another Experiment of the same name mixed in."""
+    import random
+
+    rng = random.Random(5)
+    cache, rv, live = TrialCache(), 0, {}  # number -> the Trial as last sent
+    cache.trials("ns", "e", UID, list)  # primed empty
+    for _ in range(600):
+        rv += 1
+        move, number = rng.random(), rng.randrange(40)
+        owner = UID if rng.random() < 0.9 else "old-uid"
+        if move < 0.15 and live:
+            gone = live.pop(rng.choice(list(live)))
+            meta = {**gone["metadata"], "resourceVersion": str(rv)}
+            cache.observe("DELETED", {**gone, "metadata": meta})
+            continue
+        if move < 0.5 and live:  # a known Trial changes (its number never does)
+            number = rng.choice(list(live))
+            owner = live[number]["metadata"]["ownerReferences"][0]["uid"]
+        body = trial(number, rv, rng.choice(["Running", "Succeeded"]), owner=owner)
+        live[number] = body
+        cache.observe("MODIFIED", body)
+        ours = {n: t for n, t in live.items() if t["metadata"]["ownerReferences"][0]["uid"] == UID}
+        got = cache.trials("ns", "e", UID, list)
+        assert [t["spec"]["number"] for t in got] == sorted(ours)
+        assert [t["metadata"]["resourceVersion"] for t in got] == [
+            ours[n]["metadata"]["resourceVersion"] for n in sorted(ours)
+        ]
+    assert cache.trials("ns", "e", UID, list) is not cache.trials("ns", "e", UID, list)  # copies
