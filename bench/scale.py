@@ -265,6 +265,7 @@ class StandIn:
         self.custom = client.CustomObjectsApi(api)
         self.lock = threading.Lock()
         self.stop = threading.Event()
+        self.resumed: Counter[str] = Counter()  # watches resumed after a close, per kind
         self.params: dict[str, dict[str, Any]] = {}
         self.handled: set[str] = set()
         self.pods_of: dict[str, set[str]] = defaultdict(set)
@@ -303,27 +304,50 @@ class StandIn:
         return bytes(data)
 
     # -- watches
-    def _stream(self, kind: str, w: watch.Watch) -> Any:
-        if kind == "trials":
+    def _stream(self, kind: str, w: watch.Watch, since: str | None) -> Any:
+        resume = {"resource_version": since} if since else {}
+        if kind == "trials":  # plain dicts: no model round trip for each event
             return w.stream(
                 self.custom.list_namespaced_custom_object,
-                GROUP, VERSION, self.ns, "trials", timeout_seconds=300,
+                GROUP, VERSION, self.ns, "trials", timeout_seconds=300, deserialize=False,
+                **resume,
             )  # fmt: skip
         lister = self.core.list_namespaced_pod if kind == "pods" else self.batch.list_namespaced_job
-        return w.stream(lister, self.ns, label_selector=TRIAL_LABEL, timeout_seconds=300)
+        return w.stream(lister, self.ns, label_selector=TRIAL_LABEL, timeout_seconds=300, **resume)
 
     def _watch(self, kind: str) -> None:
+        """Follows one kind for the whole run. A watch the API server closes (at its
+        timeout, or because this process fell behind under load: "Forcing watcher close
+        due to unresponsiveness") resumes from the last event seen, so a close costs the
+        events missed, not a replay of every object (10 000 Trials at the end of a run,
+        which overloaded the API server every few seconds before); only an expired
+        version (410 Gone) starts over from the current state."""
         handle = {"trials": self._trial, "pods": self._pod, "jobs": self._job}[kind]
         resource = {"trials": "thunderbolt.io/trials", "pods": "core/pods", "jobs": "batch/jobs"}
+        since: str | None = None
         while not self.stop.is_set():
             with self.lock:
                 self.own_requests[("WATCH", resource[kind])] += 1
+                if since:
+                    self.resumed[kind] += 1
             w = watch.Watch()
             try:
-                for event in self._stream(kind, w):
-                    handle(event["type"], event["object"])
+                for event in self._stream(kind, w, since):
+                    obj = event["object"]
+                    handle(event["type"], obj)
+                    meta = obj.get("metadata") if isinstance(obj, dict) else obj.metadata
+                    version = (
+                        meta.get("resourceVersion") if isinstance(meta, dict)
+                        else getattr(meta, "resource_version", None)
+                    )  # fmt: skip
+                    since = version or since
                     if self.stop.is_set():
                         w.stop()
+            except client.ApiException as exc:  # the client raises the watch's ERROR events
+                if exc.status == 410:
+                    since = None  # expired: start over from the current state
+                self.errors[f"watch {kind}: {exc.status}"] += 1
+                time.sleep(0.2)
             except Exception as exc:  # a dropped watch must not end the measurement
                 self.errors[f"watch {kind}: {type(exc).__name__}"] += 1
                 time.sleep(0.2)
@@ -612,6 +636,7 @@ def run(
             top_requests=[(f"{v} {r}", n / finished) for (v, r), n in requests.most_common(10)],
             top_bytes=[(f"{v} {r}", n / finished) for (v, r), n in sizes.most_common(6)],
             errors=dict(stand_in.errors),
+            watch_resumes=dict(stand_in.resumed),
             extra_pods=sum(len(p) - 1 for p in stand_in.pods_of.values()),
             noise_per_trial=sum(noise.values()) / finished,
         )
@@ -778,6 +803,8 @@ def report(results: list[dict[str, Any]]) -> None:
         )
         if r["errors"] or r.get("extra_pods"):
             print(f"  stand-in errors: {r['errors']}; Trials' extra pods: {r.get('extra_pods')}")
+        if r.get("watch_resumes"):
+            print(f"  the bench's watches closed by the API server, resumed: {r['watch_resumes']}")
         print(f"  operator log: {r['log']}")
 
 
