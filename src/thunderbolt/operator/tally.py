@@ -51,7 +51,6 @@ class FinishedTally:
     times, the scored Trials ranked on the first objective, and the validation tally."""
 
     def __init__(self, spec: ExperimentSpec) -> None:
-        self.goals = spec.goals
         self.key = goals_key(spec)
         self._metrics = [g.metric for g in spec.goals]
         self._sign = -1.0 if spec.goals[0].direction == "maximize" else 1.0
@@ -68,12 +67,6 @@ class FinishedTally:
         self._entry: dict[Hashable, Ranked] = {}
         self._seq = itertools.count()
         self.validation = ValidationTally(maximize=spec.goals[0].direction == "maximize")
-
-    @classmethod
-    def of(cls, spec: ExperimentSpec, trials: Sequence[Mapping[str, Any]]) -> FinishedTally:
-        tally = cls(spec)
-        tally.sync(trials)
-        return tally
 
     def sync(self, trials: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
         """Fold in what finished or changed, take out what went; returns the Trials
