@@ -417,6 +417,11 @@ if ! pause_present; then
 fi
 
 mkdir -p "$C/kubelet/volume-plugins"
+# Disk thresholds are absolute, not percentages: on disk pressure the kubelet deletes every
+# image no running pod uses, and the project's images (imagePullPolicy Never) cannot come
+# back by a pull. 1% of a large shared disk is gigabytes that a machine may well not have
+# free, and losing the images then fails every later Trial with ErrImageNeverPull.
+# hack/images/build.sh keeps room for builds instead (BUILD_MIN_FREE_GIB).
 start kubelet kubelet "$K8S_BIN/kubelet" \
   --kubeconfig="$K/kubelet" --hostname-override="$NODE_NAME" --node-ip="$NODE_IP" \
   --container-runtime=remote --container-runtime-endpoint="unix://$SOCK" --runtime-request-timeout=15m \
@@ -425,7 +430,7 @@ start kubelet kubelet "$K8S_BIN/kubelet" \
   --authentication-token-webhook=false --anonymous-auth=false --client-ca-file="$P/ca.crt" \
   --authorization-mode=AlwaysAllow --address="$NODE_IP" --read-only-port=0 --healthz-bind-address=127.0.0.1 \
   --image-gc-high-threshold=100 --image-gc-low-threshold=99 \
-  --eviction-hard='memory.available<100Mi,nodefs.available<1%,imagefs.available<1%' \
+  --eviction-hard='memory.available<100Mi,nodefs.available<512Mi,imagefs.available<512Mi' \
   --serialize-image-pulls=false --v=1
 start kube-proxy kube-proxy "$K8S_BIN/kube-proxy" \
   --kubeconfig="$K/kube-proxy" --hostname-override="$NODE_NAME" --bind-address="$NODE_IP" \

@@ -9,7 +9,8 @@
 # base image. The host's pip configuration, CA bundle and local wheel/index directories are
 # mounted read-only so `pip install` in RUN steps works as on the host (CPU torch wheel).
 # Skips the build when the content hash (Dockerfile dir + COPY/ADD sources + build args +
-# base image id) is unchanged and containerd already has that image.
+# base image id) is unchanged and containerd already has that image. Removes the builds a
+# new one replaces, and stops early when the disk has no room for a build (lib.sh).
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=lib.sh
@@ -106,6 +107,8 @@ if [ "$stamp_hash" = "$HASH" ] && [ -s "$ARCHIVE" ]; then
 fi
 
 ensure_build_tools
+hold_build_storage
+ensure_build_room
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 VOLS=()
@@ -131,4 +134,5 @@ if [ "$IMPORT" = 1 ]; then
 else
   printf '%s\n\n' "$HASH" >"$STAMP"
 fi
+prune_replaced_builds
 log "$REF ready ($(du -h "$ARCHIVE" | cut -f1) archive) in $(($(date +%s) - t0))s"

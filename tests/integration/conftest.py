@@ -156,12 +156,29 @@ def kubectl(cluster: ClusterInfo) -> Kubectl:
     return run
 
 
+def _fail_on_node_pressure(core: client.CoreV1Api) -> None:
+    """Fail at once when a node is under disk or memory pressure. Why: the kubelet then
+    taints the node and deletes every image no pod runs, so each later test would wait out
+    its timeout on Pending pods or ErrImageNeverPull instead of saying what is wrong."""
+    for node in core.list_node().items:
+        for condition in node.status.conditions or ():
+            if condition.type in {"DiskPressure", "MemoryPressure"} and condition.status == "True":
+                free = shutil.disk_usage(CLUSTER_DIR if CLUSTER_DIR.exists() else REPO).free
+                pytest.fail(
+                    f"node {node.metadata.name} reports {condition.type} "
+                    f"({condition.message}); {free / 2**30:.1f} GiB free on the disk under "
+                    f"{REPO}: free space or memory, then `make images` to re-import images",
+                    pytrace=False,
+                )
+
+
 @pytest.fixture
 def namespace(kube_api: client.ApiClient, request: pytest.FixtureRequest) -> Iterator[str]:
     """A fresh namespace for one test (with its default ServiceAccount ready); deleted after."""
     slug = re.sub(r"[^a-z0-9-]+", "-", request.node.name.lower()).strip("-")[:40].rstrip("-")
     name = f"t-{slug}-{uuid.uuid4().hex[:6]}"
     core = client.CoreV1Api(kube_api)
+    _fail_on_node_pressure(core)
     core.create_namespace(
         client.V1Namespace(
             metadata=client.V1ObjectMeta(name=name, labels={"thunderbolt.io/test": "true"})
