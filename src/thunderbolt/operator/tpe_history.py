@@ -75,15 +75,30 @@ class FinishedTrials:
         self._params: list[dict[str, Any]] = []
         self._columns: dict[tuple[str, BaseDistribution], _Column] = {}
         self.supported = True  # False once a trial carries constraints
+        # The last call's trials (kept alive, so their ids stay theirs), ids and rows
+        self._last: list[FrozenTrial] = []
+        self._last_ids = np.empty(0, dtype=np.uint64)
+        self._last_rows = np.empty(0, dtype=np.int64)
 
     def rows(self, trials: Sequence[FrozenTrial]) -> np.ndarray:
-        """Each trial's row (-1 for a running one), adding finished trials seen first."""
-        out = np.empty(len(trials), dtype=np.int64)
-        for i, trial in enumerate(trials):
+        """Each trial's row (-1 for a running one), adding finished trials seen first.
+
+        Optuna hands over the same objects from one suggestion to the next (a trial that
+        changes is a new object), so positions holding the very object of the last call
+        keep its row, found with one vectorized comparison; only new or changed trials
+        are looked up one by one."""
+        ids = np.fromiter(map(id, trials), dtype=np.uint64, count=len(trials))
+        out = np.full(len(trials), -1, dtype=np.int64)
+        common = min(len(trials), len(self._last_ids))
+        same = self._last_ids[:common] == ids[:common]
+        out[:common][same] = self._last_rows[:common][same]
+        for i in np.flatnonzero(out < 0).tolist():
+            trial = trials[i]
             row = self._row.get(trial.number)
             if row is None:
                 row = self._add(trial) if trial.state in _FINISHED else -1
             out[i] = row
+        self._last, self._last_ids, self._last_rows = list(trials), ids, out
         return out
 
     def _add(self, trial: FrozenTrial) -> int:
@@ -181,11 +196,11 @@ class HistoryTPESampler(optuna.samplers.TPESampler):
         if isinstance(previous, HistoryTPESampler):
             self.history = previous.history
 
-    def _sample(
-        self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
-    ) -> dict[str, Any]:
-        if study._is_multi_objective() or self._constraints_func is not None:
-            return super()._sample(study, trial, search_space)
+    def _covers(self, study: Study) -> bool:
+        return not study._is_multi_objective() and self._constraints_func is None
+
+    def _history_rows(self, study: Study, trial: FrozenTrial) -> tuple[list[FrozenTrial], Any]:
+        """The trials TPE reads for ``trial`` and their rows in the table (one pass)."""
         maximize = study.direction == StudyDirection.MAXIMIZE
         if self.history is None or self.history.maximize != maximize:
             self.history = FinishedTrials(maximize)
@@ -195,7 +210,37 @@ class HistoryTPESampler(optuna.samplers.TPESampler):
         trials = study._get_trials(deepcopy=False, states=states, use_cache=not self._constant_liar)
         if self._constant_liar:
             trials = _without(trials, trial.number)
-        rows = self.history.rows(trials)
+        return trials, self.history.rows(trials)
+
+    def _sample_relative(
+        self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
+        """Optuna's, less its own pass over all trials to count the finished ones: the
+        table's rows count them, and ``_sample`` then reuses the same pass."""
+        if not search_space or not self._covers(study):
+            return super()._sample_relative(study, trial, search_space)
+        trials, rows = self._history_rows(study, trial)
+        if int((rows >= 0).sum()) < self._n_startup_trials:
+            return {}
+        return self._sample_rows(study, trial, search_space, trials, rows)
+
+    def _sample(
+        self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
+        if not self._covers(study):
+            return super()._sample(study, trial, search_space)
+        trials, rows = self._history_rows(study, trial)
+        return self._sample_rows(study, trial, search_space, trials, rows)
+
+    def _sample_rows(
+        self,
+        study: Study,
+        trial: FrozenTrial,
+        search_space: dict[str, BaseDistribution],
+        trials: list[FrozenTrial],
+        rows: np.ndarray,
+    ) -> dict[str, Any]:
+        assert self.history is not None
         if not self.history.supported:
             return super()._sample(study, trial, search_space)
         if self._gamma is None:

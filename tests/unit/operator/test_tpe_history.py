@@ -90,6 +90,7 @@ def test_proposals_equal_optunas(
     settings["n_startup_trials"] = 2
     previous: optuna.samplers.BaseSampler | None = None
     proposals = []
+    running: list[tuple[optuna.Trial, optuna.Trial]] = []
     for step in range(12):
         seed = 1000 + step
         mine = HistoryTPESampler(seed=seed, **settings)
@@ -101,10 +102,16 @@ def test_proposals_equal_optunas(
         assert a.params == b.params, f"step {step}"
         proposals.append(a.params)
         if step % 3 == 2:
-            continue  # leave it running: constant liar sees it
+            running.append((a, b))  # left running: constant liar sees it
+            continue
         value = round(rng.random(), 1)
         ours.tell(a, value)
         theirs.tell(b, value)
+        if step % 3 == 1 and len(running) > 1:  # one left running earlier finishes now
+            a, b = running.pop(0)
+            value = round(rng.random(), 1)
+            ours.tell(a, value)
+            theirs.tell(b, value)
     assert isinstance(previous, HistoryTPESampler) and previous.history is not None
     # the table read each finished trial once, however many suggestions read it
     finished = [t for t in ours.trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
