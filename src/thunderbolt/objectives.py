@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from thunderbolt.api.experiment import Objective, Select
+from thunderbolt.api.trial import trial_number
 
 
 def _finite(value: Any) -> float | None:
@@ -68,10 +69,6 @@ def dominates(a: Sequence[float], b: Sequence[float], goals: Sequence[Objective]
 Scored = list[tuple[Mapping[str, Any], list[float]]]
 
 
-def _number(trial: Mapping[str, Any]) -> int:
-    return int((trial.get("spec") or {}).get("number", 0))
-
-
 def scored(
     trials: Sequence[Mapping[str, Any]], goals: Sequence[Objective], top: int | None = None
 ) -> Scored:
@@ -88,7 +85,7 @@ def scored(
     sign = -1.0 if goals[0].direction == "maximize" else 1.0
 
     def rank(tv: tuple[Mapping[str, Any], list[float]]) -> tuple[float, int]:
-        return (sign * tv[1][0], _number(tv[0]))
+        return (sign * tv[1][0], trial_number(tv[0]))
 
     if top is not None:
         return heapq.nsmallest(top, out, key=rank)
@@ -152,4 +149,4 @@ def choose_among(
     ok = [(t, v) for t, v in candidates if feasible(t, select, primary)]
     if not ok:
         return None
-    return max(ok, key=lambda tv: (score(tv[1], goals, select), -_number(tv[0])))[0]
+    return max(ok, key=lambda tv: (score(tv[1], goals, select), -trial_number(tv[0])))[0]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Literal
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -18,6 +18,15 @@ MAX_INTERMEDIATE = 500
 # What writers keep: a longer curve is compacted (``compact_curve``), so a Trial's
 # status stays a few KiB and 10 000 Trials fit comfortably in etcd.
 STORED_POINTS = 128
+
+
+def trial_number(trial: Mapping[str, Any]) -> int:
+    """A Trial object's ``spec.number`` (0 when it is missing or not a number: a hand-made
+    or half-written object sorts first rather than failing a whole reconcile)."""
+    try:
+        return int((trial.get("spec") or {}).get("number", 0))
+    except (TypeError, ValueError):
+        return 0
 
 
 def compact_curve(

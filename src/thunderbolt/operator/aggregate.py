@@ -19,6 +19,7 @@ from typing import Any
 from thunderbolt import objectives
 from thunderbolt.api.experiment import PARETO_FRONT_SIZE, ExperimentSpec
 from thunderbolt.api.meta import format_time, parse_time
+from thunderbolt.api.trial import trial_number
 from thunderbolt.objectives import Scored
 from thunderbolt.operator.conditions import condition, merge_conditions
 from thunderbolt.operator.tally import FinishedTally, goals_key
@@ -39,10 +40,6 @@ class Plan:
     @property
     def terminal(self) -> bool:
         return self.phase in TERMINAL_PHASES
-
-
-def _number(trial: Mapping[str, Any]) -> int:
-    return int((trial.get("spec") or {}).get("number", 0))
 
 
 def _phase(trial: Mapping[str, Any]) -> str:
@@ -97,7 +94,7 @@ class Tallied:
 
     def next_number(self) -> int:
         """The largest number in use plus one: no number is ever used twice."""
-        return max(self.tally.largest_number, *(_number(t) for t in self.active), -1) + 1
+        return max(self.tally.largest_number, *(trial_number(t) for t in self.active), -1) + 1
 
     def ranked(self, top: int | None = None) -> Scored:
         """Succeeded Trials with every objective, best first on the first objective
@@ -110,7 +107,7 @@ def summary(trial: Mapping[str, Any], spec: ExperimentSpec | None = None) -> dic
     status = trial.get("status") or {}
     out: dict[str, Any] = {
         "name": trial["metadata"]["name"],
-        "number": _number(trial),
+        "number": trial_number(trial),
         "parameters": dict((trial.get("spec") or {}).get("parameters") or {}),
         "objective": _objective(trial),
         "objectiveStd": status.get("objectiveStd"),

@@ -11,6 +11,7 @@ from kubernetes.client.exceptions import ApiException
 
 from thunderbolt.api.experiment import ExperimentSpec
 from thunderbolt.api.meta import now_utc
+from thunderbolt.api.trial import trial_number
 from thunderbolt.operator import (
     aggregate,
     cleanup,
@@ -36,10 +37,6 @@ _lock = KeyedLocks()  # one reconcile per Experiment at a time
 
 def _name(trial: dict[str, Any]) -> str:
     return str(trial["metadata"]["name"])
-
-
-def _number(trial: dict[str, Any]) -> int:
-    return int((trial.get("spec") or {}).get("number", 0))
 
 
 def study_name(experiment: dict[str, Any]) -> str:
@@ -160,7 +157,9 @@ def reconcile(
         # Only what the study has not been told yet (finished Trials told before are
         # skipped by ``observe`` anyway): no record per Trial per reconcile.
         told = search.observe(
-            TrialRecord.from_trial(t, spec.goals) for t in existing if _number(t) not in search.told
+            TrialRecord.from_trial(t, spec.goals)
+            for t in existing
+            if trial_number(t) not in search.told
         )
         if built:
             log.info("%s/%s: study rebuilt from %d trials", namespace, name, len(existing))

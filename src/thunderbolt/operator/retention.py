@@ -28,7 +28,7 @@ from thunderbolt.api.meta import (
     restricted_container_security,
     restricted_pod_security,
 )
-from thunderbolt.api.trial import FINISHED_PHASES
+from thunderbolt.api.trial import FINISHED_PHASES, trial_number
 from thunderbolt.artifacts import join
 from thunderbolt.settings import OperatorSettings
 
@@ -129,10 +129,6 @@ def trial_prefixes(store: str, trial: Mapping[str, Any]) -> list[str]:
     ]
 
 
-def _number(trial: Mapping[str, Any]) -> int:
-    return int((trial.get("spec") or {}).get("number", 0))
-
-
 def ranked(spec: ExperimentSpec, trials: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     """Finished Trials with a model, best first on the first objective (ties: older first;
     no objective: last)."""
@@ -141,8 +137,8 @@ def ranked(spec: ExperimentSpec, trials: Iterable[Mapping[str, Any]]) -> list[Ma
     def key(trial: Mapping[str, Any]) -> tuple[int, float, int]:
         value = (trial.get("status") or {}).get("objective")
         if isinstance(value, int | float) and math.isfinite(value):
-            return (0, sign * float(value), _number(trial))
-        return (1, 0.0, _number(trial))
+            return (0, sign * float(value), trial_number(trial))
+        return (1, 0.0, trial_number(trial))
 
     with_model = [
         t
@@ -177,7 +173,7 @@ def victims(
     kept |= {s.get("name") for s in [status.get("bestTrial") or {}] if s.get("name")}
     kept |= {s.get("name") for s in status.get("paretoFront") or [] if s.get("name")}
     out = []
-    for trial in sorted(trials, key=_number):
+    for trial in sorted(trials, key=trial_number):
         trial_status = trial.get("status") or {}
         if (
             trial_status.get("phase") not in FINISHED_PHASES
@@ -218,7 +214,7 @@ def deletion_plan(
     (those that did not succeed first: a success already cleared its own), except what a
     ModelDeployment serves or served."""
     meta = experiment["metadata"]
-    trials = sorted(trials, key=_number)
+    trials = sorted(trials, key=trial_number)
     keep = set(_protected_dirs(store, protected))
     checkpoints = []
     for trial in sorted(trials, key=lambda t: (t.get("status") or {}).get("phase") == "Succeeded"):

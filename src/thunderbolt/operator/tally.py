@@ -25,14 +25,10 @@ from typing import Any
 
 from thunderbolt import objectives
 from thunderbolt.api.experiment import ExperimentSpec
-from thunderbolt.api.trial import FINISHED_PHASES
+from thunderbolt.api.trial import FINISHED_PHASES, trial_number
 from thunderbolt.validation.across_trials import ValidationTally
 
 Ranked = tuple[float, int, int]  # (signed first objective, number, sequence)
-
-
-def _number(trial: Mapping[str, Any]) -> int:
-    return int((trial.get("spec") or {}).get("number", 0))
 
 
 def _key(trial: Mapping[str, Any]) -> Hashable:
@@ -97,7 +93,7 @@ class FinishedTally:
         self._folded[key] = trial
         self._ids.add(id(trial))
         self.phases[str(status["phase"]).lower()] += 1
-        bisect.insort(self._numbers, _number(trial))
+        bisect.insort(self._numbers, trial_number(trial))
         if status.get("durationSeconds"):
             self.timed += 1
             self._duration_us += round(float(status["durationSeconds"]) * 1e6)
@@ -106,7 +102,7 @@ class FinishedTally:
         if status.get("phase") == "Succeeded":
             values = objectives.status_values(status, self._metrics)
             if values is not None:
-                entry = (self._sign * values[0], _number(trial), next(self._seq))
+                entry = (self._sign * values[0], trial_number(trial), next(self._seq))
                 bisect.insort(self._ranked, entry)
                 self._scored[entry[2]] = (trial, values)
                 self._entry[key] = entry
@@ -119,7 +115,7 @@ class FinishedTally:
         self._ids.discard(id(trial))
         status = trial.get("status") or {}
         self.phases[str(status["phase"]).lower()] -= 1
-        del self._numbers[bisect.bisect_left(self._numbers, _number(trial))]
+        del self._numbers[bisect.bisect_left(self._numbers, trial_number(trial))]
         if status.get("durationSeconds"):
             self.timed -= 1
             self._duration_us -= round(float(status["durationSeconds"]) * 1e6)

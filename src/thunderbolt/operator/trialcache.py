@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from thunderbolt.api.meta import EXPERIMENT_LABEL
-from thunderbolt.api.trial import FINISHED_PHASES
+from thunderbolt.api.trial import FINISHED_PHASES, trial_number
 
 # Last points of a pruned Trial's curve worth keeping (TPE reads the last one).
 PRUNED_POINTS = 8
@@ -94,10 +94,6 @@ def _phase(record: Mapping[str, Any] | None) -> str | None:
     return str((record.get("status") or {}).get("phase") or "Pending")
 
 
-def _number(record: Mapping[str, Any]) -> int:
-    return int((record.get("spec") or {}).get("number", 0))
-
-
 def _owners_of(record: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(
         str(ref.get("uid")) for ref in (record.get("metadata") or {}).get("ownerReferences") or []
@@ -110,17 +106,17 @@ class _Ordered:
     the end; anything else (a deletion, a number out of order) sorts again."""
 
     def __init__(self, records: Iterable[dict[str, Any]]) -> None:
-        self.items = sorted(records, key=_number)  # stable: ties keep the cache's order
+        self.items = sorted(records, key=trial_number)  # stable: ties keep the cache's order
         self.index = {str(r["metadata"]["uid"]): i for i, r in enumerate(self.items)}
 
     def put(self, uid: str, old: Mapping[str, Any] | None, new: dict[str, Any]) -> bool:
         """Whether ``new`` (replacing ``old``) found its place; False: sort again."""
         if old is not None:
-            if _number(old) != _number(new):
+            if trial_number(old) != trial_number(new):
                 return False
             self.items[self.index[uid]] = new
             return True
-        if self.items and _number(new) < _number(self.items[-1]):
+        if self.items and trial_number(new) < trial_number(self.items[-1]):
             return False
         self.index[uid] = len(self.items)
         self.items.append(new)

@@ -16,6 +16,7 @@ import math
 from collections.abc import Hashable, Mapping, Sequence
 from typing import Any, NamedTuple
 
+from thunderbolt.api.trial import trial_number
 from thunderbolt.api.validation_summary import MAX_EXPERIMENT_FINDINGS, MAX_RECOMMENDATIONS
 from thunderbolt.validation.recommend import ranked_range_findings, recommend
 
@@ -47,13 +48,6 @@ def summarize(spec: Mapping[str, Any], trials: Sequence[Mapping[str, Any]]) -> d
     for index, trial in enumerate(trials):
         tally.add(index, trial)
     return tally.summary(spec.get("parameters") or [])
-
-
-def _number(trial: Mapping[str, Any]) -> int:
-    try:
-        return int((trial.get("spec") or {}).get("number", 0))
-    except (TypeError, ValueError):
-        return 0
 
 
 class _Part(NamedTuple):
@@ -92,7 +86,7 @@ class ValidationTally:
         status = trial.get("status") or {}
         if status.get("phase") not in FINISHED:
             return
-        number = _number(trial)
+        number = trial_number(trial)
         validation = status.get("validation") or {}
         verdict = _VERDICT_FIELD.get(str(validation.get("verdict")), "unchecked")
         kinds = tuple(sorted({str(f.get("kind")) for f in validation.get("findings") or []}))
